@@ -1,0 +1,1 @@
+"""medkg shared records, settings, hardware probe, precision policy and model store."""
