@@ -1,0 +1,44 @@
+"""The precision policy: which precision each model runs at on this machine, and why.
+
+Decisions rest on measured facts (the CPU's flags, OpenVINO's capabilities, and the accuracy check
+recorded in the model's manifest), never on a hint alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.hardware import Hardware
+from core.modelstore import Manifest
+
+
+@dataclass(frozen=True)
+class Decision:
+    precision: str  # int8 | bf16 | fp32
+    reason: str
+
+
+def choose_ocr_precision(manifest: Manifest | None, hw: Hardware, requested: str = "auto") -> Decision:
+    """INT8 by default (OpenVINO INT8 is fastest on every x86 CPU we measured), within its accuracy check."""
+    has_bf16 = "BF16" in hw.openvino_capabilities and hw.native_bf16
+    if requested == "fp32":
+        return Decision("fp32", "FP32 requested")
+    if requested == "bf16":
+        if has_bf16:
+            return Decision("bf16", f"BF16 requested; the CPU executes it natively ({hw.isa_summary})")
+        return Decision("fp32", "BF16 requested but this CPU has no native BF16 (OpenVINO would ignore the hint)")
+    check = manifest.check if manifest else None
+    if manifest is None or "int8" not in manifest.artifacts:
+        return Decision("fp32", "no INT8 artifact built (run `medkg models prepare`)")
+    if requested == "int8":
+        verdict = "passed" if check and check.passed else "FAILED"
+        return Decision("int8", f"INT8 requested (its accuracy check {verdict})")
+    if check and check.passed:
+        drop = check.reference - check.value
+        engine = "AMX-INT8" if hw.amx else "VNNI" if hw.vnni else "AVX2"
+        return Decision("int8", f"INT8 within tolerance on {check.data}: {check.metric} {check.value:.4f} vs FP32 "
+                                f"{check.reference:.4f} (drop {drop:+.4f} ≤ {check.tolerance}); {engine} kernels")
+    if check:
+        return Decision("fp32", f"INT8 missed its accuracy tolerance ({check.metric} {check.value:.4f} vs FP32 "
+                                f"{check.reference:.4f}, tolerance {check.tolerance})")
+    return Decision("fp32", "INT8 artifact has no accuracy check recorded")

@@ -1,0 +1,112 @@
+"""Text detection: PP-OCR DB model → probability map → text quads (Differentiable Binarization post-processing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pyclipper
+
+from ocr.geometry import order_clockwise
+
+Model = Callable[[np.ndarray], np.ndarray]
+
+# PP-OCR det was trained on BGR images normalised with ImageNet statistics in that channel order.
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
+
+
+@dataclass(frozen=True)
+class DetParams:
+    max_side: int = 1280  # longest side fed to the network; text smaller than ~8 px after scaling is lost
+    thresh: float = 0.3  # pixel probability that counts as text
+    box_thresh: float = 0.6  # mean probability inside a candidate box to keep it
+    unclip_ratio: float = 1.6  # DB shrinks text regions in training; grow them back by this much
+    min_size: float = 3.0  # shorter side, in network pixels
+    max_candidates: int = 3000
+
+
+@dataclass(frozen=True)
+class Detection:
+    quad: np.ndarray  # (4, 2) float32, clockwise from top-left, in page pixels
+    score: float
+
+
+def det_input(image_rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resize so the longest side is at most ``max_side`` and both sides are multiples of 32; NCHW float."""
+    h, w = image_rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    nh, nw = max(32, int(round(h * scale / 32)) * 32), max(32, int(round(w * scale / 32)) * 32)
+    resized = cv2.resize(image_rgb[:, :, ::-1], (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    x = (resized.astype(np.float32) - _MEAN) / _STD
+    return x.transpose(2, 0, 1)[None], (w / nw, h / nh)
+
+
+def _mini_box(contour: np.ndarray) -> tuple[np.ndarray, float]:
+    rect = cv2.minAreaRect(contour)
+    return order_clockwise(cv2.boxPoints(rect)), min(rect[1])
+
+
+def _box_score(prob: np.ndarray, quad: np.ndarray) -> float:
+    """Mean probability inside the quad (the fast variant: its bounding window, masked by the polygon)."""
+    h, w = prob.shape
+    x0, y0 = np.clip(np.floor(quad.min(0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(quad.max(0)).astype(int), 0, [w - 1, h - 1])
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
+    cv2.fillPoly(mask, [(quad - [x0, y0]).astype(np.int32)], 1)
+    return float(cv2.mean(prob[y0:y1 + 1, x0:x1 + 1], mask)[0])
+
+
+def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
+    area = cv2.contourArea(quad)
+    length = cv2.arcLength(quad, True)
+    if length == 0:
+        return None
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath(quad.astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    grown = offset.Execute(area * ratio / length)
+    if len(grown) != 1:
+        return None
+    return np.array(grown[0], dtype=np.float32)
+
+
+def boxes_from_prob(prob: np.ndarray, scale: tuple[float, float], size: tuple[int, int],
+                    params: DetParams) -> list[Detection]:
+    """DB post-processing: threshold, contours, score, unclip, map back to page pixels."""
+    bitmap = (prob > params.thresh).astype(np.uint8)
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    width, height = size
+    out: list[Detection] = []
+    for contour in contours[: params.max_candidates]:
+        quad, side = _mini_box(contour)
+        if side < params.min_size:
+            continue
+        score = _box_score(prob, quad)
+        if score < params.box_thresh:
+            continue
+        grown = _unclip(quad, params.unclip_ratio)
+        if grown is None:
+            continue
+        quad, side = _mini_box(grown.reshape(-1, 1, 2))
+        if side < params.min_size + 2:
+            continue
+        quad = quad * np.array(scale, dtype=np.float32)
+        quad[:, 0] = np.clip(quad[:, 0], 0, width)
+        quad[:, 1] = np.clip(quad[:, 1], 0, height)
+        out.append(Detection(quad=quad, score=score))
+    return out
+
+
+class Detector:
+    """Page image (RGB) → text quads in page pixels."""
+
+    def __init__(self, model: Model, params: DetParams | None = None):
+        self.model, self.params = model, params or DetParams()
+
+    def __call__(self, image_rgb: np.ndarray) -> list[Detection]:
+        x, scale = det_input(image_rgb, self.params.max_side)
+        prob = self.model(x)[0, 0]
+        h, w = image_rgb.shape[:2]
+        return boxes_from_prob(prob, scale, (w, h), self.params)

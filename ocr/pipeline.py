@@ -1,0 +1,135 @@
+"""The OCR pipeline: detect → orient → sort → crop → classify direction → recognise, batched across pages.
+
+Whole-page orientation comes from two cheap signals the pipeline computes anyway: tall detection boxes
+mean the page lies on its side (turn it a quarter), and the direction classifier's votes over all lines
+say whether it is upside down. Only one detection pass is needed: boxes are rotated with the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+from core.records import Page, Provenance, TextLine, TextSource
+from core.settings import Settings, get_settings
+from ocr.classify import DirectionClassifier
+from ocr.detect import DetParams, Detector
+from ocr.errors import Deadline
+from ocr.geometry import crop_quad, order_clockwise, quad_size, rotate_image, rotate_points
+from ocr.models import OcrModels, load
+from ocr.order import reading_order
+from ocr.readers import PageImage
+from ocr.recognize import Recognizer
+
+PAGES_PER_BATCH = 4  # pages whose crops share recognition batches (bounds memory on long PDFs)
+FLIP_THRESHOLD = 0.9  # a single line is turned only when the classifier is this sure it is upside down
+
+
+@dataclass
+class _PageWork:
+    """One page between detection and recognition."""
+
+    image: np.ndarray
+    quads: list[np.ndarray]
+    crops: list[np.ndarray]
+    rotation: int
+
+
+def lies_on_side(quads: Sequence[np.ndarray]) -> bool:
+    """Tall boxes outweigh wide ones: the text runs vertically, so the page is turned by a quarter."""
+    tall = wide = 0.0
+    for q in quads:
+        w, h = quad_size(q)
+        if h > 1.5 * w:
+            tall += h
+        elif w > 1.5 * h:
+            wide += w
+    return tall > wide
+
+
+def _turn(image: np.ndarray, quads: list[np.ndarray], degrees: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    h, w = image.shape[:2]
+    turned = [order_clockwise(rotate_points(q, degrees, w, h)) for q in quads]
+    return rotate_image(image, degrees), turned
+
+
+class OcrEngine:
+    """Pages in, `Page` records out. Load once (``OcrEngine.load()``), call many times; not thread-safe."""
+
+    def __init__(self, models: OcrModels, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        self.models = models
+        self.detector = Detector(models.det, DetParams(max_side=self.settings.ocr_det_max_side))
+        self.classifier = DirectionClassifier(models.cls)
+        self.recognizer = Recognizer(models.rec, models.charset, batch_size=self.settings.ocr_rec_batch)
+        self.provenance = Provenance(model="pp-ocr", version=models.version, precision=models.rec.executes)
+
+    @classmethod
+    def load(cls, generation: str | None = None, precision: str | None = None,
+             settings: Settings | None = None) -> OcrEngine:
+        s = settings or get_settings()
+        models = load(generation or s.ocr_models, precision or s.ocr_precision, threads=s.inference_threads(),
+                      root=s.models)
+        return cls(models, s)
+
+    # -- stages -------------------------------------------------------------------------------------
+    def _detect_and_orient(self, image: np.ndarray, deadline: Deadline) -> _PageWork:
+        quads = [d.quad for d in self.detector(image)]
+        deadline.check()
+        rotation = 0
+        if lies_on_side(quads):
+            rotation = 90
+            image, quads = _turn(image, quads, 90)
+        crops = [crop_quad(image, q) for q in quads]
+        if crops:
+            p180 = self.classifier(crops)
+            weights = np.array([max(c.shape[1] / max(c.shape[0], 1), 1.0) for c in crops])
+            page_flipped = float((p180 * weights).sum()) > 0.5 * float(weights.sum())
+            if page_flipped:
+                rotation = (rotation + 180) % 360
+                image, quads = _turn(image, quads, 180)
+                p180 = 1.0 - p180
+                crops = [np.ascontiguousarray(np.rot90(c, 2)) for c in crops]
+            crops = [np.ascontiguousarray(np.rot90(c, 2)) if p > FLIP_THRESHOLD else c for c, p in zip(crops, p180)]
+        deadline.check()
+        order = reading_order(quads)
+        return _PageWork(image, [quads[i] for i in order], [crops[i] for i in order], rotation)
+
+    def read(self, pages: Iterable[PageImage], doc_id: str = "") -> list[Page]:
+        """OCR pages; crops of several pages share recognition batches. Pages with a text layer skip OCR."""
+        out: list[Page] = []
+        it = iter(pages)
+        while chunk := list(islice(it, PAGES_PER_BATCH)):
+            # the per-page time limit, pooled over the pages that share recognition batches
+            deadline = Deadline(self.settings.page_timeout_s * len(chunk), f"pages {chunk[0].index}-{chunk[-1].index}")
+            work: list[tuple[PageImage, _PageWork]] = []
+            for page in chunk:
+                if page.text_lines is not None:
+                    out.append(self._text_layer_page(page, doc_id))
+                else:
+                    work.append((page, self._detect_and_orient(page.image, deadline)))
+            crops = [c for _, w in work for c in w.crops]
+            texts = iter(self.recognizer(crops))
+            deadline.check()
+            for page, w in work:
+                lines = [TextLine(box=tuple(map(tuple, quad)), text=rec.text, confidence=min(rec.confidence, 1.0))
+                         for quad, rec in zip(w.quads, texts) if rec.text.strip()]
+                h, wd = w.image.shape[:2]
+                out.append(Page(doc_id=doc_id, index=page.index, width=wd, height=h, rotation=w.rotation,
+                                lines=tuple(lines), provenance=self.provenance))
+        return sorted(out, key=lambda p: p.index)
+
+    @staticmethod
+    def _text_layer_page(page: PageImage, doc_id: str) -> Page:
+        """A PDF page with its own text: no OCR, but the same reading order as OCR'd pages."""
+        lines = page.text_lines or ()
+        order = reading_order([np.array(line.box, dtype=np.float32) for line in lines])
+        h, w = page.image.shape[:2]
+        return Page(doc_id=doc_id, index=page.index, width=w, height=h, source=TextSource.pdf_text,
+                    lines=tuple(lines[i] for i in order), provenance=Provenance(model="pdf-text-layer"))
+
+    def read_image(self, image: np.ndarray, doc_id: str = "") -> Page:
+        return self.read([PageImage(index=0, image=image, dpi=None)], doc_id)[0]

@@ -1,0 +1,74 @@
+"""Text recognition: line crops → text, batched by aspect ratio, CTC greedy decoding."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Model = Callable[[np.ndarray], np.ndarray]
+
+REC_HEIGHT = 48
+MIN_WIDTH = 320  # PP-OCR rec's trained width: narrower batches are padded up to it
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    confidence: float
+
+
+def normalise_crop(crop_rgb: np.ndarray, width: int, height: int = REC_HEIGHT) -> np.ndarray:
+    """Resize to ``height`` keeping the aspect ratio (capped at ``width``), scale to [-1, 1], pad right with 0."""
+    h, w = crop_rgb.shape[:2]
+    new_w = min(width, max(1, math.ceil(height * w / max(h, 1))))
+    resized = cv2.resize(crop_rgb[:, :, ::-1], (new_w, height), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((3, height, width), dtype=np.float32)
+    out[:, :, :new_w] = (resized.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+    return out
+
+
+def rec_batch_input(crops: Sequence[np.ndarray], height: int = REC_HEIGHT) -> np.ndarray:
+    """One NCHW batch whose width fits its widest crop (batches are formed from similar aspect ratios)."""
+    ratio = max(c.shape[1] / max(c.shape[0], 1) for c in crops)
+    width = max(MIN_WIDTH, int(math.ceil(height * ratio / 8)) * 8)
+    return np.stack([normalise_crop(c, width, height) for c in crops])
+
+
+def ctc_decode(probs: np.ndarray, charset: Sequence[str]) -> list[Recognition]:
+    """Greedy CTC: best class per step, merge repeats, drop blanks (index 0). Confidence = mean kept prob."""
+    best = probs.argmax(axis=2)
+    best_p = probs.max(axis=2)
+    out = []
+    for idx, p in zip(best, best_p):
+        keep = idx != 0
+        keep[1:] &= idx[1:] != idx[:-1]
+        chars = idx[keep]
+        text = "".join(charset[i] for i in chars if i < len(charset))
+        out.append(Recognition(text, float(p[keep].mean()) if keep.any() else 0.0))
+    return out
+
+
+class Recognizer:
+    """Crops (RGB) → text. Crops are sorted by aspect ratio so each batch pads as little as possible."""
+
+    def __init__(self, model: Model, charset: Sequence[str], batch_size: int = 16):
+        self.model, self.charset, self.batch_size = model, list(charset), batch_size
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[Recognition]:
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1))
+        results: list[Recognition | None] = [None] * len(crops)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            probs = self.model(rec_batch_input([crops[i] for i in chunk]))
+            for i, rec in zip(chunk, ctc_decode(probs, self.charset)):
+                results[i] = rec
+        return results  # type: ignore[return-value]
+
+
+def charset_from_model(character_list: str) -> list[str]:
+    """PP-OCR's list (from the ONNX metadata key ``character``) plus the CTC blank first and a space last."""
+    return ["<blank>", *character_list.splitlines(), " "]

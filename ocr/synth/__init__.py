@@ -1,0 +1,13 @@
+"""Renderer of bill-like page images with exact ground truth, for tests, INT8 calibration and the
+OCR benchmark.
+
+Kept apart: ``lexicon`` (word lists, names, codes, money and 大写 numerals), ``content`` (what a
+bill says), ``layout``/``templates`` (what goes where), ``render`` (pixels and ink boxes),
+``degrade``/``stamp`` (scan effects and box transforms), ``fonts`` (CJK fonts on the system).
+"""
+
+from .fonts import cjk_fonts
+from .lexicon import amount_in_words
+from .page import GtLine, RenderedPage, render_line, render_page, sample_pages
+
+__all__ = ["GtLine", "RenderedPage", "amount_in_words", "cjk_fonts", "render_line", "render_page", "sample_pages"]

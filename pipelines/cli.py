@@ -1,0 +1,103 @@
+"""The `medkg` command line. Each command is a thin driver over a stage; no logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="medkg: bills, records and claims into a knowledge graph.")
+models_app = typer.Typer(no_args_is_help=True, help="Build and inspect the model directory.")
+ocr_app = typer.Typer(no_args_is_help=True, help="Read text from scanned bills.")
+app.add_typer(models_app, name="models")
+app.add_typer(ocr_app, name="ocr")
+
+err = Console(stderr=True)
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """CPU capabilities, runtimes, and the precision each model will run at, and why."""
+    from pipelines.doctor import report
+
+    rep = report(get_settings())
+    if as_json:
+        _print_json(rep)
+        return
+    con = Console()
+    cpu = rep["cpu"]
+    con.print(f"[bold]CPU[/] {cpu['model']} · {cpu['cores']} cores · {cpu['isa']}")
+    con.print("  " + "  ".join(f"{f} {'✓' if v else '✗'}" for f, v in cpu["flags"].items()))
+    ov = rep["openvino"]
+    con.print(f"[bold]OpenVINO[/] {ov['version']} · devices {ov['devices']} · CPU capabilities {ov['cpu_capabilities']}")
+    t = rep["torch"]
+    con.print(f"[bold]torch[/] " + (f"{t['version']} · CPU capability {t['cpu_capability']} · CUDA {t['cuda']}"
+                                    if t["installed"] else "not installed"))
+    con.print(f"[bold]models[/] {rep['models_dir']} · {rep['threads']} inference threads")
+    table = Table("model", "task", "precision", "executes", "why")
+    for row in rep["ocr_models"]:
+        name = f"{row['model']}{' (default)' if row['default'] else ''}"
+        table.add_row(name, row["task"], row["precision"] if row["prepared"] else "not prepared",
+                      row.get("executes", "-"), row["reason"])
+    con.print(table)
+    for note in rep["notes"]:
+        con.print(f"[yellow]note[/] {note}")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    generations: Annotated[Optional[list[str]], typer.Option("--ocr", help="OCR generations to build")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even when up to date")] = False,
+) -> None:
+    """Build every model artifact offline into the model directory (idempotent)."""
+    from ocr.models import GENERATIONS
+    from ocr.prepare import prepare_generation
+
+    settings = get_settings()
+    err.print(f"model directory: {settings.models}")
+    for generation in generations or list(GENERATIONS):
+        prepare_generation(generation, settings, force=force, report=lambda m: err.print(f"  {m}"))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The manifests in the model directory, as JSON lines."""
+    from core.modelstore import MANIFEST, models_dir
+
+    for path in sorted(models_dir().glob(f"*/{MANIFEST}")):
+        _print_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+@ocr_app.command("read")
+def ocr_read(
+    files: Annotated[list[Path], typer.Argument(help="images or PDFs")],
+    precision: Annotated[Optional[str], typer.Option(help="auto | int8 | bf16 | fp32")] = None,
+    generation: Annotated[Optional[str], typer.Option("--models", help="OCR model generation")] = None,
+) -> None:
+    """OCR files; print one JSON object per page with its text lines. Bad files are reported, not fatal."""
+    from ocr.errors import InputError
+    from ocr.pipeline import OcrEngine
+    from ocr.readers import open_document
+
+    engine = OcrEngine.load(generation, precision)
+    failed = 0
+    for path in files:
+        try:
+            src = open_document(path)
+            for page in engine.read(src.pages(), src.document.doc_id):
+                _print_json({"file": str(path), **page.model_dump(mode="json")})
+        except (InputError, OSError) as exc:  # bad content, or a path that cannot be read
+            failed += 1
+            err.print(f"[red]{path}: {exc}[/]")
+    raise typer.Exit(1 if failed else 0)

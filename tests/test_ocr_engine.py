@@ -1,0 +1,135 @@
+"""The OCR engine end to end: real prepared models on rendered bills with exact ground truth."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+from rapidfuzz.distance import Levenshtein
+
+from core.hardware import probe
+from core.records import TextSource
+from ocr.evaluate import CharScore, normalise, score_page
+from ocr.geometry import crop_quad, order_clockwise
+from ocr.readers import open_document
+from ocr.synth import render_line, render_page
+
+TEST_SEEDS = range(300, 306)  # disjoint from calibration (1000+), INT8 check (2000+) and benchmark (5000+)
+
+
+def _score(engine, page) -> tuple[CharScore, int]:
+    result = engine.read_image(page.image)
+    h, w = page.image.shape[:2]
+    truth = [(line.text, np.array(line.box)) for line in page.lines]
+    return score_page(result.lines, truth, truth_size=(w, h), rotation=result.rotation), result.rotation
+
+
+def test_recognition_accuracy_on_rendered_lines(ocr_engine):
+    """≥ 0.99 character accuracy on 300 rendered, degraded single lines (recognizer alone)."""
+    samples = [render_line(seed) for seed in range(300)]
+    results = ocr_engine.recognizer([img for img, _ in samples])
+    score = CharScore()
+    for (_, text), rec in zip(samples, results):
+        want, got = normalise(text), normalise(rec.text)
+        score.errors += Levenshtein.distance(want, got)
+        score.chars += len(want)
+    assert score.chars > 3000
+    assert score.accuracy >= 0.99, score
+
+
+def test_whole_page_accuracy_on_rendered_bills(ocr_engine):
+    total = CharScore()
+    for seed in TEST_SEEDS:
+        score, rotation = _score(ocr_engine, render_page(seed))
+        assert rotation == 0
+        total += score
+    assert total.accuracy >= 0.98, total
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotated_pages_are_read_upright(ocr_engine, rotation):
+    for seed in (310, 311):
+        page = render_page(seed, rotation=rotation)
+        score, applied = _score(ocr_engine, page)
+        assert (applied + rotation) % 360 == 0, f"page rotated {rotation}° was turned {applied}°"
+        assert score.accuracy >= 0.97, score
+
+
+def test_upright_output_boxes_lie_on_the_upright_page(ocr_engine):
+    page = render_page(312, rotation=90)
+    result = ocr_engine.read_image(page.image)
+    h, w = page.image.shape[:2]
+    assert (result.width, result.height) == (h, w)  # turned a quarter back
+    for line in result.lines:
+        assert 0 <= line.left <= line.right <= result.width and 0 <= line.top <= line.bottom <= result.height
+
+
+def test_reading_order_follows_the_page(ocr_engine):
+    page = render_page(313, degrade=False)
+    result = ocr_engine.read_image(page.image)
+    tops = [line.top for line in result.lines]
+    # rows go down the page: allow within-row left-to-right order, never a jump back up by more than a line
+    heights = [line.bottom - line.top for line in result.lines]
+    assert all(b >= a - h for a, b, h in zip(tops, tops[1:], heights))
+
+
+def test_scanned_pdf_is_ocrd_and_text_pdf_uses_its_text_layer(ocr_engine, tmp_path):
+    page = render_page(314, degrade=False)
+    buf = io.BytesIO()
+    Image.fromarray(page.image).save(buf, format="PDF", resolution=150)
+    scanned = open_document(buf.getvalue(), name="scan.pdf")
+    (result,) = ocr_engine.read(scanned.pages(), scanned.document.doc_id)
+    assert result.source == TextSource.ocr
+    assert result.doc_id == scanned.document.doc_id
+    text = result.text.replace(" ", "")
+    assert page.lines[0].text.replace(" ", "") in text
+
+    pdf = pdfium.PdfDocument.new()
+    pg = pdf.new_page(595, 842)
+    font = pdfium.raw.FPDFText_LoadStandardFont(pdf.raw, b"Helvetica")
+    obj = pdfium.raw.FPDFPageObj_NewTextObj(pdf.raw, b"Helvetica", 14.0)
+    text16 = "TOTAL 1234.56".encode("utf-16-le") + b"\x00\x00"
+    import ctypes
+
+    pdfium.raw.FPDFText_SetText(obj, ctypes.cast(text16, ctypes.POINTER(pdfium.raw.FPDF_WCHAR)))
+    pdfium.raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 72, 700)
+    pdfium.raw.FPDFPage_InsertObject(pg.raw, obj)
+    pdfium.raw.FPDFPage_GenerateContent(pg.raw)
+    out = tmp_path / "text.pdf"
+    pdf.save(out)
+    assert font
+    doc = open_document(out)
+    (layer,) = ocr_engine.read(doc.pages(), doc.document.doc_id)
+    assert layer.source == TextSource.pdf_text
+    assert "TOTAL 1234.56" in layer.text
+
+
+def test_models_execute_the_precision_the_policy_chose(ocr_engine):
+    models = ocr_engine.models
+    for task in ("det", "rec"):
+        decision = models.decisions[task]
+        executed = getattr(models, task).executes
+        if decision.precision == "int8":  # the rest of the graph in BF16 only where the CPU has it natively
+            assert executed == ("int8+bf16" if probe().native_bf16 and task == "rec" else "int8") or executed == "int8"
+        elif decision.precision == "fp32":
+            assert executed == "f32"  # never a silent BF16 default
+    assert models.cls.executes in ("f32", "bf16")
+    if not probe().native_bf16:
+        assert all(getattr(models, t).executes != "bf16" for t in ("det", "cls", "rec"))
+
+
+def test_blank_page_gives_no_lines(ocr_engine):
+    result = ocr_engine.read_image(np.full((800, 600, 3), 255, np.uint8))
+    assert result.lines == () and result.rotation == 0
+
+
+def test_crops_of_ground_truth_boxes_are_readable(ocr_engine):
+    """Ties the renderer's boxes to the recogniser: GT crops read back as the GT text."""
+    page = render_page(315, degrade=False)
+    crops = [crop_quad(page.image, order_clockwise(np.array(line.box))) for line in page.lines]
+    recs = ocr_engine.recognizer(crops)
+    exact = sum(normalise(r.text) == normalise(line.text) for r, line in zip(recs, page.lines))
+    assert exact / len(page.lines) >= 0.9
