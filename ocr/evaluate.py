@@ -42,12 +42,12 @@ def normalise(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
-def _rect(points: np.ndarray) -> tuple[float, float, float, float]:
+def rect_of(points: np.ndarray) -> tuple[float, float, float, float]:
     p = np.asarray(points, dtype=np.float32).reshape(-1, 2)
     return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
 
 
-def _overlap(a: tuple, b: tuple) -> float:
+def overlap(a: tuple, b: tuple) -> float:
     """Intersection area over the smaller rectangle's area."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
@@ -62,12 +62,12 @@ def score_page(predicted: Sequence[TextLine], truth: Sequence[tuple[str, np.ndar
     """``truth``: (text, quad) in the rendered image's pixels; ``rotation``: what the engine turned that
     image by (clockwise), so truth boxes are mapped into the engine's upright frame first."""
     width, height = truth_size
-    gt_rects = [_rect(rotate_points(q, rotation, width, height)) for _, q in truth]
+    gt_rects = [rect_of(rotate_points(q, rotation, width, height)) for _, q in truth]
     assigned: list[list[TextLine]] = [[] for _ in truth]
     score = CharScore()
     for line in predicted:
-        r = _rect(np.array(line.box))
-        overlaps = [_overlap(r, g) for g in gt_rects]
+        r = rect_of(np.array(line.box))
+        overlaps = [overlap(r, g) for g in gt_rects]
         best = int(np.argmax(overlaps)) if overlaps else -1
         if best < 0 or overlaps[best] < 0.3:
             score.spurious += 1

@@ -377,7 +377,7 @@ def _pdf_pages(data: bytes, label: str, count: int, settings: Settings) -> Itera
 
 
 def _pdf_text_lines(page: pdfium.PdfPage, width: int, height: int) -> tuple[TextLine, ...] | None:
-    """The page's text layer as lines in the rendered bitmap's pixels, or None if it has no real text.
+    """The page's visible text layer as lines in the rendered bitmap's pixels, or None if it has none.
 
     pdfium orders characters as drawn and inserts generated ``\\r\\n`` where a new line starts;
     a line is also split where two characters are more than a line height apart (table columns),
@@ -413,6 +413,9 @@ def _pdf_text_lines(page: pdfium.PdfPage, width: int, height: int) -> tuple[Text
                 continue
             if not ch.isprintable():  # unmapped glyphs (private use), control chars: not text
                 continue
+            obj = pdfium_c.FPDFText_GetTextObject(textpage, i)
+            if obj and pdfium_c.FPDFTextObj_GetTextRenderMode(obj) == pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE:
+                continue  # a scanner's hidden OCR layer: trust our OCR of the image, not theirs
             try:
                 cb = textpage.get_charbox(i, loose=True)
             except pdfium.PdfiumError:

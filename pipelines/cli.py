@@ -42,7 +42,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     ov = rep["openvino"]
     con.print(f"[bold]OpenVINO[/] {ov['version']} · devices {ov['devices']} · CPU capabilities {ov['cpu_capabilities']}")
     t = rep["torch"]
-    con.print(f"[bold]torch[/] " + (f"{t['version']} · CPU capability {t['cpu_capability']} · CUDA {t['cuda']}"
+    con.print("[bold]torch[/] " + (f"{t['version']} · CPU capability {t['cpu_capability']} · CUDA {t['cuda']}"
                                     if t["installed"] else "not installed"))
     con.print(f"[bold]models[/] {rep['models_dir']} · {rep['threads']} inference threads")
     table = Table("model", "task", "precision", "executes", "why")
