@@ -7,11 +7,12 @@ without glue. Coordinates are pixels of the page image the record came from (ori
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Point = tuple[float, float]
 Quad = tuple[Point, Point, Point, Point]  # clockwise from top-left
@@ -127,3 +128,157 @@ class Finding(Record):
     rule: str
     severity: str
     detail: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Bills into claims. A bill is read into a ``Claim`` of ``Field``s; checks and catalogue matching
+# (claims/) add findings, repairs and matches without losing what was printed (``raw``).
+
+
+class FieldKind(str, Enum):
+    """What a field's value means; it fixes the value's Python type, so JSON round-trips keep it."""
+
+    text = "text"
+    amount = "amount"  # money, Decimal
+    number = "number"  # quantity, unit price: Decimal
+    date = "date"
+
+
+def _coerce_value(kind: FieldKind, value):
+    if value is None:
+        return None
+    if kind in (FieldKind.amount, FieldKind.number):
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    if kind is FieldKind.date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return str(value)
+
+
+class BillField(Record):
+    """One printed field of a bill: the normalised value, what was printed, where, and how sure we are.
+
+    ``value`` is a ``Decimal`` for amounts and numbers, a ``date`` for dates, text otherwise (``kind``
+    says which, inferred from the value when not given); ``None`` when the text could not be read as
+    its kind. ``needs_review`` is set by the structurer (low confidence) and by the checks (a failing
+    check marks every field it involves). ``note`` is the field's provenance beyond the OCR model,
+    e.g. ``"repaired: 1 digit, unique candidate satisfying all checks"``.
+    """
+
+    name: str
+    value: str | Decimal | date | None = None
+    kind: FieldKind = FieldKind.text
+    raw: str = ""
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    box: Quad | None = None
+    needs_review: bool = False
+    note: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_value(cls, data):
+        if isinstance(data, dict):
+            data = dict(data)
+            kind = data.get("kind")
+            if kind is None:
+                v = data.get("value")
+                kind = (FieldKind.amount if isinstance(v, Decimal) else
+                        FieldKind.date if isinstance(v, date) else FieldKind.text)
+            kind = FieldKind(kind)
+            data["kind"] = kind
+            data["value"] = _coerce_value(kind, data.get("value"))
+        return data
+
+
+class DocumentType(str, Enum):
+    inpatient_e_receipt = "inpatient_e_receipt"  # 医疗住院收费票据(电子)
+    outpatient_e_receipt = "outpatient_e_receipt"  # 医疗门诊收费票据(电子)
+    paper_receipt = "paper_receipt"  # printed on pre-printed paper, often dot-matrix
+    itemised_list = "itemised_list"  # 费用清单
+    other_invoice = "other_invoice"  # e.g. a VAT invoice (增值税发票)
+    not_a_bill = "not_a_bill"
+
+
+class PaymentKey(str, Enum):
+    """Keys of ``Claim.payments``: the insurance split printed in a receipt's 其他信息 block."""
+
+    fund = "fund"  # 医保统筹基金支付
+    self_pay = "self_pay"  # 个人自付
+    self_expense = "self_expense"  # 个人自费 / 分类自负
+    account = "account"  # 个人账户支付
+    cash = "cash"  # 个人现金支付
+    critical_illness = "critical_illness"  # 大病保险
+    other_fund = "other_fund"  # 其他支付 (医疗救助, 公务员补助 …)
+    prepaid = "prepaid"  # 预缴金额
+    top_up = "top_up"  # 补缴金额
+    refund = "refund"  # 退费金额
+
+
+class HeaderKey(str, Enum):
+    """Usual keys of ``Claim.header``; a structurer may add others (they are plain strings)."""
+
+    bill_code = "bill_code"  # 票据代码
+    bill_no = "bill_no"  # 票据号码
+    check_code = "check_code"  # 校验码
+    issue_date = "issue_date"  # 开票日期
+    payer = "payer"  # 交款人
+    hospital = "hospital"  # 收款单位
+    patient_name = "patient_name"
+    sex = "sex"
+    age = "age"
+    inpatient_no = "inpatient_no"  # 住院号
+    record_no = "record_no"  # 病历号
+    admitted = "admitted"
+    discharged = "discharged"
+    insurance_type = "insurance_type"  # 医保类型
+    amount_excl_tax = "amount_excl_tax"  # VAT invoice 合计金额
+    tax = "tax"  # VAT invoice 合计税额
+
+
+class CatalogCandidate(Record):
+    code: str
+    name: str
+    category: str | None = None
+    score: float = Field(ge=0.0, le=100.0)
+
+
+class CatalogMatch(Record):
+    """The catalogue entry a line item was matched to, how well, how, and the runners-up."""
+
+    code: str
+    name: str
+    category: str | None = None
+    score: float = Field(ge=0.0, le=100.0)
+    method: str  # "exact" (normalised names equal) or "fuzzy"
+    alternatives: tuple[CatalogCandidate, ...] = ()
+
+
+class LineItem(Record):
+    """One row of an item grid. Only name and amount are always printed."""
+
+    line_no: int = Field(ge=0)
+    name: BillField
+    amount: BillField
+    spec: BillField | None = None  # 规格
+    unit: BillField | None = None  # 单位
+    quantity: BillField | None = None  # 数量
+    unit_price: BillField | None = None  # 单价
+    item_class: BillField | None = None  # 甲 / 乙 / 丙
+    match: CatalogMatch | None = None
+
+
+class Claim(Record):
+    """One page of a bill, structured: header fields, line items, totals, the payment split, findings.
+
+    ``header`` keys are ``HeaderKey`` values (and others), ``payments`` keys ``PaymentKey`` values.
+    """
+
+    doc_id: str
+    page: int = Field(0, ge=0)
+    doc_type: DocumentType
+    header: dict[str, BillField] = Field(default_factory=dict)
+    items: tuple[LineItem, ...] = ()
+    total_figures: BillField | None = None  # 金额合计(小写)
+    total_words: BillField | None = None  # 金额合计(大写)
+    payments: dict[str, BillField] = Field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    provenance: Provenance | None = None

@@ -2,7 +2,8 @@
 
 Whole-page orientation comes from two cheap signals the pipeline computes anyway: tall detection boxes
 mean the page lies on its side (turn it a quarter), and the direction classifier's votes over all lines
-say whether it is upside down. Only one detection pass is needed: boxes are rotated with the page.
+say whether it is upside down. A page found upside down keeps its detection (boxes are turned with it); a page on its side is
+detected again once turned, since the detector's boxes around vertical text are looser.
 """
 
 from __future__ import annotations
@@ -81,8 +82,10 @@ class OcrEngine:
         deadline.check()
         rotation = 0
         if lies_on_side(quads):
-            rotation = 90
-            image, quads = _turn(image, quads, 90)
+            # detect again on the turned page: DB boxes of vertical text are looser (lines merge)
+            rotation, image = 90, rotate_image(image, 90)
+            quads = [d.quad for d in self.detector(image)]
+            deadline.check()
         crops = [crop_quad(image, q) for q in quads]
         if crops:
             p180 = self.classifier(crops)

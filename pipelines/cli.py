@@ -97,7 +97,10 @@ def ocr_read(
             src = open_document(path)
             for page in engine.read(src.pages(), src.document.doc_id):
                 _print_json({"file": str(path), **page.model_dump(mode="json")})
-        except (InputError, OSError) as exc:  # bad content, or a path that cannot be read
+        except InputError as exc:  # bad content: the message names the file and, for limits, the setting
             failed += 1
-            err.print(f"[red]{path}: {exc}[/]")
+            err.print(f"[red]{exc.reason}[/] {exc}", markup=True, highlight=False)
+        except OSError as exc:  # a path that cannot be read
+            failed += 1
+            err.print(f"[red]unreadable[/] {path}: {exc.strerror or exc}", highlight=False)
     raise typer.Exit(1 if failed else 0)

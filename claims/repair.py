@@ -1,0 +1,178 @@
+"""Single-character repair of misread amounts, accepted only when the bill's own checks prove it.
+
+Why so strict: a wrong amount that looks right is worse than a flagged one. A repair is a guess, so it
+is accepted only when the checks leave no choice:
+
+1. Failing (or unverifiable) checks are grouped into components that share fields. For every numeric
+   field in a component, every candidate reading is tried: each digit replaced by the nine others, each
+   look-alike (O→0, l/I→1, S→5, B→8, 。→. …) mapped; for the total in words each character replaced by
+   each financial digit and each look-alike (参→叁, 佰←伯 …).
+2. A candidate *satisfies* when every check its field takes part in passes and every check of the
+   component passes, with nothing else changed.
+3. The repair is accepted only when exactly ONE (field, value) in the whole component satisfies, and the
+   repaired value is corroborated: two passing checks involve its field (two independent computations
+   agree), or its one check has every other field vouched for by a passing check that does not involve
+   it. So words against figures alone never repairs either side; an item of a category grid (whose only
+   check is the sum, shared with every other unvouched item) is never repaired, because with two
+   misreads one compensating single-digit change would look unique; quantities and unit prices (one
+   check, with rounding slack) are never repaired.
+
+The repaired field keeps what was printed in ``raw``; its ``note`` says it was repaired and why.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.records import BillField, Claim, FieldKind, Finding
+
+from .checks import Check, apply_report, build_checks, field_values, get_field, run_checks, set_field
+from .numerals import AmountError, NumeralError, parse_amount, parse_financial
+
+__all__ = ["Repair", "candidates", "repair_claim", "verify_claim"]
+
+FIGURE_LOOKALIKES = {"O": "0", "o": "0", "D": "0", "Q": "0", "〇": "0", "l": "1", "I": "1", "|": "1", "i": "1",
+                     "Z": "2", "z": "2", "S": "5", "s": "5", "G": "6", "b": "6", "B": "8", "g": "9", "q": "9",
+                     "。": ".", "，": ".", ",": ".", "·": "."}
+WORD_LOOKALIKES = {"参": "叁", "叄": "叁", "武": "贰", "肄": "肆", "染": "柒", "玫": "玖", "伯": "佰", "任": "仟",
+                   "恰": "拾", "园": "圆", "无": "元"}
+_DIGITS = "0123456789"
+_WORD_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+
+
+@dataclass(frozen=True)
+class Repair:
+    path: str
+    read: str  # what OCR read
+    text: str  # the repaired reading
+    value: Decimal
+    how: str  # "1 digit" or "look-alike O→0"
+    checks: tuple[str, ...]  # the rules that prove it
+
+    @property
+    def note(self) -> str:
+        return (f"repaired: {self.how}, unique candidate satisfying all checks "
+                f"(read {self.read!r} as {self.text!r}; {', '.join(self.checks)})")
+
+
+def candidates(text: str, *, words: bool = False) -> dict[str, str]:
+    """Every reading of ``text`` one character away (plus look-alikes folded), → how it differs."""
+    out: dict[str, str] = {}
+    if words:
+        for i, ch in enumerate(text):
+            for new in _WORD_DIGITS + WORD_LOOKALIKES.get(ch, ""):
+                if new != ch:
+                    out.setdefault(text[:i] + new + text[i + 1:], f"1 character {ch}→{new}")
+        return out
+    folded = "".join(FIGURE_LOOKALIKES.get(ch, ch) for ch in text)
+    bases = {text: ""}
+    if folded != text:
+        looks = sorted({f"{a}→{FIGURE_LOOKALIKES[a]}" for a in text if a in FIGURE_LOOKALIKES})
+        bases[folded] = "look-alike " + " ".join(looks)
+        out[folded] = bases[folded]
+    for base, prefix in bases.items():
+        for i, ch in enumerate(base):
+            d = unicodedata.normalize("NFKC", ch)
+            if d in _DIGITS:
+                subs = {n: f"1 digit {ch}→{n}" for n in _DIGITS if n != d}
+            elif ch in FIGURE_LOOKALIKES:
+                subs = {FIGURE_LOOKALIKES[ch]: f"look-alike {ch}→{FIGURE_LOOKALIKES[ch]}"}
+            else:
+                continue
+            for new, how in subs.items():
+                out.setdefault(base[:i] + new + base[i + 1:], f"{prefix} and {how}" if prefix else how)
+    out.pop(text, None)
+    return out
+
+
+def _reading(field: BillField) -> str:
+    if field.raw:
+        return field.raw
+    if isinstance(field.value, Decimal):
+        return f"{field.value}"
+    return field.value if isinstance(field.value, str) else ""
+
+
+def _parse(text: str, words: bool) -> Decimal | None:
+    try:
+        return parse_financial(text) if words else parse_amount(text)
+    except (AmountError, NumeralError):
+        return None
+
+
+def _components(checks: list[Check]) -> list[list[Check]]:
+    groups: list[tuple[set[str], list[Check]]] = []
+    for c in checks:
+        fields, members = set(c.fields), [c]
+        for g in [g for g in groups if g[0] & fields]:
+            groups.remove(g)
+            fields |= g[0]
+            members += g[1]
+        groups.append((fields, members))
+    return [m for _, m in groups]
+
+
+def _corroborated(path: str, passing: list[Check], values) -> bool:
+    """Two passing checks pin ``path`` (two independent computations agree), or one does and every
+    other field it involves is pinned by a passing check that does not involve ``path``."""
+    mine = [c for c in passing if path in c.vouches(values)]
+    if len(mine) != 1:
+        return len(mine) >= 2
+    vouched = {p for c in passing if path not in c.fields for p in c.vouches(values)}
+    return set(mine[0].fields) - {path} <= vouched
+
+
+def repair_claim(claim: Claim) -> tuple[Claim, tuple[Repair, ...]]:
+    """Apply every single-character repair the checks prove; return the claim and what was repaired."""
+    checks = list(build_checks(claim))
+    values = field_values(claim)
+    failing = [c for c in checks if c.evaluate(values) is not True]
+    by_field: dict[str, list[Check]] = defaultdict(list)
+    for c in checks:
+        for p in c.fields:
+            by_field[p].append(c)
+    repairs: list[Repair] = []
+    for component in _components(failing):
+        hits: dict[tuple[str, Decimal], Repair | None] = {}
+        for path in dict.fromkeys(p for c in component for p in c.fields):
+            field = get_field(claim, path)
+            read = _reading(field)
+            words = path == "total_words"
+            involved = list(dict.fromkeys([*by_field[path], *component]))
+            for text, how in candidates(read, words=words).items():
+                value = _parse(text, words)
+                if value is None or value == values[path] or (path, value) in hits:
+                    continue
+                trial = {**values, path: value}
+                if all(c.evaluate(trial) is True for c in involved):
+                    passing = [c for c in checks if c.evaluate(trial) is True]
+                    if _corroborated(path, passing, trial):
+                        rules = tuple(c.rule for c in by_field[path])
+                        hits[(path, value)] = Repair(path, read, text, value, how, rules)
+                    else:
+                        hits[(path, value)] = None  # satisfies, but nothing corroborates: blocks others too
+        if len(hits) == 1:
+            (repair,) = hits.values()
+            if repair is not None:
+                repairs.append(repair)
+    for r in repairs:
+        f = get_field(claim, r.path)
+        kind = FieldKind.amount if f.kind is FieldKind.text else f.kind
+        claim = set_field(claim, r.path, f.model_copy(update={"value": r.value, "kind": kind,
+                                                              "needs_review": False, "note": r.note}))
+    return claim, tuple(repairs)
+
+
+def verify_claim(claim: Claim, *, repair: bool = True, review_unverified: bool = True) -> Claim:
+    """Repair what the checks prove, run the checks, mark fields for review and record the findings."""
+    repairs: tuple[Repair, ...] = ()
+    if repair:
+        claim, repairs = repair_claim(claim)
+    report = run_checks(claim)
+    claim = apply_report(claim, report, review_unverified=review_unverified)
+    extra = tuple(Finding(rule="repair.single_character", severity="info", detail=f"{r.path}: {r.note}")
+                  for r in repairs)
+    return claim.model_copy(update={"findings": claim.findings + extra})
