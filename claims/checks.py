@@ -259,6 +259,7 @@ class CheckReport:
     findings: tuple[Finding, ...]
     needs_review: frozenset[str]  # paths of fields a failing or unverifiable check involves
     unverified: frozenset[str]  # numeric fields that no passing, unsuspected check pins down
+    covered: frozenset[str] = frozenset()  # fields of passing, unsuspected checks (pinned or not)
 
     @property
     def all_passed(self) -> bool:
@@ -287,20 +288,22 @@ def run_checks(claim: Claim) -> CheckReport:
     review.update(p for p, v in values.items() if v is None)
     # a passing check that shares a field with a suspect one vouches for nothing: two misreads can
     # cancel inside it (total and 个人自费 both 20 short), so its other fields stay unverified
-    vouched = {p for c, r in zip(checks, results) if r.passed and not set(r.fields) & review
-               for p in c.vouches(values)}
+    clean = [c for c, r in zip(checks, results) if r.passed and not set(r.fields) & review]
+    vouched = {p for c in clean for p in c.vouches(values)}
     unverified = frozenset(p for p in values if p not in vouched and p not in review)
-    return CheckReport(tuple(results), tuple(findings), frozenset(review), unverified)
+    covered = frozenset(p for c in clean for p in c.fields)
+    return CheckReport(tuple(results), tuple(findings), frozenset(review), unverified, covered)
 
 
 def apply_report(claim: Claim, report: CheckReport, *, review_unverified: bool = True) -> Claim:
     """Mark the report's fields ``needs_review`` (never clears a flag) and append its findings.
 
-    With ``review_unverified`` (the default), unverified *amounts* are flagged too: the bill cannot prove
-    them, so a wrong one must not pass silently. Unverified quantities and unit prices are left alone (a
-    4-decimal price is rarely pinned by the cent-rounded product); they stay listed in the report.
+    With ``review_unverified`` (the default), unverified amounts and quantities are flagged too: the bill
+    cannot prove them, so a wrong one must not pass silently. A unit price whose product check passes
+    unsuspected is left alone even when not pinned (a 4-decimal price rarely is by a cent-rounded
+    product); it stays listed in ``report.unverified``.
     """
-    unverified = {p for p in report.unverified if not p.endswith((".quantity", ".unit_price"))}
+    unverified = {p for p in report.unverified if not (p.endswith(".unit_price") and p in report.covered)}
     paths = set(report.needs_review) | (unverified if review_unverified else set())
     for path in sorted(paths):
         f = get_field(claim, path)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ocr.recognize import normalise_crop
+from ocr.recognize import normalise_crop, pad_batch
 
 Model = Callable[[np.ndarray], np.ndarray]
 
@@ -25,5 +25,5 @@ class DirectionClassifier:
             chunk = crops[start:start + self.batch_size]
             # long lines are squeezed into the classifier's fixed 192 px width, as it was trained
             x = np.stack([normalise_crop(c, CLS_WIDTH, CLS_HEIGHT) for c in chunk])
-            p180[start:start + len(chunk)] = self.model(x)[:, 1]
+            p180[start:start + len(chunk)] = self.model(pad_batch(x))[: len(chunk), 1]
         return p180

@@ -32,7 +32,7 @@ from ocr.synth import RenderedPage, render_page
 
 log = logging.getLogger(__name__)
 
-RECIPE = "ocr-prepare/3"  # bump when conversion, calibration or check changes
+RECIPE = "ocr-prepare/4"  # bump when conversion, calibration or check changes
 CALIBRATION_SEEDS = range(1000, 1050)  # 50 rendered bills
 VALIDATION_SEEDS = range(3000, 3015)  # rec's accuracy-aware quantization reverts layers judged on these
 CHECK_SEEDS = range(2000, 2020)  # the final end-to-end check: never seen by calibration or validation
@@ -46,7 +46,7 @@ def _pages(seeds: range) -> list[RenderedPage]:
 
 
 def _det_samples(pages: list[RenderedPage], settings: Settings) -> list[np.ndarray]:
-    return [det_input(p.image, settings.ocr_det_max_side)[0] for p in pages]
+    return [det_input(p.image, settings.ocr_det_max_side)[0] for p in pages]  # padded as at run time
 
 
 def _detected_crops(pages: list[RenderedPage], detector: Detector) -> list[tuple[np.ndarray, str | None]]:

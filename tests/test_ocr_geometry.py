@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocr.detect import DetParams, boxes_from_prob, det_input
+from ocr.detect import SHAPE_BUCKET, DetParams, boxes_from_prob, det_input
 from ocr.geometry import crop_quad, order_clockwise, quad_size, rotate_image, rotate_points
 from ocr.order import reading_order
-from ocr.recognize import ctc_decode, rec_batch_input
+from ocr.recognize import MAX_WIDTH, WIDTH_BUCKET, ctc_decode, pad_batch, rec_batch_input
 
 
 def rect(x0, y0, x1, y1):
@@ -75,15 +75,22 @@ def test_ctc_decode_merges_repeats_and_drops_blanks():
 def test_rec_batch_pads_to_widest_crop():
     crops = [np.zeros((30, 60, 3), np.uint8), np.zeros((30, 600, 3), np.uint8)]
     x = rec_batch_input(crops)
-    assert x.shape == (2, 3, 48, 960)
+    assert x.shape == (2, 3, 48, 960)  # 600 px at height 48 → 960, a multiple of the width bucket
     assert x[0, :, :, 100:].max() == 0  # padding beyond the narrow crop
 
 
-def test_det_input_is_multiple_of_32_and_bounded():
-    x, (sx, sy) = det_input(np.zeros((3000, 1000, 3), np.uint8), 1280)
-    assert x.shape[0] == 1 and x.shape[1] == 3
-    assert x.shape[2] % 32 == 0 and x.shape[3] % 32 == 0 and max(x.shape[2:]) <= 1280
-    assert sx == pytest.approx(1000 / x.shape[3]) and sy == pytest.approx(3000 / x.shape[2])
+def test_det_input_is_bounded_and_padded_to_a_shape_bucket():
+    x, (sx, sy), (h, w) = det_input(np.full((3000, 1000, 3), 255, np.uint8), 1280)
+    assert x.shape[:2] == (1, 3) and h % 32 == 0 and w % 32 == 0 and max(h, w) <= 1280
+    assert x.shape[2] % SHAPE_BUCKET == 0 and x.shape[3] % SHAPE_BUCKET == 0
+    assert x.shape[2] >= h and x.shape[3] >= w and not x[:, :, :, w:].any()  # padding is zero
+    assert sx == pytest.approx(1000 / w) and sy == pytest.approx(3000 / h)
+
+
+def test_shapes_fall_into_few_buckets():
+    widths = {rec_batch_input([np.zeros((32, w, 3), np.uint8)]).shape[3] for w in range(20, 4000, 7)}
+    assert len(widths) <= MAX_WIDTH // WIDTH_BUCKET and max(widths) == MAX_WIDTH
+    assert [len(pad_batch(np.zeros((n, 2)))) for n in range(1, 9)] == [1, 2, 4, 4, 8, 8, 8, 8]
 
 
 def test_db_postprocess_finds_the_text_blob_in_page_pixels():

@@ -1,0 +1,273 @@
+"""Arithmetic checks over a Claim, review flags, and single-character repairs proved by the checks."""
+
+from __future__ import annotations
+
+import random
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from claims.checks import field_values, get_field, run_checks
+from claims.numerals import parse_amount, parse_financial
+from claims.repair import candidates, repair_claim, verify_claim
+from core.records import BillField, Claim, DocumentType, FieldKind, LineItem
+from ocr.synth import amount_in_words
+
+CENT = Decimal("0.01")
+
+
+def amount(raw: str, name: str = "amount", kind: FieldKind = FieldKind.amount) -> BillField:
+    try:
+        value = parse_amount(raw)
+    except ValueError:
+        value = None
+    return BillField(name=name, value=value, kind=kind, raw=raw, confidence=0.9)
+
+
+def words(raw: str) -> BillField:
+    try:
+        value = parse_financial(raw)
+    except ValueError:
+        value = None
+    return BillField(name="total_words", value=value, kind=FieldKind.amount, raw=raw, confidence=0.9)
+
+
+def item(n: int, a: str, q: str | None = None, p: str | None = None) -> LineItem:
+    extra = {}
+    if q is not None:
+        extra = {"quantity": amount(q, "quantity", FieldKind.number),
+                 "unit_price": amount(p, "unit_price", FieldKind.number)}
+    return LineItem(line_no=n, name=BillField(name="name", value=f"item{n}"), amount=amount(a), **extra)
+
+
+def receipt(amounts=("180.00", "102.50", "45.00"), total="327.50", total_words="叁佰贰拾柒元伍角",
+            payments=None, doc_type=DocumentType.inpatient_e_receipt, header=None) -> Claim:
+    return Claim(doc_id="d", doc_type=doc_type, items=tuple(item(i + 1, a) for i, a in enumerate(amounts)),
+                 total_figures=amount(total, "total") if total is not None else None,
+                 total_words=words(total_words) if total_words is not None else None,
+                 payments={k: amount(v, k) for k, v in (payments or {}).items()}, header=header or {})
+
+
+def rules(claim: Claim) -> dict[str, bool | None]:
+    return {r.rule: r.passed for r in run_checks(claim).results}
+
+
+def test_a_consistent_receipt_passes_everything_and_flags_nothing():
+    claim = receipt(payments={"fund": "200.00", "account": "27.50", "cash": "100.00", "self_pay": "100.00",
+                              "self_expense": "27.50"})
+    report = run_checks(claim)
+    assert report.all_passed and not report.needs_review and not report.unverified
+    assert set(rules(claim)) == {"total.words_match_figures", "total.items_sum", "payment.fund_self_pay_self_expense",
+                                 "payment.fund_account_cash"}
+    out = verify_claim(claim)
+    assert not any(get_field(out, p).needs_review for p in field_values(out)) and not out.findings
+
+
+def test_failing_check_marks_every_field_it_involves():
+    claim = receipt(total_words="叁佰贰拾捌元伍角", amounts=("180.00", "102.50", "46.00"), total="328.50")
+    claim = claim.model_copy(update={"total_words": words("叁佰贰拾柒元伍角")})  # words disagree with figures
+    report = run_checks(claim)
+    assert rules(claim) == {"total.words_match_figures": False, "total.items_sum": True}
+    assert report.needs_review == {"total_words", "total_figures"}
+    assert any(f.rule == "total.words_match_figures" and f.severity == "error" and "-1.00" in f.detail
+               for f in report.findings)
+
+
+def test_checks_only_use_printed_fields():
+    claim = receipt(total_words=None, payments={"fund": "200.00", "cash": "127.50"})  # no 个人账户 printed
+    assert set(rules(claim)) == {"total.items_sum"}
+    assert run_checks(claim).unverified == {"payments.fund", "payments.cash"}
+    out = verify_claim(claim)
+    assert out.payments["fund"].needs_review and any(f.rule == "amounts.unverified" for f in out.findings)
+    assert not verify_claim(claim, review_unverified=False).payments["fund"].needs_review
+
+
+def test_unreadable_field_makes_its_check_unverifiable():
+    claim = receipt(amounts=("180.00", "1O2.50", "45.00"))
+    report = run_checks(claim)
+    assert rules(claim)["total.items_sum"] is None
+    assert report.needs_review == {"items[1].amount"}
+    assert any(f.severity == "warning" and "1O2.50" in f.detail for f in report.findings)
+
+
+def test_payment_identities_and_deposit_settlement():
+    ok = {"fund": "200.00", "account": "27.50", "cash": "100.00", "prepaid": "500.00", "refund": "400.00"}
+    assert all(rules(receipt(payments=ok)).values())
+    bad = rules(receipt(payments={**ok, "refund": "300.00"}))
+    assert bad["payment.deposit_settlement"] is False and bad["payment.fund_account_cash"] is True
+    with_extra = {"fund": "150.00", "critical_illness": "50.00", "account": "27.50", "cash": "100.00"}
+    assert rules(receipt(payments=with_extra))["payment.fund_account_cash"] is True  # 大病保险 on the fund side
+    assert rules(receipt(payments={**with_extra, "critical_illness": "40.00"}))["payment.fund_account_cash"] is False
+
+
+def test_quantity_times_price_with_four_decimal_and_rounded_prices():
+    def one(q, p, a):
+        claim = Claim(doc_id="d", doc_type=DocumentType.itemised_list, items=(item(1, a, q, p),),
+                      total_figures=amount(a, "total"))
+        return rules(claim)["item.quantity_times_price[0]"]
+
+    assert one("3", "3.3333", "10.00")  # 9.9999 → 10.00
+    assert one("3", "3.33", "10.00")  # printed price rounded from 3.3333
+    assert one("2", "12.50", "25.00")
+    assert not one("2", "12.50", "26.00")
+    assert not one("3", "3.3333", "10.01")
+
+
+def test_vat_invoice_amount_plus_tax():
+    header = {"amount_excl_tax": amount("100.00", "amount_excl_tax"), "tax": amount("13.00", "tax")}
+    claim = receipt(amounts=("60.00", "40.00"), total="113.00", total_words="壹佰壹拾叁元整",
+                    doc_type=DocumentType.other_invoice, header=header)
+    r = rules(claim)
+    assert r == {"total.words_match_figures": True, "total.items_sum": True, "invoice.amount_plus_tax": True}
+    header["tax"] = amount("31.00", "tax")
+    assert rules(claim.model_copy(update={"header": header}))["invoice.amount_plus_tax"] is False
+
+
+def test_candidates_cover_digits_and_lookalikes():
+    c = candidates("1O2.5O")
+    assert "102.50" in c and c["102.50"].startswith("look-alike")
+    assert "192.5O" in c  # one digit, look-alikes left
+    assert "102.5" not in c  # no deletions: only substitutions
+    assert "叁佰元整" in candidates("参佰元整", words=True)
+
+
+def test_repair_of_a_lookalike_item_amount_proved_by_sum_and_words():
+    fixed, repairs = repair_claim(receipt(amounts=("180.00", "1O2.50", "45.00")))
+    (r,) = repairs
+    f = fixed.items[1].amount
+    assert r.path == "items[1].amount" and f.value == Decimal("102.50") and f.raw == "1O2.50"
+    assert f.note.startswith("repaired: look-alike O→0, unique candidate satisfying all checks")
+
+
+def test_repair_of_total_in_figures():
+    out = verify_claim(receipt(total="387.50"))
+    assert out.total_figures.value == Decimal("327.50") and not out.total_figures.needs_review
+    assert "1 digit 8→2" in out.total_figures.note
+    assert [f.rule for f in out.findings] == ["repair.single_character"]
+
+
+def test_repair_of_total_in_words():
+    out = verify_claim(receipt(total_words="参佰贰拾柒元伍角"))
+    assert out.total_words.value == Decimal("327.50") and "参→叁" in out.total_words.note
+
+
+def test_no_repair_when_only_words_and_figures_disagree():
+    """Nothing corroborates either side: both flagged, neither guessed."""
+    out = verify_claim(receipt(amounts=(), total="387.50"))
+    assert out.total_figures.value == Decimal("387.50") and out.total_figures.needs_review
+    assert out.total_words.needs_review and not out.total_figures.note
+
+
+def test_no_repair_of_an_item_when_other_items_are_unverified():
+    """A category grid: with only the sum, a compensating change in another item would look the same."""
+    out = verify_claim(receipt(amounts=("180.00", "192.50", "45.00")))
+    assert out.items[1].amount.value == Decimal("192.50")
+    assert all(it.amount.needs_review for it in out.items) and out.total_figures.needs_review
+
+
+def test_no_repair_when_two_candidates_satisfy():
+    """An itemised list where two lines could each absorb the difference."""
+    items = (item(1, "20.00", "2", "10.00"), item(2, "30.00", "3", "10.00"))
+    claim = Claim(doc_id="d", doc_type=DocumentType.itemised_list, items=items, total_figures=amount("40.00", "total"))
+    fixed, repairs = repair_claim(claim)  # total is wrong (50.00) or ... only total fits: repaired?
+    assert [r.path for r in repairs] in ([], ["total_figures"])
+    ambiguous = claim.model_copy(update={"items": (item(1, "20.00"), item(2, "30.00")),
+                                         "total_words": words("肆拾元整")})
+    _, repairs = repair_claim(ambiguous)
+    assert repairs == ()
+
+
+def test_repaired_item_in_an_itemised_list():
+    items = (item(1, "20.00", "2", "10.00"), item(2, "36.00", "3", "10.00"), item(3, "7.50", "1", "7.50"))
+    claim = Claim(doc_id="d", doc_type=DocumentType.itemised_list, items=items, total_figures=amount("57.50", "total"),
+                  total_words=words("伍拾柒元伍角"))
+    out = verify_claim(claim)
+    assert out.items[1].amount.value == Decimal("30.00") and not out.items[1].amount.needs_review
+    assert not out.items[1].quantity.note and not out.items[1].unit_price.note  # numbers are never repaired
+
+
+def test_claim_round_trips_through_json():
+    claim = verify_claim(receipt(total="387.50"))
+    again = Claim.model_validate_json(claim.model_dump_json())
+    assert again == claim and isinstance(again.total_figures.value, Decimal)
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeded property: one misread anywhere never leaves a wrong amount unflagged and never repairs wrongly.
+
+
+def _misread(r: random.Random, s: str, is_words: bool) -> str:
+    digits = "零壹贰叁肆伍陆柒捌玖" if is_words else "0123456789"
+    idx = [i for i, c in enumerate(s) if c in digits]
+    chars = list(s)
+    i = r.choice(idx)
+    op = r.random()
+    if op < 0.6:
+        chars[i] = r.choice([c for c in digits if c != chars[i]])
+    elif op < 0.7 and not is_words:
+        chars[i] = {"0": "O", "1": "l", "5": "S", "8": "B"}.get(chars[i], "O")
+    elif op < 0.85:
+        del chars[i]
+    elif i + 1 < len(chars):
+        chars[i], chars[i + 1] = chars[i + 1], chars[i]
+    else:
+        chars[i] = r.choice(digits)
+    return "".join(chars)
+
+
+def _random_bill(r: random.Random) -> dict:
+    itemised = r.random() < 0.5
+    lines = []
+    for _ in range(r.randint(1, 25)):
+        if itemised:
+            q = Decimal(r.randint(1, 30))
+            p = (Decimal(r.randint(1, 500000)) / 10000).quantize(Decimal("0.0001") if r.random() < 0.5 else CENT)
+            lines.append({"a": f"{(q * p).quantize(CENT, ROUND_HALF_UP):.2f}", "q": str(q), "p": str(p)})
+        else:
+            lines.append({"a": f"{Decimal(r.randint(1, 500000)) / 100:.2f}"})
+    total = sum(Decimal(x["a"]) for x in lines)
+    bill = {"lines": lines, "total": f"{total:.2f}", "words": amount_in_words(total) if r.random() < 0.8 else None,
+            "pay": {}}
+    if r.random() < 0.5:
+        fund = (total * r.randint(0, 90) / 100).quantize(CENT)
+        acct = ((total - fund) * r.randint(0, 100) / 100).quantize(CENT)
+        sp = ((total - fund) * r.randint(0, 100) / 100).quantize(CENT)
+        bill["pay"] = {"fund": f"{fund:.2f}", "account": f"{acct:.2f}", "cash": f"{total - fund - acct:.2f}",
+                       "self_pay": f"{sp:.2f}", "self_expense": f"{total - fund - sp:.2f}"}
+    return bill
+
+
+def _claim(bill: dict) -> Claim:
+    items = tuple(item(i + 1, x["a"], x.get("q"), x.get("p")) for i, x in enumerate(bill["lines"]))
+    return Claim(doc_id="d", doc_type=DocumentType.itemised_list, items=items, total_figures=amount(bill["total"]),
+                 total_words=words(bill["words"]) if bill["words"] else None,
+                 payments={k: amount(v, k) for k, v in bill["pay"].items()})
+
+
+@pytest.mark.slow
+def test_single_misread_is_flagged_or_proved():
+    r = random.Random(20240601)
+    repaired = 0
+    for _ in range(400):
+        bill = _random_bill(r)
+        truth = field_values(_claim(bill))
+        slots = [("line", i, k) for i, x in enumerate(bill["lines"]) for k in x] + [("total",)] + \
+                [("pay", k) for k in bill["pay"]] + ([("words",)] if bill["words"] else [])
+        slot = r.choice(slots)
+        if slot[0] == "line":
+            bill["lines"][slot[1]][slot[2]] = _misread(r, bill["lines"][slot[1]][slot[2]], False)
+        elif slot[0] == "total":
+            bill["total"] = _misread(r, bill["total"], False)
+        elif slot[0] == "pay":
+            bill["pay"][slot[1]] = _misread(r, bill["pay"][slot[1]], False)
+        else:
+            bill["words"] = _misread(r, bill["words"], True)
+        out = verify_claim(_claim(bill))
+        for path, value in field_values(out).items():
+            f = get_field(out, path)
+            if f.note:
+                repaired += 1
+                assert value == truth[path], (path, f.raw, value, truth[path])
+            if value != truth[path] and not path.endswith(".unit_price"):  # a price's 4th decimal may hide
+                assert f.needs_review, (path, f.raw, value, truth[path])
+    assert repaired > 60  # the repair does work, not only refuse

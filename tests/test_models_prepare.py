@@ -1,0 +1,51 @@
+"""`medkg models prepare`: manifests describe real files, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.modelstore import MANIFEST, artifact_intact, model_path, read_manifest, sha256_file
+from ocr.models import GENERATIONS, artifact_file, locate_source
+from ocr.prepare import CALIBRATION_SEEDS, CHECK_SEEDS, TOLERANCE, VALIDATION_SEEDS
+
+MEDKG = str(Path(sys.executable).with_name("medkg"))
+DEFAULT = GENERATIONS["ppocrv4"]
+
+
+@pytest.mark.parametrize("task", ["det", "cls", "rec"])
+def test_manifest_records_source_outputs_calibration_and_check(settings, task):
+    src = DEFAULT[task]
+    m = read_manifest(src.name, settings.models)
+    assert m is not None, "run `make setup` (it runs medkg models prepare)"
+    onnx, version = locate_source(src)
+    assert (m.source_package, m.source_version, m.source_sha256) == (src.package, version, sha256_file(onnx))
+    assert "Apache-2.0" in m.licence
+    assert all(artifact_intact(m, p, settings.models) for p in m.artifacts)
+    assert artifact_file(src.name, "fp32", settings.models).is_file()
+    if src.quantize:
+        assert set(m.artifacts) == {"fp32", "int8"}
+        assert m.calibration and m.calibration["samples"] >= 50
+        assert str(CALIBRATION_SEEDS.start) in m.calibration["data"]
+        c = m.check
+        assert c is not None and c.tolerance == TOLERANCE and str(CHECK_SEEDS.start) in c.data
+        assert c.passed == (c.reference - c.value <= c.tolerance)
+    else:
+        assert set(m.artifacts) == {"fp32"} and m.check is None
+
+
+def test_check_calibration_and_validation_sets_are_disjoint():
+    sets = [set(CALIBRATION_SEEDS), set(VALIDATION_SEEDS), set(CHECK_SEEDS)]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+
+
+def test_second_prepare_changes_nothing(settings):
+    folders = [model_path(s.name, settings.models) for s in DEFAULT.values()]
+    before = {f: (f / MANIFEST).read_bytes() for f in folders}
+    out = subprocess.run([MEDKG, "models", "prepare", "--ocr", "ppocrv4"], capture_output=True, text=True,
+                         timeout=300, check=True)
+    assert out.stderr.count("up to date") == 3, out.stderr
+    assert {f: (f / MANIFEST).read_bytes() for f in folders} == before
