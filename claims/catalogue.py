@@ -29,7 +29,7 @@ from core.records import CatalogCandidate, CatalogMatch
 
 from .names import normalise_name
 
-__all__ = ["DEFAULT_FLOOR", "DEFAULT_MARGIN", "DEFAULT_THRESHOLD", "CatalogEntry", "Catalogue", "ColumnMap", "RESTRICTION_KINDS", "normalise_name"]
+__all__ = ["DEFAULT_FLOOR", "DEFAULT_MARGIN", "DEFAULT_THRESHOLD", "RESTRICTION_KINDS", "CatalogEntry", "Catalogue", "ColumnMap", "normalise_name"]
 
 # Acceptance, tuned on the "dev" split of benchmarks/catalogue.py (see its docstring and output): a best
 # candidate is a match when it scores DEFAULT_THRESHOLD, or when it scores DEFAULT_FLOOR and leads the best
@@ -133,10 +133,11 @@ class Catalogue:
                 continue
             rule = {k: v for k, col in columns.restrictions.items() if (v := _cell(row, col))}
             category = _cell(row, columns.category) or None if columns.category else None
-            cat, rules = merged.setdefault((code, name), (category, []))
+            _, rules = merged.setdefault((code, name), (category, []))
             if rule not in rules:
                 rules.append(rule)
-        entries = (CatalogEntry(code, name, cat, normalise_name(name), tuple(r for r in rules if r))
+        # a row without conditions makes the item unrestricted, whatever other rows say
+        entries = (CatalogEntry(code, name, cat, normalise_name(name), tuple(rules) if all(rules) else ())
                    for (code, name), (cat, rules) in merged.items())
         return cls(entries, **kw)
 

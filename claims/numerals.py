@@ -102,9 +102,8 @@ def _integer(s: str, offset: int = 0, whole: str | None = None) -> int:
             pending, pending_ok = d, prev_zero or last_small == 10 or i == 0
             prev_zero = False
             continue
-        if ch in SMALL_UNITS or ch in BIG_UNITS:
-            if prev_zero:
-                raise NumeralError("零 right before a unit", whole, pos)
+        if (ch in SMALL_UNITS or ch in BIG_UNITS) and prev_zero:
+            raise NumeralError("零 right before a unit", whole, pos)
         if ch in SMALL_UNITS:
             unit = SMALL_UNITS[ch]
             if pending is None:

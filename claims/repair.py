@@ -12,10 +12,11 @@ is accepted only when the checks leave no choice:
 3. The repair is accepted only when exactly ONE (field, value) in the whole component satisfies, and the
    repaired value is corroborated: two passing checks involve its field (two independent computations
    agree), or its one check has every other field vouched for by a passing check that does not involve
-   it. So words against figures alone never repairs either side; an item of a category grid (whose only
-   check is the sum, shared with every other unvouched item) is never repaired, because with two
-   misreads one compensating single-digit change would look unique; quantities and unit prices (one
-   check, with rounding slack) are never repaired.
+   it. So words against figures alone never repairs either side; a digit of an item of a category grid
+   (whose only check is the sum, shared with every other unvouched item) is never changed, because with
+   two misreads one compensating single-digit change would look unique; quantities and unit prices (one
+   check, with rounding slack) are never repaired. Folding look-alikes alone (1O2.50 → 102.50) picks no
+   digit, so one passing check that pins the field is enough for it.
 
 The repaired field keeps what was printed in ``raw``; its ``note`` says it was repaired and why.
 """
@@ -115,10 +116,13 @@ def _components(checks: list[Check]) -> list[list[Check]]:
     return [m for _, m in groups]
 
 
-def _corroborated(path: str, passing: list[Check], values) -> bool:
+def _corroborated(path: str, passing: list[Check], values, fold_only: bool) -> bool:
     """Two passing checks pin ``path`` (two independent computations agree), or one does and every
-    other field it involves is pinned by a passing check that does not involve ``path``."""
+    other field it involves is pinned by a passing check that does not involve ``path``. Folding
+    look-alikes (O→0) chooses no digit, so one pinning check is enough for it."""
     mine = [c for c in passing if path in c.vouches(values)]
+    if fold_only:
+        return bool(mine)
     if len(mine) != 1:
         return len(mine) >= 2
     vouched = {p for c in passing if path not in c.fields for p in c.vouches(values)}
@@ -149,7 +153,7 @@ def repair_claim(claim: Claim) -> tuple[Claim, tuple[Repair, ...]]:
                 trial = {**values, path: value}
                 if all(c.evaluate(trial) is True for c in involved):
                     passing = [c for c in checks if c.evaluate(trial) is True]
-                    if _corroborated(path, passing, trial):
+                    if _corroborated(path, passing, trial, how.startswith("look-alike") and "digit" not in how):
                         rules = tuple(c.rule for c in by_field[path])
                         hits[(path, value)] = Repair(path, read, text, value, how, rules)
                     else:

@@ -126,7 +126,7 @@ def test_vat_invoice_amount_plus_tax():
 def test_candidates_cover_digits_and_lookalikes():
     c = candidates("1O2.5O")
     assert "102.50" in c and c["102.50"].startswith("look-alike")
-    assert "192.5O" in c  # one digit, look-alikes left
+    assert "1O7.5O" in c  # one digit, look-alikes left
     assert "102.5" not in c  # no deletions: only substitutions
     assert "叁佰元整" in candidates("参佰元整", words=True)
 
@@ -165,16 +165,13 @@ def test_no_repair_of_an_item_when_other_items_are_unverified():
     assert all(it.amount.needs_review for it in out.items) and out.total_figures.needs_review
 
 
-def test_no_repair_when_two_candidates_satisfy():
-    """An itemised list where two lines could each absorb the difference."""
+def test_total_repaired_when_items_are_pinned_by_their_products():
     items = (item(1, "20.00", "2", "10.00"), item(2, "30.00", "3", "10.00"))
     claim = Claim(doc_id="d", doc_type=DocumentType.itemised_list, items=items, total_figures=amount("40.00", "total"))
-    fixed, repairs = repair_claim(claim)  # total is wrong (50.00) or ... only total fits: repaired?
-    assert [r.path for r in repairs] in ([], ["total_figures"])
-    ambiguous = claim.model_copy(update={"items": (item(1, "20.00"), item(2, "30.00")),
-                                         "total_words": words("肆拾元整")})
-    _, repairs = repair_claim(ambiguous)
-    assert repairs == ()
+    fixed, repairs = repair_claim(claim)
+    assert [r.path for r in repairs] == ["total_figures"] and fixed.total_figures.value == Decimal("50.00")
+    grid = claim.model_copy(update={"items": (item(1, "20.00"), item(2, "30.00"))})
+    assert repair_claim(grid)[1] == ()  # nothing pins the items of a category grid: no repair
 
 
 def test_repaired_item_in_an_itemised_list():
@@ -271,3 +268,26 @@ def test_single_misread_is_flagged_or_proved():
             if value != truth[path] and not path.endswith(".unit_price"):  # a price's 4th decimal may hide
                 assert f.needs_review, (path, f.raw, value, truth[path])
     assert repaired > 60  # the repair does work, not only refuse
+
+
+@pytest.mark.slow
+def test_two_misreads_rarely_cancel_out():
+    """The limit of arithmetic: two misreads can cancel inside one identity (a category grid's sum). It
+    must stay rare, and a repair must stay right."""
+    r = random.Random(7)
+    unflagged = bad_repairs = 0
+    bills = 300
+    for _ in range(bills):
+        bill = _random_bill(r)
+        truth = field_values(_claim(bill))
+        for _ in range(2):
+            x = r.choice(bill["lines"])
+            k = r.choice(list(x))
+            x[k] = _misread(r, x[k], False)
+        out = verify_claim(_claim(bill))
+        for path, value in field_values(out).items():
+            f = get_field(out, path)
+            bad_repairs += bool(f.note) and value != truth[path]
+            unflagged += value != truth[path] and not f.needs_review and not path.endswith((".unit_price", ".quantity"))
+    print(f"two misreads: {unflagged} wrong amounts unflagged, {bad_repairs} wrong repairs in {bills} bills")
+    assert unflagged <= 0.02 * bills and bad_repairs <= 0.01 * bills
