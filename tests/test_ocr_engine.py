@@ -138,3 +138,24 @@ def test_cli_reads_the_shipped_sample_and_reports_bad_files(tmp_path):
     assert page["file"] == "samples/bill.jpg" and len(page["lines"]) > 20
     assert any("票据" in line["text"] for line in page["lines"])
     assert "unsupported-format" in out.stderr and "HTML" in out.stderr
+
+
+def test_user_model_directory_of_onnx_files(settings, tmp_path):
+    """A user's own PP-OCR export (here: the same ONNX files, laid out as a user would) runs at FP32."""
+    import shutil
+
+    from ocr.models import GENERATIONS, ModelNotPrepared
+    from ocr.pipeline import OcrEngine
+
+    for task, src in GENERATIONS["ppocrv4"].items():
+        (tmp_path / task).mkdir()
+        shutil.copyfile(settings.models / src.name / "onnx" / "model.onnx", tmp_path / task / "inference.onnx")
+    engine = OcrEngine.load(generation=str(tmp_path), settings=settings)
+    assert {d.precision for d in engine.models.decisions.values()} == {"fp32"}
+    assert "user model directory" in engine.models.decisions["rec"].reason
+    page = render_page(316, degrade=False)
+    score, _ = _score(engine, page)
+    assert score.accuracy >= 0.97
+    shutil.rmtree(tmp_path / "cls")
+    with pytest.raises(ModelNotPrepared, match="cls"):
+        OcrEngine.load(generation=str(tmp_path), settings=settings)
