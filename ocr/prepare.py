@@ -7,7 +7,7 @@ a model whose source, recipe and files are unchanged is left alone.
 
 from __future__ import annotations
 
-import logging
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -27,12 +27,10 @@ from ocr.evaluate import CharScore, normalise, overlap, rect_of, score_page
 from ocr.geometry import crop_quad
 from ocr.models import GENERATIONS, LICENCE, OcrModels, SourceModel, artifact_file, locate_source, read_charset
 from ocr.pipeline import OcrEngine
-from ocr.recognize import ctc_decode, rec_batch_input
+from ocr.recognize import REC_HEIGHT, ctc_decode, normalise_crop, rec_batch_input
 from ocr.synth import RenderedPage, render_page
 
-log = logging.getLogger(__name__)
-
-RECIPE = "ocr-prepare/4"  # bump when conversion, calibration or check changes
+RECIPE = "ocr-prepare/5"  # bump when conversion, calibration or check changes
 CALIBRATION_SEEDS = range(1000, 1050)  # 50 rendered bills
 VALIDATION_SEEDS = range(3000, 3015)  # rec's accuracy-aware quantization reverts layers judged on these
 CHECK_SEEDS = range(2000, 2020)  # the final end-to-end check: never seen by calibration or validation
@@ -45,8 +43,20 @@ def _pages(seeds: range) -> list[RenderedPage]:
     return [render_page(s) for s in seeds]
 
 
+# Calibration inputs are cut to their content, without the shape-bucket padding added at run time:
+# calibrating on padded inputs skews activation ranges towards the padding's zeros (measured: det INT8
+# lost 0.24 points of character accuracy calibrated padded, 0.04 calibrated tight).
 def _det_samples(pages: list[RenderedPage], settings: Settings) -> list[np.ndarray]:
-    return [det_input(p.image, settings.ocr_det_max_side)[0] for p in pages]  # padded as at run time
+    out = []
+    for page in pages:
+        x, _, (h, w) = det_input(page.image, settings.ocr_det_max_side)
+        out.append(np.ascontiguousarray(x[:, :, :h, :w]))
+    return out
+
+
+def _rec_sample(crop: np.ndarray) -> np.ndarray:
+    width = max(8, math.ceil(REC_HEIGHT * crop.shape[1] / max(crop.shape[0], 1) / 8) * 8)
+    return normalise_crop(crop, width)[None]
 
 
 def _detected_crops(pages: list[RenderedPage], detector: Detector) -> list[tuple[np.ndarray, str | None]]:
@@ -116,7 +126,7 @@ def _calibrate(task: str, fp32_xml: Path, out_xml: Path, calibration: list[Rende
                         DetParams(max_side=settings.ocr_det_max_side))
     crops = _detected_crops(calibration, detector)
     picked = np.random.default_rng(0).choice(len(crops), size=min(REC_CALIBRATION_CROPS, len(crops)), replace=False)
-    samples = [rec_batch_input([crops[i][0]]) for i in sorted(picked)]
+    samples = [_rec_sample(crops[i][0]) for i in sorted(picked)]
     validation = [(rec_batch_input([c]), t) for c, t in _detected_crops(_pages(VALIDATION_SEEDS), detector) if t]
     return len(samples), _quantize_rec(fp32_xml, samples, validation, read_charset(fp32_xml), out_xml)
 
@@ -194,7 +204,7 @@ def prepare_generation(generation: str, settings: Settings, *, force: bool = Fal
             acc = AccuracyCheck(metric="character accuracy, whole pages, this model INT8 and the others FP32",
                                 data=f"rendered bills, ocr.synth seeds {_span(CHECK_SEEDS)}",
                                 reference=round(reference, 5), value=round(value, 5), tolerance=TOLERANCE,
-                                passed=reference - value <= TOLERANCE)
+                                passed=round(reference - value, 5) <= TOLERANCE)
         manifest = Manifest(name=src.name, task=f"ocr-{task}", source_package=src.package, source_version=version,
                             source_file=src.filename, source_sha256=source_sha, licence=LICENCE, artifacts=artifacts,
                             calibration=calib_info, check=acc,
