@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import os
 import platform
 from dataclasses import dataclass, field
@@ -83,3 +84,10 @@ def probe() -> Hardware:
     return Hardware(cpu_model=model, cores=len(os.sched_getaffinity(0)), flags=flags & set(FLAGS_OF_INTEREST),
                     openvino_version=ov_version, openvino_devices=devices, openvino_capabilities=caps,
                     notes=tuple(notes))
+
+
+def package_version(package: str) -> str | None:
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return None

@@ -17,10 +17,10 @@ import numpy as np
 import openvino as ov
 from rapidfuzz.distance import Levenshtein
 
+from core.hardware import package_version
 from core.modelstore import (AccuracyCheck, Artifact, Manifest, artifact_intact, model_path, read_manifest,
                              sha256_file, write_manifest)
 from core.settings import Settings
-
 from ocr.detect import DetParams, Detector, det_input
 from ocr.engine import OvModel
 from ocr.evaluate import CharScore, normalise, overlap, rect_of, score_page
@@ -196,7 +196,7 @@ def prepare_generation(generation: str, settings: Settings, *, force: bool = Fal
                                     settings, root, generation, threads)
             artifacts["int8"] = Artifact(precision="int8", files=_files(folder / "int8", folder))
             calib_info = {"data": f"rendered bills, ocr.synth seeds {_span(CALIBRATION_SEEDS)}", "samples": n,
-                          **options, "nncf": _version("nncf")}
+                          **options, "nncf": package_version("nncf")}
             if reference is None:
                 reference = end_to_end_accuracy(_compile_set(generation, {}, root, threads), check, settings)
             int8 = OvModel(folder / "int8" / "model.xml", "int8", threads)
@@ -220,12 +220,3 @@ def prepare_generation(generation: str, settings: Settings, *, force: bool = Fal
 
 def _span(seeds: range) -> str:
     return f"{seeds.start}-{seeds.stop - 1}"
-
-
-def _version(package: str) -> str:
-    import importlib.metadata as md
-
-    try:
-        return md.version(package)
-    except md.PackageNotFoundError:
-        return "?"

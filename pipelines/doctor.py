@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
 from typing import Any
 
-from core.hardware import FLAGS_OF_INTEREST, probe
+from core.hardware import FLAGS_OF_INTEREST, package_version, probe
 from core.settings import Settings
 
 
@@ -47,16 +46,9 @@ def report(settings: Settings) -> dict[str, Any]:
         "openvino": {"version": hw.openvino_version, "devices": list(hw.openvino_devices),
                      "cpu_capabilities": list(hw.openvino_capabilities)},
         "torch": _torch_report(),
-        "nncf": _version("nncf"),
+        "nncf": package_version("nncf"),
         "models_dir": str(settings.models),
         "threads": settings.inference_threads(),
         "ocr_models": _ocr_report(settings),
         "notes": list(hw.notes),
     }
-
-
-def _version(package: str) -> str | None:
-    try:
-        return md.version(package)
-    except md.PackageNotFoundError:
-        return None
