@@ -18,6 +18,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Build and inspect the model
 ocr_app = typer.Typer(no_args_is_help=True, help="Read text from scanned bills.")
 app.add_typer(models_app, name="models")
 app.add_typer(ocr_app, name="ocr")
+bills_app = typer.Typer(no_args_is_help=True, help="Structure and check bills into claims.")
+app.add_typer(bills_app, name="bills")
 
 err = Console(stderr=True)
 
@@ -86,21 +88,50 @@ def ocr_read(
     generation: Annotated[Optional[str], typer.Option("--models", help="OCR model generation")] = None,
 ) -> None:
     """OCR files; print one JSON object per page with its text lines. Bad files are reported, not fatal."""
-    from ocr.errors import InputError
     from ocr.pipeline import OcrEngine
-    from ocr.readers import open_document
 
     engine = OcrEngine.load(generation, precision)
     failed = 0
+    for path, page in _ocr_pages(engine, files):
+        if page is None:
+            failed += 1
+            continue
+        _print_json({"file": str(path), **page.model_dump(mode="json")})
+    raise typer.Exit(1 if failed else 0)
+
+
+@bills_app.command("read")
+def bills_read(
+    files: Annotated[list[Path], typer.Argument(help="images or PDFs of bills")],
+    precision: Annotated[Optional[str], typer.Option(help="OCR precision: auto | int8 | bf16 | fp32")] = None,
+) -> None:
+    """OCR, structure and check bills; print one Claim per page as JSON. Bad files are reported, not fatal."""
+    from claims.structure import structure_page
+    from ocr.pipeline import OcrEngine
+
+    engine = OcrEngine.load(precision=precision)
+    failed = 0
+    for path, page in _ocr_pages(engine, files):
+        if page is None:
+            failed += 1
+            continue
+        _print_json({"file": str(path), **structure_page(page).model_dump(mode="json")})
+    raise typer.Exit(1 if failed else 0)
+
+
+def _ocr_pages(engine, files: list[Path]):
+    """(path, Page) for every page of every file; (path, None) for a file that could not be read."""
+    from ocr.errors import InputError
+    from ocr.readers import open_document
+
     for path in files:
         try:
             src = open_document(path)
             for page in engine.read(src.pages(), src.document.doc_id):
-                _print_json({"file": str(path), **page.model_dump(mode="json")})
+                yield path, page
         except InputError as exc:  # bad content: the message names the file and, for limits, the setting
-            failed += 1
-            err.print(f"[red]{exc.reason}[/] {exc}", markup=True, highlight=False)
+            err.print(f"[red]{exc.reason}[/] {exc}", highlight=False)
+            yield path, None
         except OSError as exc:  # a path that cannot be read
-            failed += 1
             err.print(f"[red]unreadable[/] {path}: {exc.strerror or exc}", highlight=False)
-    raise typer.Exit(1 if failed else 0)
+            yield path, None
