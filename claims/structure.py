@@ -414,4 +414,12 @@ def _missing(doc_type: DocumentType, items: list[LineItem], found: dict) -> list
         out.append(Finding(rule="structure.no_items", severity="warning", detail="no item table found"))
     if "total_figures" not in found["totals"]:
         out.append(Finding(rule="structure.no_total", severity="warning", detail="no total in figures found"))
+    # An amount whose label was found but whose value could not be read takes no part in any check: say so,
+    # or a bill missing one side of an identity would "pass" with an amount nobody verified.
+    unread = [f.name for group in ("totals", "payments") for f in found[group].values()
+              if f.kind is FieldKind.amount and f.value is None]
+    unread += [f"item {i.line_no}" for i in items if i.amount.value is None]
+    if unread:
+        out.append(Finding(rule="structure.unreadable_amount", severity="warning",
+                           detail="printed but unreadable: " + ", ".join(unread)))
     return out
