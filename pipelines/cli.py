@@ -20,6 +20,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(ocr_app, name="ocr")
 bills_app = typer.Typer(no_args_is_help=True, help="Structure and check bills into claims.")
 app.add_typer(bills_app, name="bills")
+graph_app = typer.Typer(no_args_is_help=True, help="The embedded graph server (ArcadeDB over Bolt) and the schema.")
+app.add_typer(graph_app, name="graph")
 
 err = Console(stderr=True)
 
@@ -135,3 +137,41 @@ def _ocr_pages(engine, files: list[Path]):
         except OSError as exc:  # a path that cannot be read
             err.print(f"[red]unreadable[/] {path}: {exc.strerror or exc}", highlight=False)
             yield path, None
+
+
+@graph_app.command("up")
+def graph_up() -> None:
+    """Start the embedded graph server on 127.0.0.1 (idempotent); print its state as JSON."""
+    from graph.server import EmbeddedServer
+
+    state = EmbeddedServer().up()
+    _print_json({k: v for k, v in state.items() if k != "password"})
+
+
+@graph_app.command("down")
+def graph_down() -> None:
+    """Stop the embedded graph server (idempotent)."""
+    from graph.server import EmbeddedServer
+
+    _print_json({"stopped": EmbeddedServer().down()})
+
+
+@graph_app.command("status")
+def graph_status() -> None:
+    """The embedded server's state, as JSON."""
+    from graph.server import EmbeddedServer
+
+    _print_json({k: v for k, v in EmbeddedServer().status().items() if k != "password"})
+
+
+@graph_app.command("init")
+def graph_init() -> None:
+    """Create the graph's constraints and indexes (idempotent); starts the embedded server when no
+    NEO4J_URI is configured."""
+    from graph.schema import init_schema
+    from graph.server import connection, driver
+
+    conn = connection()
+    with driver(conn) as drv:
+        ran = init_schema(drv, conn.database)
+    err.print(f"schema: {len(ran)} statements on {conn.uri} ({conn.database})")
