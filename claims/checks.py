@@ -311,6 +311,7 @@ def apply_report(claim: Claim, report: CheckReport, *, review_unverified: bool =
             claim = set_field(claim, path, f.model_copy(update={"needs_review": True}))
     findings = list(report.findings)
     if review_unverified and unverified:
-        findings.append(Finding(rule="amounts.unverified", severity="info",
+        # a warning, not info: a bill whose amounts are not all proven has not passed its checks
+        findings.append(Finding(rule="amounts.unverified", severity="warning",
                                 detail="no passing check pins down: " + ", ".join(sorted(unverified))))
     return claim.model_copy(update={"findings": claim.findings + tuple(findings)})
