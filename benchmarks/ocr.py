@@ -5,7 +5,7 @@ onnxruntime recognising one crop at a time (the way a plain script runs them), a
 the CPU executes BF16 natively. Pages are processed round-robin across variants so machine noise hits all
 of them alike. Prints one JSON object.
 
-    .venv/bin/python benchmarks/ocr.py [--pages 50] [--generation ppocrv4]
+    .venv/bin/python benchmarks/ocr.py [--pages 50] [--generation ppocrv4|ppocrv6]
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0, description="inference threads; 0 = one per available core")
 
     # OCR
-    ocr_models: str = Field("ppocrv4", description="OCR model generation, or a directory of the user's models")
+    ocr_models: str = Field("ppocrv6", description="OCR model generation, or a directory of the user's models")
     ocr_precision: Precision = "auto"
     ocr_rec_batch: int = Field(8, ge=1, description="crops per recognition batch (8 measured fastest: less padding)")
     ocr_det_max_side: int = Field(1280, ge=320, description="detection input's longest side, pixels")

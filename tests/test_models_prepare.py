@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from core.modelstore import MANIFEST, artifact_intact, model_path, read_manifest, sha256_file
-from ocr.models import GENERATIONS, artifact_file, locate_source
+from ocr.models import DEFAULT_GENERATION, GENERATIONS, artifact_file, locate_source
 from ocr.prepare import CALIBRATION_SEEDS, CHECK_SEEDS, TOLERANCE, VALIDATION_SEEDS
 
 MEDKG = str(Path(sys.executable).with_name("medkg"))
-DEFAULT = GENERATIONS["ppocrv4"]
+DEFAULT = GENERATIONS[DEFAULT_GENERATION]
 
 
 @pytest.mark.parametrize("task", ["det", "cls", "rec"])
@@ -45,7 +45,7 @@ def test_check_calibration_and_validation_sets_are_disjoint():
 def test_second_prepare_changes_nothing(settings):
     folders = [model_path(s.name, settings.models) for s in DEFAULT.values()]
     before = {f: (f / MANIFEST).read_bytes() for f in folders}
-    out = subprocess.run([MEDKG, "models", "prepare", "--ocr", "ppocrv4"], capture_output=True, text=True,
+    out = subprocess.run([MEDKG, "models", "prepare", "--ocr", DEFAULT_GENERATION], capture_output=True, text=True,
                          timeout=300, check=True)
     assert out.stderr.count("up to date") == 3, out.stderr
     assert {f: (f / MANIFEST).read_bytes() for f in folders} == before
