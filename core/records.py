@@ -122,6 +122,69 @@ class Span(Record):
     text: str
 
 
+class EntityType(str, Enum):
+    """The graph's one entity schema; every dataset's labels map onto it (ner.schema)."""
+
+    disease = "Disease"
+    symptom = "Symptom"
+    drug = "Drug"
+    procedure = "Procedure"
+    exam = "Exam"
+    lab_test = "LabTest"
+    body_part = "BodyPart"
+    department = "Department"
+    microbe = "Microbe"
+    equipment = "Equipment"
+    item = "Item"
+
+
+class Assertion(str, Enum):
+    """What the text says about an entity (NegEx / ConText classes)."""
+
+    affirmed = "affirmed"
+    negated = "negated"
+    possible = "possible"
+    historical = "historical"
+    family = "family"
+
+
+class Entity(Record):
+    """A typed mention in a text: ``span`` offsets index the original text, end exclusive."""
+
+    span: Span
+    type: EntityType
+    assertion: Assertion = Assertion.affirmed
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    model: str = ""
+
+
+class Relation(Record):
+    """A typed triple with its evidence: ``predicate`` is the English type, ``label`` the source's own."""
+
+    subject: Entity
+    predicate: str
+    label: str = ""
+    object: Entity | Span
+    evidence: Span
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    model: str = ""
+
+
+class ClinicalRecord(Record):
+    """A clinical text to post-structure; ``doc_id`` is the sha256 of its UTF-8 text unless given."""
+
+    doc_id: str
+    text: str
+    source_uri: str = ""
+    patient_id: str | None = None
+    encounter_id: str | None = None
+    recorded_on: date | None = None
+
+    @classmethod
+    def of(cls, text: str, **kw) -> "ClinicalRecord":
+        return cls(doc_id=kw.pop("doc_id", None) or sha256_bytes(text.encode("utf-8")), text=text, **kw)
+
+
 class Finding(Record):
     """The result of a check or reconciliation rule."""
 
