@@ -42,3 +42,12 @@ def choose_ocr_precision(manifest: Manifest | None, hw: Hardware, requested: str
         return Decision("fp32", f"INT8 missed its accuracy tolerance ({check.metric} {check.value:.4f} vs FP32 "
                                 f"{check.reference:.4f}, tolerance {check.tolerance})")
     return Decision("fp32", "INT8 artifact has no accuracy check recorded")
+
+
+def choose_ner_backend(hw: Hardware) -> Decision:
+    """NER/RE encoder backend, from what was measured (benchmarks/ner.py; README "NER precision")."""
+    if hw.native_bf16:
+        return Decision("torch-bf16", f"native BF16 ({hw.isa_summary}): torch BF16 autocast runs on oneDNN "
+                                      "AMX/AVX-512 BF16 kernels, within the F1 tolerance")
+    return Decision("torch-int8", f"no native BF16 ({hw.isa_summary}): BF16 would be emulated (~8x slower); dynamic "
+                                  "INT8 was the fastest within the F1 tolerance on AVX2")

@@ -1,0 +1,94 @@
+"""The token-classification network: one BERT-family encoder, one linear BIO head per scheme.
+
+Storage (``save``/``load``): the shipped directory must stay small (≤ 40 MB), so every 2-D weight is
+stored as int8 with one fp32 scale per row (symmetric, weight-only) and dequantised to fp32 on load;
+biases and LayerNorms stay fp32. Inference then runs in whatever precision the backend chooses; the
+F1 figures in the model card are measured on the weights as stored, i.e. after this round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ner.chars import CharVocab
+from ner.schema import SCHEMES, bio_labels
+
+CONFIG = "ner.json"
+WEIGHTS = "model.safetensors"
+VOCAB = "chars.json"
+
+
+class NerModel(nn.Module):
+    def __init__(self, encoder, schemes: list[str], dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.schemes = list(schemes)
+        self.dropout = nn.Dropout(dropout)
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict({s: nn.Linear(hidden, len(bio_labels(s))) for s in self.schemes})
+
+    def forward(self, input_ids, attention_mask) -> dict[str, torch.Tensor]:
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        h = self.dropout(h)
+        return {s: head(h) for s, head in self.heads.items()}
+
+
+def prune_embeddings(encoder, keep: list[int]) -> None:
+    """Cut the word-embedding matrix to the rows ``keep`` (in that order): 250k rows → a few thousand."""
+    old = encoder.embeddings.word_embeddings
+    new = nn.Embedding(len(keep), old.embedding_dim)
+    new.weight.data = old.weight.data[torch.tensor(keep)].clone()
+    encoder.embeddings.word_embeddings = new
+    encoder.config.vocab_size = len(keep)
+    encoder.config.pad_token_id = None  # the old pad id no longer indexes this matrix
+
+
+def _quantize(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = t.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
+    return torch.round(t / scale).clamp(-127, 127).to(torch.int8), scale.squeeze(1).float()
+
+
+def save(model: NerModel, vocab: CharVocab, out_dir: Path, meta: dict) -> None:
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for name, t in model.state_dict().items():
+        t = t.detach().float().contiguous()
+        if t.dim() == 2 and t.shape[1] > 1:
+            q, s = _quantize(t)
+            state[name + ".q8"], state[name + ".scale"] = q.contiguous(), s.contiguous()
+        else:
+            state[name] = t
+    save_file(state, str(out_dir / WEIGHTS), metadata={"format": "medkg-ner-int8-rows"})
+    model.encoder.config.save_pretrained(out_dir)
+    vocab.save(out_dir / VOCAB)
+    (out_dir / CONFIG).write_text(json.dumps({**meta, "schemes": {s: bio_labels(s) for s in model.schemes}},
+                                             ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertModel
+
+    meta = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
+    unknown = set(meta["schemes"]) - set(SCHEMES)
+    if unknown:
+        raise ValueError(f"{model_dir}: unknown schemes {sorted(unknown)}")
+    config = BertConfig.from_pretrained(model_dir)
+    model = NerModel(BertModel(config, add_pooling_layer=False), list(meta["schemes"]))
+    raw = load_file(str(model_dir / WEIGHTS))
+    state = {}
+    for name, t in raw.items():
+        if name.endswith(".q8"):
+            base = name[:-3]
+            state[base] = t.float() * raw[base + ".scale"].unsqueeze(1)
+        elif not name.endswith(".scale"):
+            state[name] = t
+    model.load_state_dict(state)
+    model.eval()
+    return model, CharVocab.load(model_dir / VOCAB), meta

@@ -1,0 +1,226 @@
+"""Fine-tuning: one encoder, one BIO head per dataset scheme, early stopping on held-out training data.
+
+Determinism: a fixed seed drives shuffling, dropout and head initialisation. Held-out data is a
+content-hash split of the *training* files (``ner.data.held_out``), never a reporting set.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ner.chars import CharVocab, gb2312_chars
+from ner.data import Example, held_out
+from ner.metrics import strict_scores
+from ner.schema import bio_labels
+
+_SENTENCE_END = re.compile(r"(?<=[。；;！？!?\n])")
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 3.0
+    lr: float = 8e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    max_tokens: int = 3072  # padded tokens per batch
+    window: int = 254
+    dropout: float = 0.1
+    seed: int = 13
+    eval_every: int = 300  # steps
+    patience: int = 4  # evaluations without improvement before stopping
+    bf16: bool | None = None  # autocast; None = where the CPU has native BF16
+    threads: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def pieces(ex: Example, window: int) -> list[Example]:
+    """A long text cut into sentence-aligned pieces of at most ``window`` characters (spans that would
+    straddle a cut are dropped from both sides: a cut lands inside an entity only in a run-on sentence)."""
+    if len(ex.text) <= window:
+        return [ex]
+    cuts, start = [], 0
+    parts = [p for p in _SENTENCE_END.split(ex.text) if p]
+    cur = 0
+    for p in parts:
+        while len(p) > window:  # a run-on "sentence": hard cut
+            if cur > start:
+                cuts.append((start, cur))
+                start = cur
+            cuts.append((start, start + window))
+            start = cur = start + window
+            p = p[window:]
+        if cur + len(p) - start > window:
+            cuts.append((start, cur))
+            start = cur
+        cur += len(p)
+    if cur > start:
+        cuts.append((start, cur))
+    return [Example(ex.text[s:e], tuple((a - s, b - s, lab) for a, b, lab in ex.spans if s <= a and b <= e),
+                    ex.scheme, f"{ex.source}@{s}") for s, e in cuts]
+
+
+def tag_ids(ex: Example) -> list[int]:
+    labels = {lab: i for i, lab in enumerate(bio_labels(ex.scheme))}
+    out = [0] * len(ex.text)
+    for s, e, lab in ex.spans:
+        if any(out[s:e]):
+            continue  # overlapping (nested) span: the first, outer-most after sorting, wins
+        out[s] = labels[f"B-{lab}"]
+        for i in range(s + 1, e):
+            out[i] = labels[f"I-{lab}"]
+    return out
+
+
+def build_vocab(tokenizer, examples: list[Example]) -> CharVocab:
+    """Characters the model can see: GB 2312, printable ASCII and every character of the training texts."""
+    chars = gb2312_chars() | {chr(i) for i in range(33, 127)}
+    for ex in examples:
+        chars |= set(ex.text)
+    return CharVocab.from_tokenizer(tokenizer, chars)
+
+
+def evaluate(tagger, examples: list[Example]) -> dict:
+    """Strict scores per scheme on ``examples`` (each scored on its own scheme's head)."""
+    out = {}
+    for scheme in sorted({e.scheme for e in examples}):
+        exs = [e for e in examples if e.scheme == scheme]
+        pred = tagger.spans([e.text for e in exs], scheme)
+        out[scheme] = strict_scores((e.spans, p) for e, p in zip(exs, pred))
+    return out
+
+
+def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainConfig,
+          log: Callable[[dict], None] = print) -> dict:
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    from core.hardware import probe
+    from ner import model as nm
+    from ner.backends import TorchBackend
+    from ner.tagger import Tagger
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    bf16 = probe().native_bf16 if cfg.bf16 is None else cfg.bf16
+
+    schemes = sorted({e.scheme for e in examples})
+    dev = [e for e in examples if held_out(e)]
+    train_set = [p for e in examples if not held_out(e) for p in pieces(e, cfg.window)]
+    tok = AutoTokenizer.from_pretrained(encoder_dir)
+    vocab = build_vocab(tok, examples)
+    keep = vocab.used_ids()
+    vocab = vocab.remapped(keep)
+    encoder = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
+    nm.prune_embeddings(encoder, keep)
+    net = nm.NerModel(encoder, schemes, cfg.dropout)
+
+    feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
+    steps_per_epoch = len(_batches(feats, cfg.max_tokens, random.Random(0)))
+    total = max(1, int(steps_per_epoch * cfg.epochs))
+    head_params = list(net.heads.parameters())
+    body = [p for n, p in net.named_parameters() if not n.startswith("heads.")]
+    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
+                            weight_decay=cfg.weight_decay)
+    warm = max(1, int(total * cfg.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm))))
+
+    meta = {"name": out_dir.name, "encoder": str(encoder_dir), "train": asdict(cfg), "schemes_trained": schemes,
+            "examples": {"train_pieces": len(train_set), "held_out": len(dev)}, "steps": total, "bf16_autocast": bf16}
+    log({"event": "start", **meta["examples"], "steps": total, "steps_per_epoch": steps_per_epoch, "vocab": len(keep)})
+
+    rng = random.Random(cfg.seed)
+    best, best_state, bad, step, t0 = -1.0, None, 0, 0, time.time()
+    history = []
+    while step < total:
+        for batch in _batches(feats, cfg.max_tokens, rng):
+            net.train()
+            width = max(len(feats[i][0]) for i in batch)
+            ids = torch.full((len(batch), width), vocab.pad, dtype=torch.long)
+            tags = torch.full((len(batch), width), -100, dtype=torch.long)
+            for r, i in enumerate(batch):
+                x, y, _ = feats[i]
+                ids[r, :len(x)], tags[r, :len(y)] = torch.tensor(x), torch.tensor(y)
+            mask = (ids != vocab.pad).long()
+            mask[:, 0] = 1
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(ids, mask)
+            loss = 0.0
+            for scheme in schemes:
+                rows = torch.tensor([feats[i][2] == scheme for i in batch])
+                if rows.any():
+                    logits = out[scheme][rows].float()
+                    loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                                    tags[rows].reshape(-1), ignore_index=-100,
+                                                                    reduction="sum")
+            n_tok = int((tags != -100).sum())
+            loss = loss / max(n_tok, 1)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            if step % 20 == 0:
+                log({"event": "step", "step": step, "loss": round(float(loss), 4),
+                     "elapsed_s": round(time.time() - t0)})
+            if step % cfg.eval_every == 0 or step >= total:
+                net.eval()
+                scores = evaluate(Tagger(TorchBackend(net, "bf16" if bf16 else "fp32"), vocab,
+                                         {"schemes": {s: bio_labels(s) for s in schemes}}), dev)
+                f1 = float(np.mean([s["micro"]["f1"] for s in scores.values()]))
+                history.append({"step": step, "f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
+                log({"event": "eval", "step": step, "held_out_f1": history[-1]["f1"], "mean": round(f1, 4),
+                     "elapsed_s": round(time.time() - t0)})
+                if f1 > best:
+                    best, bad = f1, 0
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    nm.save(net, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history})
+                else:
+                    bad += 1
+                    if bad >= cfg.patience:
+                        log({"event": "early_stop", "step": step})
+                        step = total
+            if step >= total:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    meta = json.loads((out_dir / nm.CONFIG).read_text(encoding="utf-8"))
+    meta["history"] = history
+    meta["train_seconds"] = round(time.time() - t0)
+    (out_dir / nm.CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+def _batches(feats, max_tokens: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches in random order: shuffle, sort within pools of ~50 batches, cut by budget."""
+    idx = list(range(len(feats)))
+    rng.shuffle(idx)
+    out = []
+    pool = max(1, 50 * max_tokens // 128)
+    for k in range(0, len(idx), pool):
+        chunk = sorted(idx[k:k + pool], key=lambda i: len(feats[i][0]))
+        cur: list[int] = []
+        for i in chunk:
+            if cur and (len(cur) + 1) * len(feats[i][0]) > max_tokens:
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+    rng.shuffle(out)
+    return out
+
+
+__all__ = ["TrainConfig", "evaluate", "pieces", "tag_ids", "train"]

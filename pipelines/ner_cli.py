@@ -1,0 +1,99 @@
+"""`medkg ner train|eval|tag`: thin drivers over ner/ (no logic here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+ner_app = typer.Typer(no_args_is_help=True, help="Clinical named-entity recognition.")
+err = Console(stderr=True)
+
+
+def encoder_dir() -> Path:
+    """The e5-small encoder built by `medkg models prepare` (built now if missing: offline, ~7 s)."""
+    from core.settings import get_settings
+    from ner.encoder import build_encoder
+
+    path = get_settings().models / "e5-small" / "hf"
+    if not (path / "model.safetensors").is_file():
+        build_encoder(path)
+    return path
+
+
+@ner_app.command("train")
+def ner_train(
+    data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE, cMedQANER, BIO)")],
+    out: Annotated[Path, typer.Option(help="model directory to write")] = Path("models/ner"),
+    encoder: Annotated[Path | None, typer.Option(help="Hugging Face encoder directory (default: e5-small)")] = None,
+    scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
+    epochs: float = 3.0, lr: float = 8e-5, max_tokens: int = 3072, seed: int = 13, eval_every: int = 300,
+    patience: int = 4, log: Annotated[Path | None, typer.Option(help="JSON-lines training log")] = None,
+) -> None:
+    """Fine-tune the encoder with one BIO head per dataset; early stopping on a held-out 10 % of the data."""
+    from ner.data import load
+    from ner.train import TrainConfig, train
+
+    examples = [e for p in data for e in load(p, scheme=scheme)]
+    fh = log.open("a", encoding="utf-8") if log else None
+
+    def emit(rec: dict) -> None:
+        line = json.dumps(rec, ensure_ascii=False)
+        err.print(line, highlight=False, soft_wrap=True)
+        if fh:
+            fh.write(line + "\n")
+            fh.flush()
+
+    cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
+                      patience=patience, extra={"data": [str(p) for p in data]})
+    meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
+    emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})
+
+
+@ner_app.command("eval")
+def ner_eval(
+    data: Annotated[Path, typer.Argument(help="annotated file to score (strict spans)")],
+    model: Annotated[Path | None, typer.Option(help="model directory (default: shipped)")] = None,
+    backend: Annotated[str, typer.Option(help="auto | torch-fp32 | torch-bf16 | torch-int8 | openvino-…")] = "auto",
+    scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
+) -> None:
+    """Strict span precision, recall and F1 per type and micro, as JSON."""
+    from ner.data import load
+    from ner.tagger import Tagger
+    from ner.train import evaluate
+
+    tagger = Tagger.load(model, backend)
+    scores = evaluate(tagger, load(data, scheme=scheme))
+    sys.stdout.write(json.dumps({"data": str(data), "model": tagger.name, "scores": scores}, ensure_ascii=False) + "\n")
+
+
+@ner_app.command("tag")
+def ner_tag(
+    file: Annotated[str, typer.Argument(help="a UTF-8 text file, or - for standard input")],
+    model: Annotated[Path | None, typer.Option(help="model directory (default: shipped)")] = None,
+    backend: Annotated[str, typer.Option(help="auto | torch-fp32 | torch-bf16 | torch-int8 | openvino-…")] = "auto",
+    errors: Annotated[str, typer.Option(help="invalid UTF-8: 'strict' (exit 2) or 'replace' (U+FFFD, one per bad "
+                                             "byte; offsets index the decoded text)")] = "strict",
+    lines: Annotated[bool, typer.Option("--lines", help="one text per line instead of the whole file")] = False,
+) -> None:
+    """Entities (type, offsets, assertion, confidence) of a text, as JSON."""
+    from ner.assertions import assign
+    from ner.tagger import Tagger
+
+    raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig", errors=errors)
+    except UnicodeDecodeError as exc:
+        err.print(f"[red]invalid UTF-8[/] at byte {exc.start}: {exc.reason} (use --errors replace to go on)")
+        raise typer.Exit(2) from exc
+    texts = text.splitlines() if lines else [text]
+    tagger = Tagger.load(model, backend)
+    for t, ents in zip(texts, tagger(texts)):
+        ents = assign(t, ents)
+        sys.stdout.write(json.dumps({"text": t if len(t) <= 2000 else t[:2000] + "…", "chars": len(t),
+                                     "model": tagger.name, "entities": [e.model_dump(mode="json") for e in ents]},
+                                    ensure_ascii=False) + "\n")
