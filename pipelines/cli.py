@@ -22,6 +22,9 @@ bills_app = typer.Typer(no_args_is_help=True, help="Structure and check bills in
 app.add_typer(bills_app, name="bills")
 graph_app = typer.Typer(no_args_is_help=True, help="The embedded graph server (ArcadeDB over Bolt) and the schema.")
 app.add_typer(graph_app, name="graph")
+from pipelines.ner_cli import ner_app  # noqa: E402  (sub-app in its own module)
+
+app.add_typer(ner_app, name="ner")
 
 err = Console(stderr=True)
 
