@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from core.records import Assertion, Entity, EntityType, Span
+from ner.schema import SCHEMES
 
 A = Assertion
 T = EntityType
@@ -109,10 +110,7 @@ _POST_TYPES = {"阴性": _FINDINGS, "（-）": _FINDINGS, "(-)": _FINDINGS, "（
 _MASK_BODY, _MASK = "\uE000", "\uE001"
 
 # Yidu-S4K labels (same mapping as ner.schema's "yidu" scheme), for the annotated fixtures.
-YIDU_TYPES: dict[str, EntityType] = {
-    "疾病和诊断": T.disease, "手术": T.procedure, "解剖部位": T.body_part, "药物": T.drug,
-    "影像检查": T.exam, "实验室检验": T.lab_test,
-}
+YIDU_TYPES: dict[str, EntityType] = SCHEMES["yidu"]
 
 
 # ---------------------------------------------------------------------------------------------------------
