@@ -25,6 +25,9 @@ app.add_typer(graph_app, name="graph")
 from pipelines.ner_cli import ner_app  # noqa: E402  (sub-app in its own module)
 
 app.add_typer(ner_app, name="ner")
+from pipelines.ingest_cli import ingest_app
+
+app.add_typer(ingest_app, name="ingest")
 
 err = Console(stderr=True)
 

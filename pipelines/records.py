@@ -1,0 +1,156 @@
+"""`ingest records`: record files → records → NER (RunInference) → assertions → relations → the graph.
+
+Reading is cheap and a single file may hold thousands of records, so records are reshuffled after reading:
+the NER stage then spreads over every worker whatever the files' sizes. The NER model is loaded once per worker
+process by RunInference's model handler, which also batches records (``BatchElements``) for the tagger.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.pvalue import TaggedOutput
+
+from core.records import ClinicalRecord, Entity, Relation
+from pipelines.graphio import GraphTarget
+from pipelines.sources import parse_records, read_bytes
+from pipelines.transforms import (
+    DEAD,
+    NO_PROGRESS,
+    GraphDoc,
+    IngestOutputs,
+    Progress,
+    WriteToGraph,
+    counter,
+    dead_letter,
+)
+
+
+class ReadRecords(beam.DoFn):
+    """A record file → ``(reference, ClinicalRecord)`` per record; what is not a record → a dead letter."""
+
+    def __init__(self, progress: Progress = NO_PROGRESS):
+        self.progress = progress
+
+    def setup(self):
+        from core.settings import get_settings
+
+        self.limit = get_settings().max_file_bytes
+        self.inputs = counter("inputs")
+
+    def process(self, path: str):
+        from ocr.errors import LimitExceeded
+
+        try:
+            data = read_bytes(path, self.limit)
+            if len(data) > self.limit:
+                raise LimitExceeded(path, "max_file_bytes", len(data), self.limit, "file size (bytes)")
+            parsed = list(parse_records(path, data))
+        except Exception as exc:  # noqa: BLE001 - unreadable file: one input, dead-lettered
+            parsed = [exc]
+        self.inputs.inc(len(parsed))
+        self.progress.add("file", len(parsed))
+        for item in parsed:
+            if isinstance(item, BaseException):
+                yield TaggedOutput(DEAD, dead_letter(getattr(item, "ref", path), "read", item))
+            else:
+                yield item
+
+
+class NerHandler(ModelHandler[ClinicalRecord, "list[Entity] | Exception", object]):
+    """RunInference's view of ``ner.tagger.Tagger``. A batch that fails is re-run record by record, so one
+    bad record comes out as its own error (→ dead letter) and the rest of the batch still gets entities."""
+
+    def __init__(self, model_dir: str | None = None, max_batch_size: int = 32):
+        super().__init__(min_batch_size=1, max_batch_size=max_batch_size)
+        self.model_dir = model_dir
+
+    def load_model(self):
+        from ner.tagger import Tagger
+
+        return Tagger.load(self.model_dir)
+
+    def run_inference(self, batch: Sequence[ClinicalRecord], model, inference_args=None):
+        try:
+            found = model([r.text for r in batch])
+        except Exception:  # noqa: BLE001
+            found = [_tag_one(model, r.text) for r in batch]
+        return [PredictionResult(r, f, getattr(model, "name", "ner")) for r, f in zip(batch, found)]
+
+    def get_num_bytes(self, batch: Sequence[ClinicalRecord]) -> int:
+        return sum(len(r.text.encode("utf-8")) for r in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "medkg.ner"
+
+
+def _tag_one(model, text: str):
+    try:
+        return model([text])[0]
+    except Exception as exc:  # noqa: BLE001 - returned, not raised: the caller dead-letters this record only
+        return exc
+
+
+def extract_relations(record: ClinicalRecord, entities: Sequence[Entity]) -> list[Relation]:
+    """The relations stage's hook: typed triples between ``entities``. None exists yet (relations/)."""
+    return []
+
+
+class Annotate(beam.DoFn):
+    """NER output → assertions → relations → a ``GraphDoc`` (or a dead letter naming the stage)."""
+
+    def setup(self):
+        self.entities, self.relations = counter("entities"), counter("relations")
+
+    def process(self, keyed: tuple[str, PredictionResult]):
+        from ner.assertions import assign
+
+        ref, result = keyed
+        record, found = result.example, result.inference
+        if isinstance(found, BaseException):
+            yield TaggedOutput(DEAD, dead_letter(ref, "ner", found, record.doc_id))
+            return
+        stage = "assertions"
+        try:
+            entities = assign(record.text, found)
+            stage = "relations"
+            relations = extract_relations(record, entities)
+        except Exception as exc:  # noqa: BLE001 - one record's failure is its dead letter, not the job's
+            yield TaggedOutput(DEAD, dead_letter(ref, stage, exc, record.doc_id))
+            return
+        self.entities.inc(len(entities))
+        self.relations.inc(len(relations))
+        yield GraphDoc(ref, record.doc_id, "write_records", ((record, tuple(entities), tuple(relations)),),
+                       _audit(record, entities, relations))
+
+
+def _audit(record: ClinicalRecord, entities: Sequence[Entity], relations: Sequence[Relation]) -> dict:
+    return {"kind": "record", "patient_id": record.patient_id, "encounter_id": record.encounter_id,
+            "chars": len(record.text), "entities": len(entities),
+            "types": dict(Counter(e.type.value for e in entities)),
+            "assertions": dict(Counter(e.assertion.value for e in entities if e.assertion.value != "affirmed")),
+            "relations": len(relations)}
+
+
+class IngestRecords(beam.PTransform):
+    """Paths of record files → ``IngestOutputs`` (audit rows, dead letters)."""
+
+    def __init__(self, target: GraphTarget, *, model_dir: str | None = None, ner_batch: int = 32,
+                 graph_batch: int = 64, graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS):
+        super().__init__()
+        self.target, self.model_dir, self.ner_batch = target, model_dir, ner_batch
+        self.graph_batch, self.graph_timeout_s, self.progress = graph_batch, graph_timeout_s, progress
+
+    def expand(self, paths):
+        read = paths | "Read records" >> beam.ParDo(ReadRecords(self.progress)).with_outputs(DEAD, main="records")
+        docs = (read.records
+                | "Spread" >> beam.Reshuffle()
+                | "NER" >> RunInference(KeyedModelHandler(NerHandler(self.model_dir, self.ner_batch)))
+                | "Assertions + relations" >> beam.ParDo(Annotate()).with_outputs(DEAD, main="docs"))
+        written = docs.docs | "Write records" >> WriteToGraph(self.target, self.graph_batch, self.graph_timeout_s,
+                                                              self.progress)
+        dead = (read[DEAD], docs[DEAD], written[DEAD]) | "Record dead letters" >> beam.Flatten()
+        return IngestOutputs(written.written, dead)
