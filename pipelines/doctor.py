@@ -50,5 +50,20 @@ def report(settings: Settings) -> dict[str, Any]:
         "models_dir": str(settings.models),
         "threads": settings.inference_threads(),
         "ocr_models": _ocr_report(settings),
+        "ner": _ner_report(hw),
+        "ipex": package_version("intel-extension-for-pytorch") or "not installed (optional; retired upstream)",
         "notes": list(hw.notes),
     }
+
+
+def _ner_report(hw) -> dict[str, Any]:
+    """The NER model the tagger would load and the backend the policy picks for it."""
+    from core.precision import choose_ner_backend
+    from ner.backends import resolve_model_dir
+
+    decision = choose_ner_backend(hw)
+    try:
+        model = str(resolve_model_dir())
+    except FileNotFoundError as exc:
+        model = f"missing: {exc}"
+    return {"model": model, "backend": decision.precision, "reason": decision.reason}

@@ -17,12 +17,9 @@ err = Console(stderr=True)
 def encoder_dir() -> Path:
     """The e5-small encoder built by `medkg models prepare` (built now if missing: offline, ~7 s)."""
     from core.settings import get_settings
-    from ner.encoder import build_encoder
+    from ner.encoder import prepare_encoder
 
-    path = get_settings().models / "e5-small" / "hf"
-    if not (path / "model.safetensors").is_file():
-        build_encoder(path)
-    return path
+    return prepare_encoder(get_settings().models, report=lambda m: err.print(m))
 
 
 @ner_app.command("train")

@@ -1,0 +1,209 @@
+"""NER: decoding, windows and data formats (pure), then the shipped model on real text (real weights)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ner.data import Example, load, sniff, spans_from_bio
+from ner.decode import allowed_transitions, spans, viterbi
+from ner.schema import bio_labels
+from ner.tagger import Tagger, batches, log_softmax
+from ner.windows import stitch, windows
+
+LABELS = bio_labels("yidu")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------ decoding
+def _valid(tags: list[str]) -> bool:
+    prev = "O"
+    for t in tags:
+        if t.startswith("I-") and (prev == "O" or prev[2:] != t[2:]):
+            return False
+        prev = t
+    return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 2**32 - 1))
+def test_constrained_decoding_never_emits_an_invalid_sequence(n, seed):
+    logp = log_softmax(np.random.default_rng(seed).normal(size=(n, len(LABELS))).astype(np.float32) * 4)
+    path = viterbi(logp, *allowed_transitions(LABELS))
+    assert len(path) == n and _valid([LABELS[i] for i in path])
+    for s, e, lab, conf in spans(path, logp, LABELS):
+        assert 0 <= s < e <= n and lab in {x[2:] for x in LABELS if x != "O"} and 0 < conf <= 1
+
+
+def test_viterbi_finds_the_best_valid_path():
+    labels = ["O", "B-a", "I-a", "B-b", "I-b"]
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        logp = log_softmax(rng.normal(size=(4, 5)).astype(np.float32) * 3)
+        best = max((p for p in itertools.product(range(5), repeat=4) if _valid([labels[i] for i in p])),
+                   key=lambda p: sum(logp[t, i] for t, i in enumerate(p)))
+        assert tuple(viterbi(logp, *allowed_transitions(labels))) == best
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 3000), st.integers(20, 300), st.integers(0, 19))
+def test_windows_cover_every_character_and_stitch_takes_each_from_a_window_holding_it(n, size, overlap):
+    ws = windows(n, size, overlap)
+    assert all(0 <= s <= e <= n and e - s <= size for s, e in ws)
+    assert ws[0][0] == 0 and ws[-1][1] == n
+    if n:
+        out = stitch(n, [((s, e), np.arange(s, e, dtype=np.float32)[:, None]) for s, e in ws])
+        assert (out[:, 0] == np.arange(n)).all()  # every position scored, by a window that contains it
+
+
+def test_batches_respect_the_token_budget_and_lose_nothing():
+    lengths = [5, 250, 3, 120, 120, 7, 254, 1]
+    got = batches(lengths, max_tokens=600)
+    assert sorted(i for b in got for i in b) == list(range(len(lengths)))
+    assert all(len(b) * (max(lengths[i] for i in b) + 2) <= 600 or len(b) == 1 for b in got)
+
+
+# ------------------------------------------------------------------------------------------ data formats
+def test_bio_repair_turns_an_orphan_inside_tag_into_a_span():
+    assert spans_from_bio(["O", "I-dis", "I-dis", "O", "B-sym", "I-dis"]) == [(1, 3, "dis"), (4, 5, "sym"),
+                                                                               (5, 6, "dis")]
+
+
+def test_every_format_is_sniffed_and_read(tmp_path):
+    text = "患者发热三天，诊断肺炎。"
+    files = {
+        "yidu": {"originalText": text, "entities": [{"label_type": "疾病和诊断", "start_pos": 9, "end_pos": 11}]},
+        "cmeee": [{"text": text, "entities": [{"start_idx": 9, "end_idx": 10, "type": "dis", "entity": "肺炎"}]}],
+        "cmedqaner": {"text": text, "mention_data": [{"mention": "肺炎", "type": "disease", "offset": "9"}]},
+    }
+    for fmt, obj in files.items():
+        p = tmp_path / f"{fmt}.json"
+        p.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+        assert sniff(p) == fmt
+        (ex,) = load(p)
+        assert [text[s:e] for s, e, _ in ex.spans] == ["肺炎"]
+    flat = tmp_path / "flat.jsonl"
+    flat.write_text(json.dumps({"text": "肺炎", "bio": ["B-dis", "I-dis"]}, ensure_ascii=False), encoding="utf-8")
+    assert load(flat)[0].spans == ((0, 2, "dis"),)
+    bio = tmp_path / "x.bio"
+    bio.write_text("诊 O\n断 O\n肺 B-疾病和诊断\n炎 I-疾病和诊断\n\n头 B-解剖部位\n", encoding="utf-8")
+    assert [e.spans for e in load(bio, scheme="yidu")] == [((2, 4, "疾病和诊断"),), ((0, 1, "解剖部位"),)]
+
+
+# ------------------------------------------------------------------------------------------ the shipped model
+NOTE = ("患者3年前因“右肺下叶腺癌”于我院行胸腔镜下右肺下叶切除术，术后予顺铂+培美曲塞化疗4周期。"
+        "2天前出现咳嗽、发热，查胸部CT示右肺炎症，血常规：白细胞12.5×10^9/L。")
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return Tagger.load(backend="torch-fp32")
+
+
+def _check_offsets(text, ents):
+    for e in ents:
+        assert 0 <= e.span.start < e.span.end <= len(text)
+        assert text[e.span.start:e.span.end] == e.span.text
+
+
+def test_shipped_model_is_small_and_complete():
+    d = ROOT / "models" / "ner"
+    assert sum(p.stat().st_size for p in d.iterdir()) <= 40 * 2**20
+    assert (d / "MODEL_CARD.md").is_file()
+
+
+def test_finds_the_entities_of_a_clinical_note(tagger):
+    (ents,) = tagger([NOTE])
+    _check_offsets(NOTE, ents)
+    found = {(e.type.value, e.span.text) for e in ents}
+    assert ("Drug", "顺铂") in found and ("Drug", "培美曲塞") in found
+    assert any(t == "Disease" and "腺癌" in s for t, s in found)
+    assert any(t == "Procedure" and "切除术" in s for t, s in found)
+
+
+def test_defined_behaviour_on_odd_text(tagger):
+    odd = ["", " ", "。，！？……——（）", "\n\n\t", "CT示L4/5椎间盘突出，WBC 12.5×10^9/L↑，予Aspirin 100mg qd po。",
+           "🙂患者😷发热\u200b咳嗽", "ＡＢＣ１２３全角"]
+    results = tagger(odd)
+    assert len(results) == len(odd) and results[0] == [] and results[1] == []
+    for text, ents in zip(odd, results):
+        _check_offsets(text, ents)
+
+
+def test_a_200000_character_text_is_tagged_window_by_window_with_the_same_answer(tagger):
+    text = NOTE * (200_000 // len(NOTE) + 1)
+    text = text[:200_000]
+    (ents,) = tagger([text])
+    _check_offsets(text, ents)
+    (one,) = tagger([NOTE])
+    want = {(e.span.start, e.span.end, e.type) for e in one}
+    # every whole copy of the note far from the ends gives the entities of the note alone (windows are
+    # stitched at their middles, so a copy's context differs only by what precedes and follows it)
+    k = len(NOTE)
+    agree = 0
+    copies = range(5, len(text) // k - 5)
+    for c in copies:
+        got = {(e.span.start - c * k, e.span.end - c * k, e.type) for e in ents if c * k <= e.span.start < (c + 1) * k}
+        agree += got == want
+    assert agree / len(copies) >= 0.9
+
+
+def test_backends_agree(tagger):
+    texts = [NOTE, "否认高血压、糖尿病病史。查体：双肺呼吸音清，未闻及干湿性啰音。"]
+    want = tagger.spans(texts, "yidu")
+    for backend in ("openvino-fp32", "torch-int8"):
+        other = Tagger.load(backend=backend).spans(texts, "yidu")
+        same = sum(len({s[:3] for s in a} & {s[:3] for s in b}) for a, b in zip(want, other))
+        total = max(sum(len(a) for a in want), 1)
+        assert same / total >= (1.0 if backend.endswith("fp32") else 0.8), backend
+
+
+def test_hugging_face_export_computes_what_medkg_computes(tmp_path, tagger):
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from ner.export import to_hf
+
+    d = to_hf(ROOT / "models" / "ner", tmp_path / "hf", "yidu")
+    tok, model = AutoTokenizer.from_pretrained(d), AutoModelForTokenClassification.from_pretrained(d)
+    text = "ＣＴ示 右肺炎症，予头孢曲松 2g ivgtt。"
+    with torch.no_grad():
+        logits = model(**tok(text, return_tensors="pt")).logits[0, 1:-1]
+    ours = tagger.scores([text])[0]["yidu"]
+    assert np.abs(torch.log_softmax(logits, -1).numpy() - ours).max() < 1e-3
+
+
+def _medkg(*args, stdin: bytes | None = None):
+    medkg = str(Path(sys.executable).with_name("medkg"))
+    return subprocess.run([medkg, *args], input=stdin, capture_output=True, cwd=ROOT, timeout=300)
+
+
+def test_cli_tag_rejects_invalid_utf8_clearly_or_replaces_it(tmp_path):
+    bad = "患者发热".encode() + b"\xff\xfe" + "诊断肺炎".encode()
+    r = _medkg("ner", "tag", "-", stdin=bad)
+    assert r.returncode == 2 and b"invalid UTF-8" in r.stderr
+    r = _medkg("ner", "tag", "-", "--errors", "replace", stdin=bad)
+    assert r.returncode == 0, r.stderr.decode()
+    out = json.loads(r.stdout)
+    assert out["chars"] == 10 and all(out["text"][e["span"]["start"]:e["span"]["end"]] == e["span"]["text"]
+                                      for e in out["entities"])
+
+
+def test_cli_eval_scores_a_small_annotated_file(tmp_path):
+    p = tmp_path / "gold.json"
+    ex = Example(NOTE, ((NOTE.index("顺铂"), NOTE.index("顺铂") + 2, "药物"),), "yidu")
+    p.write_text(json.dumps({"originalText": ex.text, "entities": [
+        {"label_type": lab, "start_pos": s, "end_pos": e} for s, e, lab in ex.spans]}, ensure_ascii=False),
+        encoding="utf-8")
+    r = _medkg("ner", "eval", str(p), "--backend", "torch-fp32")
+    assert r.returncode == 0, r.stderr.decode()
+    scores = json.loads(r.stdout)["scores"]["yidu"]
+    assert scores["per_type"]["药物"]["r"] == 1.0 and scores["micro"]["gold"] == 1
