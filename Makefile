@@ -1,6 +1,6 @@
 # medkg: one command to set up, one to run the main job, one to test.
 #   make setup   system packages + virtualenv + project + models, then the main job on the shipped sample
-#   make run     the main job alone
+#   make run     the main job alone: sample bills and records into the embedded graph
 #   make test    the test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -36,8 +36,10 @@ $(BIN)/medkg: pyproject.toml Makefile
 models: python
 	$(BIN)/medkg models prepare
 
+# the main job: the sample bills and records, one Beam pipeline (FnApiRunner, a worker process per core), into
+# the embedded graph; prints a summary and Cypher queries with their first rows (outputs in medkg-out/<time>/)
 run:
-	$(BIN)/medkg ocr read samples/bill.jpg
+	$(BIN)/medkg ingest all samples/bill.jpg samples/itemised.jpg samples/records.jsonl
 
 test:
 	$(BIN)/python -m pytest -q

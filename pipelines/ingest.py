@@ -123,6 +123,8 @@ def build(p: beam.Pipeline, files: dict[str, Sequence[str]], cfg: IngestConfig, 
     from pipelines.bills import IngestBills
     from pipelines.records import IngestRecords
 
+    # `all` with files of one kind only builds that branch (no model loaded for nothing)
+    files = {k: v for k, v in files.items() if v} or dict(list(files.items())[:1])
     outputs = []
     if "bills" in files:
         outputs.append(p | "Bill files" >> beam.Create(files["bills"])
@@ -150,7 +152,12 @@ def run(cfg: IngestConfig, on_start=None) -> dict:
     opts = pipeline_options(cfg.beam_args)
     if not FileSystems.exists(cfg.out):
         FileSystems.mkdirs(cfg.out)
-    progress = Progress(os.path.join(cfg.out, PROGRESS) if cfg.progress and is_local(opts) else None)
+    local_out = "://" not in cfg.out
+    progress = Progress(os.path.join(cfg.out, PROGRESS) if cfg.progress and is_local(opts) and local_out else None)
+    if not (is_local(opts) or os.environ.get("NEO4J_URI") or _loopback(opts)):
+        raise ValueError("workers of a remote runner cannot reach the embedded graph server on 127.0.0.1: set "
+                         "NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD in the workers' environment), or run the SDK "
+                         "workers in this process with --environment_type=LOOPBACK")
     target = GraphTarget.from_env(cfg.graph_dir)
     _init_schema(target)
     before = graph_counts(target)
@@ -186,6 +193,12 @@ def run(cfg: IngestConfig, on_start=None) -> dict:
     with FileSystems.create(summary["outputs"]["summary"]) as f:
         f.write(json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
     return summary
+
+
+def _loopback(opts: PipelineOptions) -> bool:
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    return (opts.view_as(PortableOptions).environment_type or "").upper() == "LOOPBACK"
 
 
 def _init_schema(target: GraphTarget) -> None:

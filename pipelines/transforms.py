@@ -90,7 +90,6 @@ class _WriteBatches(beam.DoFn):
 
     def process(self, batch: list[GraphDoc]):
         yield from self._write(batch)
-        self.progress.add("done", len(batch))
 
     def _write(self, batch: list[GraphDoc]):
         before = self.writer.reconnects, self.writer.retries
@@ -112,6 +111,7 @@ class _WriteBatches(beam.DoFn):
             self.retries.inc(self.writer.retries - before[1])
         self.batches.inc()
         self.processed.inc(len(batch))
+        self.progress.add("done", len(batch))  # dead letters tick in CountDeadLetters
         at = utcnow().isoformat()
         for doc in batch:
             yield {"input": doc.input, "doc_id": doc.doc_id, **doc.audit, "written_at": at}

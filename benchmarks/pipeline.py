@@ -1,0 +1,156 @@
+"""Beam pipeline throughput against its stage alone. Prints one JSON object.
+
+- records: ``ingest records`` on FnApiRunner with ``--workers`` worker processes, into a fresh embedded graph
+  (NER + assertions + graph writes + audit/dead-letter files), against ``Tagger`` alone on the same documents in
+  this one process (every core, batches of 32 texts as the pipeline's model handler uses);
+- bills: ``ingest bills`` the same way, against OCR + structuring alone (``OcrEngine.read`` + ``structure_page``
+  on the same files) in this process.
+
+Pipeline time is the whole ``Pipeline.run()``: worker start, model loading in every worker, every stage,
+graph writes, output files. The stage's time excludes its model loading (reported apart), so the ratio is the
+strict one. Documents: the first N records of the Yidu-S4K test set (text only; its answers are not used) and
+bills rendered with seeds 7700+. Runs alternate (stage, pipeline, per kind, ``--repeats`` times; medians).
+
+    .venv/bin/python benchmarks/pipeline.py [--records 200] [--bills 30] [--workers 2] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file, this folder would shadow the `ocr` package
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+
+ROOT = Path(__file__).resolve().parents[1]
+YIDU_TEST = ROOT.parent / "shared" / "data" / "ner" / "yidu_s4k" / "subtask1_test_set_with_answer.json"
+BILL_SEEDS = range(7700, 7800)
+NER_BATCH = 32
+
+
+def record_texts(n: int) -> tuple[list[str], str]:
+    if YIDU_TEST.exists():
+        lines = YIDU_TEST.read_text(encoding="utf-8-sig").splitlines()
+        return [json.loads(line)["originalText"] for line in lines if line.strip()][:n], "Yidu-S4K test set (text)"
+    texts = [json.loads(line)["text"] for line in (ROOT / "samples" / "records.jsonl").read_text("utf-8").splitlines()]
+    return (texts * (n // len(texts) + 1))[:n], "samples/records.jsonl, repeated"
+
+
+def stage_records(texts: list[str]) -> dict:
+    from ner.tagger import Tagger
+
+    t0 = time.perf_counter()
+    tagger = Tagger.load()
+    load_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    entities = sum(len(found) for i in range(0, len(texts), NER_BATCH) for found in tagger(texts[i:i + NER_BATCH]))
+    run_s = time.perf_counter() - t1
+    return {"docs_per_s": len(texts) / run_s, "run_s": run_s, "load_s": load_s, "entities": entities,
+            "backend": tagger.name}
+
+
+def stage_bills(files: list[Path]) -> dict:
+    from claims.structure import structure_page
+    from ocr.pipeline import OcrEngine
+    from ocr.readers import open_document
+
+    t0 = time.perf_counter()
+    engine = OcrEngine.load()
+    load_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    pages = 0
+    for f in files:
+        src = open_document(f)
+        for page in engine.read(src.pages(), src.document.doc_id):
+            structure_page(page)
+            pages += 1
+    run_s = time.perf_counter() - t1
+    return {"docs_per_s": len(files) / run_s, "run_s": run_s, "load_s": load_s, "pages": pages}
+
+
+def pipeline(kind: str, paths: list[Path], workers: int, work: Path) -> dict:
+    from graph.server import EmbeddedServer
+    from pipelines.ingest import IngestConfig, run
+
+    server = EmbeddedServer(Path(tempfile.mkdtemp(dir=work, prefix="graph-")), heap="1g")
+    server.up()  # a fresh, empty graph per run: a rerun into the same graph would skip every write
+    try:
+        s = run(IngestConfig(kind, [str(p) for p in paths], out=tempfile.mkdtemp(dir=work, prefix="out-"),
+                             beam_args=[f"--direct_num_workers={workers}"], graph_dir=str(server.data_dir),
+                             progress=False))
+    finally:
+        server.down()
+    if not (s["balanced"] and s["dead_lettered"] == 0):
+        raise RuntimeError(f"pipeline lost or dead-lettered documents: {s}")
+    return {"docs_per_s": s["processed"] / s["pipeline_s"], "run_s": s["pipeline_s"], "total_s": s["total_s"],
+            "graph_delta": s["graph"]["delta"],
+            "counters": {k: v for k, v in s["counters"].items() if k in ("entities", "pages", "graph_batches")}}
+
+
+def _median(runs: list[dict]) -> dict:
+    best = sorted(runs, key=lambda r: r["docs_per_s"])[len(runs) // 2]
+    out = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in best.items()}
+    if len(runs) > 1:
+        out["docs_per_s_all"] = [round(r["docs_per_s"], 3) for r in runs]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=200, help="documents for the records run (0: skip)")
+    ap.add_argument("--bills", type=int, default=30, help="bills for the bills run (0: skip)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1)
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)  # Beam's progress logging; the JSON object is the output
+    os.environ.pop("NEO4J_URI", None)  # always the embedded server: the figure must not depend on a remote one
+
+    from core.hardware import probe
+    from core.settings import get_settings
+
+    work = Path(tempfile.mkdtemp(prefix="medkg-bench-pipeline-"))
+    result: dict = {"benchmark": "pipeline", "machine": {"cpu": probe().cpu_model, "cores": len(os.sched_getaffinity(0)),
+                                                        "python": platform.python_version()},
+                    "stage_threads": get_settings().inference_threads(), "workers": args.workers}
+    kinds = {}
+    if args.records:
+        texts, source = record_texts(args.records)
+        path = work / "records.jsonl"
+        path.write_text("\n".join(json.dumps({"doc_id": f"bench-{i}", "text": t}, ensure_ascii=False)
+                                  for i, t in enumerate(texts)), encoding="utf-8")
+        kinds["records"] = (lambda: stage_records(texts), [path],
+                            {"documents": len(texts), "chars": sum(map(len, texts)), "source": source,
+                             "stage": "NER (ner.tagger.Tagger) alone"})
+    if args.bills:
+        from PIL import Image
+
+        from ocr.synth import render_page
+
+        bills = []
+        for seed in BILL_SEEDS[:args.bills]:
+            bills.append(work / f"bill-{seed}.jpg")
+            Image.fromarray(render_page(seed).image).save(bills[-1], quality=90)
+        kinds["bills"] = (lambda: stage_bills(bills), bills,
+                          {"documents": len(bills), "source": f"rendered bills, seeds {BILL_SEEDS.start}+",
+                           "stage": "OCR + structuring alone"})
+    for kind, (stage, paths, meta) in kinds.items():
+        runs = {"stage": [], "pipeline": []}
+        for _ in range(args.repeats):
+            runs["stage"].append(stage())
+            runs["pipeline"].append(pipeline(kind, paths, args.workers, work))
+        st, pl = _median(runs["stage"]), _median(runs["pipeline"])
+        result[kind] = {**meta, "stage_alone": st, "pipeline": pl,
+                        "ratio": round(pl["docs_per_s"] / st["docs_per_s"], 3)}
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
