@@ -108,19 +108,29 @@ def test_graph_server_restart_mid_ingest_writes_every_document_once(server, tmp_
     assert again["graph"]["delta"] == {"nodes": 0, "relationships": 0} and totals(server) == before
 
 
-def test_cli_multiprocessing_with_beam_options(server, bills, tmp_path):
-    """The command line: default runner (FnApiRunner, worker processes), a Beam option passed through,
-    summary and Cypher query printed, exit 1 because inputs were dead-lettered."""
+CATEGORIES = ("床位费", "检查费", "化验费", "治疗费", "护理费", "诊察费", "手术费", "西药费", "中成药费", "中药饮片费",
+              "卫生材料费", "麻醉费", "其他住院费用", "其他门诊费用")
+
+
+def test_cli_multiprocessing_with_beam_options_and_catalogue(server, bills, tmp_path):
+    """The command line: default runner (FnApiRunner, worker processes), a Beam option passed through, line items
+    matched against a catalogue, summary and Cypher query printed, exit 1 because inputs were dead-lettered."""
     _, good, bad = bills
+    catalogue = tmp_path / "catalogue.csv"
+    catalogue.write_text("编码,名称\n" + "".join(f"C{i:03d},{n}\n" for i, n in enumerate(CATEGORIES)), encoding="utf-8")
     medkg = str(Path(sys.executable).with_name("medkg"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")} | {"MEDKG_GRAPH_DIR": str(server.data_dir)}
     out = tmp_path / "cli"
-    proc = subprocess.run([medkg, "ingest", "bills", *sorted(good | bad), "--out", str(out), "--no-progress", "--",
-                           "--direct_num_workers=2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    proc = subprocess.run([medkg, "ingest", "bills", *sorted(good | bad), "--out", str(out), "--no-progress",
+                           "--catalogue", str(catalogue), "--", "--direct_num_workers=2"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runner"] == {"runner": "FnApiRunner", "mode": "multi_processing", "workers": 2}
     assert (summary["inputs"], summary["processed"], summary["dead_lettered"]) == (5, 3, 2)
     assert "MATCH (c:Claim)-[:HAS_ITEM]->(i:LineItem)" in proc.stdout and "dead-lettered" in proc.stdout
     assert (out / "pipeline.log").stat().st_size > 0  # Beam's and the workers' logs, off the terminal
+    matched = sum(c["matched"] for a in jsonl(out / "audit.jsonl") for c in a["claims"])
+    assert matched > 0
+    rows = query(server, "MATCH (:LineItem)-[m:MATCHES]->(c:CatalogItem) RETURN count(m) AS n")
+    assert rows == [{"n": matched}]
