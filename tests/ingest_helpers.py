@@ -42,8 +42,9 @@ def totals(server: EmbeddedServer) -> dict:
 
 
 class Bounce(threading.Thread):
-    """Stops the graph server once the pipeline has written ``after`` documents, keeps it down ``down_s``
-    seconds (longer than the next document takes to reach the sink), then starts it again, on new ports."""
+    """Stops the graph server once the pipeline has written ``after`` documents and keeps it down long enough
+    for the next document to reach the sink (``down_s``, or three times what the first document took from its
+    file being opened to being written, whichever is longer), then starts it again, on new ports."""
 
     def __init__(self, server: EmbeddedServer, progress: Path, after: int = 1, down_s: float = 8.0,
                  timeout_s: float = 600.0):
@@ -54,22 +55,28 @@ class Bounce(threading.Thread):
         self.done_before = 0  # documents written when the server went down
         self.error: BaseException | None = None
 
-    def done(self) -> int:
-        if not self.progress.exists():
-            return 0
-        return sum(int(n) for e, n in (line.split() for line in self.progress.read_text().splitlines()) if e == "done")
+    def counts(self) -> dict[str, int]:
+        out = {"file": 0, "done": 0}
+        if self.progress.exists():
+            for event, n in (line.split() for line in self.progress.read_text().splitlines()):
+                out[event] += int(n)
+        return out
 
     def run(self) -> None:
         try:
             deadline = time.monotonic() + self.timeout_s
-            while self.done() < self.after:
+            first_file = None
+            while (c := self.counts())["done"] < self.after:
+                if first_file is None and c["file"]:
+                    first_file = time.monotonic()
                 if time.monotonic() > deadline:
                     raise TimeoutError("the pipeline wrote nothing")
                 time.sleep(0.05)
             self.bounced_at = time.monotonic()
-            self.done_before = self.done()
+            self.done_before = self.counts()["done"]
+            per_doc = self.bounced_at - (first_file or self.bounced_at)
             self.server.down()
-            time.sleep(self.down_s)
+            time.sleep(min(60.0, max(self.down_s, 3 * per_doc)))
             self.server.up()
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
