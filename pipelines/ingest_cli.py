@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -60,8 +61,6 @@ def all_(ctx: typer.Context, paths: Paths, out: Out = None, graph_batch: GraphBa
 
 
 def _ingest(kind: str, tokens: list[str], out: str | None, show_progress: bool, **kw) -> None:
-    from pipelines.ingest import IngestConfig, default_out_dir, run
-
     paths = [t for t in tokens if not t.startswith("-")]
     beam_args = [t for t in tokens if t.startswith("-") and t != "--"]
     missing = [p for p in paths if "://" not in p and not any(c in p for c in "*?[") and not os.path.exists(p)]
@@ -70,14 +69,17 @@ def _ingest(kind: str, tokens: list[str], out: str | None, show_progress: bool, 
         con.print(f"[red]no such file or folder:[/] {', '.join(missing) or '(none given)'}"
                   + (" (Beam options take the form --name=value)" if missing else ""))
         raise typer.Exit(2)
-    cfg = IngestConfig(kind, paths, out=out or default_out_dir(), beam_args=beam_args, progress=show_progress, **kw)
+    out = out or os.path.join("medkg-out", datetime.now().strftime("%Y%m%d-%H%M%S"))
     log = None
-    if "://" not in cfg.out:  # a local output folder also keeps the run's log
-        os.makedirs(cfg.out, exist_ok=True)
-        log = os.path.join(cfg.out, "pipeline.log")
+    if "://" not in out:  # a local output folder also keeps the run's log
+        os.makedirs(out, exist_ok=True)
+        log = os.path.join(out, "pipeline.log")
     bar = _Bar(con) if show_progress else None
     try:
-        with _quiet(log):
+        with _quiet(log):  # importing Beam already logs
+            from pipelines.ingest import IngestConfig, run
+
+            cfg = IngestConfig(kind, paths, out=out, beam_args=beam_args, progress=show_progress, **kw)
             summary = run(cfg, on_start=bar.start if bar else None)
     finally:
         if bar:
@@ -148,9 +150,10 @@ class _Bar:
         self.progress.update(self.docs, completed=done, total=total)
 
     def stop(self) -> None:
+        if not self._thread.is_alive():  # never started: the run failed before its inputs were known
+            return
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._thread.join()
         self._update()
         self.progress.stop()
 
