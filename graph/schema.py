@@ -33,8 +33,8 @@ agent string) :func:`init_schema` therefore skips the indexes in :data:`ARCADEDB
 match concepts by their specific label (``MATCH (c:Disease {key: $key})``), which uses the unique index on
 both servers. Plain indexes on labels without such a constraint (``Finding(rule)``) stay non-unique.
 
-Finding nodes carry a derived ``finding_id`` (the writer builds it from claim id, rule and line) as their
-unique key; ``rule`` and ``severity`` are indexed for the findings queries.
+Finding nodes carry a derived ``finding_id`` (the writer builds it from the claim id and the finding's
+position, ``"<claim_id>:<n>"``) as their unique key; ``rule`` and ``severity`` are indexed for the findings queries.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -26,3 +27,28 @@ def ocr_engine(settings):
         return OcrEngine.load(settings=settings)
     except ModelNotPrepared as exc:
         pytest.fail(f"{exc}. The test command runs after `make setup`, which prepares the models.")
+
+
+class GraphDB(NamedTuple):
+    server: object  # graph.server.EmbeddedServer
+    driver: object  # neo4j.Driver
+    database: str
+
+
+@pytest.fixture(scope="session")
+def graph_db(tmp_path_factory):
+    """One real embedded graph server (ArcadeDB over Bolt) for the graph tests, schema initialised. Tests
+    share it: each uses its own ids."""
+    neo4j = pytest.importorskip("neo4j")
+    pytest.importorskip("arcadedb_embedded")
+    from graph.schema import init_schema
+    from graph.server import EmbeddedServer
+
+    server = EmbeddedServer(tmp_path_factory.mktemp("graph-db"), heap="512m")
+    conn = server.connection()
+    try:
+        with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password)) as driver:
+            init_schema(driver, conn.database)
+            yield GraphDB(server, driver, conn.database)
+    finally:
+        server.down()

@@ -1,0 +1,157 @@
+"""Read queries as plain functions over a ``neo4j`` driver (Neo4j 5 Cypher; run unchanged on ArcadeDB).
+
+Each query starts from an indexed key (``Patient.pid``, a concept's ``key`` under its own label,
+``Claim.claim_id``) and walks out from there. Concepts are matched by their specific label (``:Disease``),
+never by ``:Concept {key}``: that is the unique index on both servers (see :mod:`graph.schema`). Concept
+labels are the only query text built from arguments, and only from the allow-list.
+
+A patient's documents are reached both ways the writer links them:
+``(:Patient)-[:HAS_ENCOUNTER]->(:Encounter)-[:HAS_DOCUMENT]->(:Document)`` and, when no encounter is
+known, ``(:Patient)-[:HAS_DOCUMENT]->(:Document)``.
+
+On a real Neo4j 5: the EMR view's ``CALL { WITH p ... UNION WITH p ... }`` is the subquery form every 5.x
+accepts (5.23+ prefers ``CALL (p) { ... }`` and only warns about the importing ``WITH``); ``EXISTS { MATCH
+... }`` and the variable-length ``[:HAS_ENCOUNTER|HAS_DOCUMENT*1..2]`` are plain Neo4j 5. ``PROFILE`` there
+should show the EMR view starting with a ``NodeUniqueIndexSeek`` on ``Patient(pid)`` and the cohort with one
+on the first concept's label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from graph.model import check_concept_label, concept_key
+from graph.schema import CONCEPT_LABELS
+
+_EMR = """
+MATCH (p:Patient {pid: $pid})
+CALL {
+  WITH p MATCH (p)-[:HAS_ENCOUNTER]->(e:Encounter)-[:HAS_DOCUMENT]->(d:Document) RETURN e, d
+  UNION
+  WITH p MATCH (p)-[:HAS_DOCUMENT]->(d:Document) RETURN null AS e, d
+}
+MATCH (d)-[m:MENTIONS]->(c:Concept)
+RETURN labels(c) AS labels, c.name AS name, c.key AS key, m.assertion AS assertion, m.text AS text,
+       m.evidence AS evidence, m.start AS start, m.end AS end, m.sentence AS sentence,
+       m.confidence AS confidence, m.model AS model, d.doc_id AS doc_id, e.eid AS encounter_id,
+       coalesce(d.recorded_on, e.date) AS date
+"""
+
+_PATIENT = "MATCH (p:Patient {pid: $pid}) RETURN p.pid AS pid"
+
+# documents of patient p, both ways they are linked
+_LINKS = "[:HAS_ENCOUNTER|HAS_DOCUMENT*1..2]"
+_PATIENT_DOCS = f"(p)-{_LINKS}->(:Document)"
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.iso_format() if hasattr(value, "iso_format") else str(value)
+
+
+def _run(driver, database: str | None, query: str, **params) -> list[dict]:
+    with driver.session(database=database, default_access_mode="READ") as session:
+        return session.run(query, params).data()
+
+
+def emr_view(driver, pid: str, database: str | None = None) -> dict:
+    """A patient's post-structured record: every mention in the patient's documents, grouped by concept
+    type (``Disease``, ``Symptom``, ``Drug``, ``Procedure``, ``Exam``, ``LabTest``, ...; every type is a key,
+    possibly with an empty list). An entry holds the concept's name and key, the mention's assertion,
+    text, evidence (its sentence), offsets, sentence index, confidence and model, the document and
+    encounter it came from, and the date (the document's ``recorded_on``, else the encounter's ``date``) as
+    ISO text. Entries are newest first, then by document and offset. ``found`` is False for an unknown
+    patient."""
+    rows = _run(driver, database, _EMR, pid=pid)
+    found = bool(rows) or bool(_run(driver, database, _PATIENT, pid=pid))
+    concepts: dict[str, list[dict]] = {label: [] for label in CONCEPT_LABELS}
+    for r in rows:
+        label = next((x for x in r.pop("labels") if x in concepts), None)
+        if label is not None:
+            r["date"] = _iso(r["date"])
+            concepts[label].append(r)
+    for entries in concepts.values():
+        entries.sort(key=lambda e: (e["doc_id"], e["start"], e["end"]))
+        entries.sort(key=lambda e: e["date"] or "", reverse=True)  # stable: newest first, undated last
+    return {"pid": pid, "found": found, "concepts": concepts}
+
+
+def _concept_params(concepts: Iterable[tuple[str, str]], prefix: str) -> list[tuple[str, str, str]]:
+    out = []
+    for i, (label, name) in enumerate(concepts):
+        key = concept_key(name)
+        if not key:
+            raise ValueError(f"empty concept name for {label}")
+        out.append((check_concept_label(label), f"{prefix}{i}", key))
+    return out
+
+
+def cohort_query(with_concepts: Sequence[tuple[str, str]], without_concepts: Sequence[tuple[str, str]] = ()
+                 ) -> tuple[str, dict]:
+    """The Cypher and parameters of :func:`cohort`."""
+    wanted, unwanted = _concept_params(with_concepts, "w"), _concept_params(without_concepts, "x")
+    if not wanted:
+        raise ValueError("a cohort needs at least one concept to include")
+    (label0, param0, _), rest = wanted[0], wanted[1:]
+    # anchored on the first concept's index, then each patient is checked against the others. Every clause
+    # names its mention variable apart (m_w0, m_x1, ...): ArcadeDB treats a name reused inside EXISTS as
+    # still bound although an earlier WITH dropped it (Neo4j does not).
+    lines = [f"MATCH (:{label0} {{key: ${param0}}})<-[m_{param0}:MENTIONS]-(:Document)<-{_LINKS}-(p:Patient)",
+             f"WHERE m_{param0}.assertion = 'affirmed'", "WITH DISTINCT p"]
+    conditions = [f"{'' if keep else 'NOT '}EXISTS {{ MATCH {_PATIENT_DOCS}-[m_{param}:MENTIONS]->"
+                  f"(:{label} {{key: ${param}}}) WHERE m_{param}.assertion = 'affirmed' }}"
+                  for keep, (label, param, _) in [(True, c) for c in rest] + [(False, c) for c in unwanted]]
+    if conditions:
+        lines.append("WHERE " + " AND ".join(conditions))
+    lines.append("RETURN p.pid AS pid ORDER BY pid")
+    return "\n".join(lines), {param: key for _, param, key in wanted + unwanted}
+
+
+def cohort(driver, with_concepts: Sequence[tuple[str, str]], without_concepts: Sequence[tuple[str, str]] = (),
+           database: str | None = None) -> list[str]:
+    """Patient ids (sorted) with an affirmed mention of every concept in ``with_concepts`` and none of
+    ``without_concepts``; concepts are ``(type, name)``, e.g. ``("Disease", "高血压")``, the name
+    normalised as the writer does (:func:`graph.model.concept_key`). Negated, possible, historical and
+    family mentions count neither way."""
+    query, params = cohort_query(with_concepts, without_concepts)
+    return [r["pid"] for r in _run(driver, database, query, **params)]
+
+
+_CLAIM = """
+MATCH (c:Claim {claim_id: $claim_id})
+OPTIONAL MATCH (c)-[:BILLED_TO]->(p:Patient)
+RETURN properties(c) AS claim, p.pid AS pid
+"""
+_CLAIM_ITEMS = """
+MATCH (c:Claim {claim_id: $claim_id})-[:HAS_ITEM]->(i:LineItem)
+OPTIONAL MATCH (i)-[m:MATCHES]->(ci:CatalogItem)
+RETURN properties(i) AS item, ci.code AS code, ci.name AS name, ci.category AS category,
+       m.score AS score, m.method AS method
+ORDER BY i.line_no
+"""
+_CLAIM_FINDINGS = """
+MATCH (c:Claim {claim_id: $claim_id})-[:HAS_FINDING]->(f:Finding)
+RETURN f.finding_id AS finding_id, f.rule AS rule, f.severity AS severity, f.detail AS detail
+ORDER BY f.seq
+"""
+
+
+def claim_view(driver, claim_id: str, database: str | None = None) -> dict | None:
+    """A claim with its properties, the patient it is billed to, its line items in line order (each with
+    its catalogue ``match`` or None) and its findings; None for an unknown claim. Amounts are the exact
+    decimal strings the writer stored."""
+    head = _run(driver, database, _CLAIM, claim_id=claim_id)
+    if not head:
+        return None
+    claim = {k: _iso(v) if hasattr(v, "iso_format") else v for k, v in head[0]["claim"].items()
+             if k not in ("asserts", "_lock")}
+    items = []
+    for r in _run(driver, database, _CLAIM_ITEMS, claim_id=claim_id):
+        item = dict(r["item"])
+        item["match"] = None if r["code"] is None else {
+            k: r[k] for k in ("code", "name", "category", "score", "method")}
+        items.append(item)
+    findings = _run(driver, database, _CLAIM_FINDINGS, claim_id=claim_id)
+    return {"claim_id": claim_id, "pid": head[0]["pid"], "claim": claim, "items": items, "findings": findings}
