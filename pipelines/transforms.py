@@ -68,13 +68,15 @@ class WriteToGraph(beam.PTransform):
     """Documents → batches → one idempotent write per batch; audit rows out, dead letters on ``DEAD``."""
 
     def __init__(self, target: GraphTarget, batch_size: int = 64, timeout_s: float = 300.0,
-                 progress: Progress = NO_PROGRESS):
+                 progress: Progress = NO_PROGRESS, min_batch_size: int = 1):
         super().__init__()
         self.target, self.batch_size, self.timeout_s, self.progress = target, batch_size, timeout_s, progress
+        self.min_batch_size = min(min_batch_size, batch_size)
 
     def expand(self, docs):
+        # batches start small and grow (BatchElements adapts to the write time): the first documents show early
         return (docs
-                | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+                | "Batch" >> beam.BatchElements(min_batch_size=self.min_batch_size, max_batch_size=self.batch_size)
                 | "Write" >> beam.ParDo(_WriteBatches(self.target, self.timeout_s, self.progress))
                 .with_outputs(DEAD, main="written"))
 
@@ -92,29 +94,31 @@ class _WriteBatches(beam.DoFn):
         yield from self._write(batch)
 
     def _write(self, batch: list[GraphDoc]):
+        error = self._send(batch)
+        if error is None:
+            self.processed.inc(len(batch))
+            self.progress.add("done", len(batch))  # dead letters tick in CountDeadLetters
+            at = utcnow().isoformat()
+            for doc in batch:
+                yield {"input": doc.input, "doc_id": doc.doc_id, **doc.audit, "written_at": at}
+        elif len(batch) == 1 or isinstance(error, RECONNECT):  # RECONNECT: the server stayed away past the timeout
+            for doc in batch:
+                yield TaggedOutput(DEAD, dead_letter(doc.input, "graph", error, doc.doc_id))
+        else:  # a document the graph refuses: find it, keep the others
+            for doc in batch:
+                yield from self._write([doc])
+
+    def _send(self, batch: list[GraphDoc]) -> Exception | None:
         before = self.writer.reconnects, self.writer.retries
         try:
             self.writer.call(lambda w: _write_docs(w, batch))
-        except RECONNECT as exc:  # the server stayed away past the timeout: nothing to isolate
-            for doc in batch:
-                yield TaggedOutput(DEAD, dead_letter(doc.input, "graph", exc, doc.doc_id))
-            return
-        except Exception as exc:  # noqa: BLE001 - a document the graph refuses: find it, keep the others
-            if len(batch) == 1:
-                yield TaggedOutput(DEAD, dead_letter(batch[0].input, "graph", exc, batch[0].doc_id))
-                return
-            for doc in batch:
-                yield from self._write([doc])
-            return
+            self.batches.inc()
+            return None
+        except Exception as exc:  # noqa: BLE001 - returned: the caller dead-letters or isolates
+            return exc
         finally:
             self.reconnects.inc(self.writer.reconnects - before[0])
             self.retries.inc(self.writer.retries - before[1])
-        self.batches.inc()
-        self.processed.inc(len(batch))
-        self.progress.add("done", len(batch))  # dead letters tick in CountDeadLetters
-        at = utcnow().isoformat()
-        for doc in batch:
-            yield {"input": doc.input, "doc_id": doc.doc_id, **doc.audit, "written_at": at}
 
     def teardown(self):
         self.writer.close()
