@@ -2,7 +2,7 @@
 
 torch: FP32, BF16 autocast (only where the CPU has native BF16: elsewhere it is emulated and ~8x slower)
 and dynamic INT8 (``Linear`` layers). The precision policy (``core.precision.choose_ner_backend``)
-picks one per machine.
+picks one per machine (OpenVINO: ``ner.openvino_backend``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class TorchBackend:
         self.model, self.precision, self.name = model.eval(), precision, f"torch-{precision}"
 
     def pad_to(self, width: int) -> int:
-        return width
+        return -(-width // 32) * 32  # few distinct shapes: oneDNN builds kernels per shape
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         import torch

@@ -128,3 +128,14 @@ def test_doctor_reports_cpu_and_each_ocr_model():
     human = subprocess.run([MEDKG, "doctor"], capture_output=True, text=True, check=True, cwd=ROOT,
                            env={**os.environ, "COLUMNS": "200"})
     assert "ppocrv4-rec" in human.stdout and "avx2" in human.stdout
+
+
+def test_ner_backend_policy_follows_the_cpu():
+    from core.precision import choose_ner_backend
+
+    assert choose_ner_backend(hw("avx2", "amx_bf16", "amx_int8", caps=("FP32", "INT8", "BF16"))).precision == \
+        "openvino-bf16"
+    assert choose_ner_backend(hw("avx2", "avx512_vnni")).precision == "openvino-int8"
+    assert choose_ner_backend(hw("avx2")).precision == "openvino-fp32"
+    # BF16 flags without OpenVINO's BF16 capability: the hint would be ignored, so never BF16
+    assert choose_ner_backend(hw("avx2", "avx512_bf16", "avx512_vnni")).precision == "openvino-int8"
