@@ -148,3 +148,24 @@ def test_claim_view(world):
     assert [(f["rule"], f["severity"]) for f in view["findings"]] == [
         ("total_matches", "info"), ("item_unmatched", "warning")]
     assert claim_view(db.driver, f"missing-{world['u']}", db.database) is None
+
+
+def test_plans_start_from_an_index(world):
+    """The EMR view starts from Patient(pid), the cohort from the first concept's own label index (read from
+    ArcadeDB's PROFILE text; Neo4j would show NodeUniqueIndexSeek)."""
+    from graph.queries import _EMR
+    from graph.schema import is_arcadedb
+
+    db = world["db"]
+    if not is_arcadedb(db.driver):
+        pytest.skip("plan text checked on ArcadeDB only")
+
+    def plan(query, **params):
+        with db.driver.session(database=db.database) as s:
+            return s.run("PROFILE " + query, params).consume().profile["args"]["string-representation"]
+
+    emr = plan(_EMR, pid=world["a"])
+    first = next(line for line in emr.splitlines() if line.startswith("+ "))
+    assert "(p:Patient) [index: Patient[pid]]" in first, emr
+    query, params = cohort_query([("Disease", "高血压")], [("Drug", "硝苯地平")])
+    assert "NodeIndexSeek" in plan(query, **params) and "index=Disease[key]" in plan(query, **params)
