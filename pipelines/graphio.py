@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
 from graph.server import Connection, EmbeddedServer
 
@@ -26,6 +26,20 @@ T = TypeVar("T")
 
 # Worth waiting for: the server is away, restarting, or busy.
 RECONNECT = (ServiceUnavailable, SessionExpired, TransientError, ConnectionError)
+
+
+def broken_connection(exc: BaseException) -> bool:
+    """What a connection that worked until now gets from ArcadeDB's Bolt server while it shuts down (seen when
+    it is stopped in the middle of an ingest): the session's credentials "no longer valid", then requests "not
+    expected in state: AUTHENTICATION". The data is not at fault; a fresh connection to the restarted server is
+    the cure, and re-sending an idempotent batch is safe."""
+    if isinstance(exc, RECONNECT):
+        return True
+    if not isinstance(exc, Neo4jError):
+        return False
+    message = exc.message or ""
+    return (exc.code == "Neo.ClientError.Security.Unauthorized" and "no longer valid" in message) or (
+        exc.code == "Neo.ClientError.Request.Invalid" and "not expected in state" in message)
 
 
 class ServerDown(ConnectionError):
@@ -88,7 +102,9 @@ class ResilientWriter:
         while True:
             try:
                 return fn(self._writer or self._connect())
-            except RECONNECT:
+            except Exception as exc:
+                if not broken_connection(exc):
+                    raise
                 self.close()
                 attempt += 1
                 if time.monotonic() >= deadline:

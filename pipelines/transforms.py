@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from core.records import utcnow
-from pipelines.graphio import RECONNECT, GraphTarget, ResilientWriter
+from pipelines.graphio import GraphTarget, ResilientWriter, broken_connection
 
 NAMESPACE = "medkg"
 DEAD = "dead_letter"
@@ -101,7 +101,7 @@ class _WriteBatches(beam.DoFn):
             at = utcnow().isoformat()
             for doc in batch:
                 yield {"input": doc.input, "doc_id": doc.doc_id, **doc.audit, "written_at": at}
-        elif len(batch) == 1 or isinstance(error, RECONNECT):  # RECONNECT: the server stayed away past the timeout
+        elif len(batch) == 1 or broken_connection(error):  # the server stayed away past the timeout
             for doc in batch:
                 yield TaggedOutput(DEAD, dead_letter(doc.input, "graph", error, doc.doc_id))
         else:  # a document the graph refuses: find it, keep the others
