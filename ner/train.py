@@ -118,13 +118,19 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     schemes = sorted({e.scheme for e in examples})
     dev = [e for e in examples if held_out(e)]
     train_set = [p for e in examples if not held_out(e) for p in pieces(e, cfg.window)]
-    tok = AutoTokenizer.from_pretrained(encoder_dir)
-    vocab = build_vocab(tok, examples)
-    keep = vocab.used_ids()
-    vocab = vocab.remapped(keep)
-    encoder = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
-    nm.prune_embeddings(encoder, keep)
-    net = nm.NerModel(encoder, schemes, cfg.dropout)
+    if (Path(encoder_dir) / nm.CONFIG).is_file():  # continue from a medkg NER model (its vocabulary and heads)
+        net, vocab, _ = nm.load(Path(encoder_dir))
+        if set(schemes) - set(net.schemes):
+            raise ValueError(f"{encoder_dir} has no head for {sorted(set(schemes) - set(net.schemes))}")
+        keep = list(range(net.encoder.config.vocab_size))
+    else:
+        tok = AutoTokenizer.from_pretrained(encoder_dir)
+        vocab = build_vocab(tok, examples)
+        keep = vocab.used_ids()
+        vocab = vocab.remapped(keep)
+        encoder = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
+        nm.prune_embeddings(encoder, keep)
+        net = nm.NerModel(encoder, schemes, cfg.dropout)
 
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
     steps_per_epoch = len(_batches(feats, cfg.max_tokens, random.Random(0)))
@@ -178,7 +184,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             if step % cfg.eval_every == 0 or step >= total:
                 net.eval()
                 scores = evaluate(Tagger(TorchBackend(net, "bf16" if bf16 else "fp32"), vocab,
-                                         {"schemes": {s: bio_labels(s) for s in schemes}}), dev)
+                                         {"schemes": {s: bio_labels(s) for s in net.schemes}}), dev)
                 f1 = float(np.mean([s["micro"]["f1"] for s in scores.values()]))
                 history.append({"step": step, "f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
                 log({"event": "eval", "step": step, "held_out_f1": history[-1]["f1"], "mean": round(f1, 4),

@@ -26,7 +26,7 @@ def encoder_dir() -> Path:
 def ner_train(
     data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE, cMedQANER, BIO)")],
     out: Annotated[Path, typer.Option(help="model directory to write")] = Path("models/ner"),
-    encoder: Annotated[Path | None, typer.Option(help="Hugging Face encoder directory (default: e5-small)")] = None,
+    encoder: Annotated[Path | None, typer.Option(help="Hugging Face encoder directory (default: e5-small), or a medkg NER model to continue training")] = None,
     scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
     epochs: float = 3.0, lr: float = 8e-5, max_tokens: int = 3072, seed: int = 13, eval_every: int = 300,
     patience: int = 4, log: Annotated[Path | None, typer.Option(help="JSON-lines training log")] = None,
