@@ -8,10 +8,10 @@
 
 Pipeline time is the whole ``Pipeline.run()``: worker start, model loading in every worker, every stage,
 graph writes, output files. The stage's time excludes its model loading (reported apart), so the ratio is the
-strict one. Documents: the first N records of the Yidu-S4K test set (text only; its answers are not used) and
-bills rendered with seeds 7700+. Runs alternate (stage, pipeline, per kind, ``--repeats`` times; medians).
+strict one. Documents: Yidu-S4K's 1,379 records (texts only; test set first, then training) and bills rendered
+with seeds 7700+. Runs alternate (stage, pipeline, per kind, ``--repeats`` times; medians).
 
-    .venv/bin/python benchmarks/pipeline.py [--records 200] [--bills 30] [--workers 2] [--repeats 1]
+    .venv/bin/python benchmarks/pipeline.py [--records 1379] [--bills 30] [--workers 2] [--repeats 1]
 """
 
 from __future__ import annotations
@@ -31,15 +31,18 @@ import tempfile
 import time
 
 ROOT = Path(__file__).resolve().parents[1]
-YIDU_TEST = ROOT.parent / "shared" / "data" / "ner" / "yidu_s4k" / "subtask1_test_set_with_answer.json"
+YIDU = ROOT.parent / "shared" / "data" / "ner" / "yidu_s4k"
+YIDU_FILES = ("subtask1_test_set_with_answer.json", "subtask1_training_part1.txt", "subtask1_training_part2.txt")
 BILL_SEEDS = range(7700, 7800)
 NER_BATCH = 32
 
 
 def record_texts(n: int) -> tuple[list[str], str]:
-    if YIDU_TEST.exists():
-        lines = YIDU_TEST.read_text(encoding="utf-8-sig").splitlines()
-        return [json.loads(line)["originalText"] for line in lines if line.strip()][:n], "Yidu-S4K test set (text)"
+    """Real clinical texts: Yidu-S4K's records (test set first, then training; texts only, answers unused)."""
+    if (YIDU / YIDU_FILES[0]).exists():
+        texts = [json.loads(line)["originalText"] for f in YIDU_FILES
+                 for line in (YIDU / f).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        return texts[:n], f"Yidu-S4K records (texts only), first {min(n, len(texts))} of {len(texts)}"
     texts = [json.loads(line)["text"] for line in (ROOT / "samples" / "records.jsonl").read_text("utf-8").splitlines()]
     return (texts * (n // len(texts) + 1))[:n], "samples/records.jsonl, repeated"
 
@@ -105,7 +108,7 @@ def _median(runs: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=200, help="documents for the records run (0: skip)")
+    ap.add_argument("--records", type=int, default=1379, help="documents for the records run (0: skip)")
     ap.add_argument("--bills", type=int, default=30, help="bills for the bills run (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
@@ -118,7 +121,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="medkg-bench-pipeline-"))
     result: dict = {"benchmark": "pipeline", "machine": {"cpu": probe().cpu_model, "cores": len(os.sched_getaffinity(0)),
-                                                        "python": platform.python_version()},
+                                                        "python": platform.python_version(),
+                                                        "loadavg_before": os.getloadavg()[0]},
                     "stage_threads": get_settings().inference_threads(), "workers": args.workers}
     kinds = {}
     if args.records:
@@ -149,6 +153,7 @@ def main() -> None:
         st, pl = _median(runs["stage"]), _median(runs["pipeline"])
         result[kind] = {**meta, "stage_alone": st, "pipeline": pl,
                         "ratio": round(pl["docs_per_s"] / st["docs_per_s"], 3)}
+    result["machine"]["loadavg_after"] = os.getloadavg()[0]  # 1-minute load: another job on the machine shows here
     print(json.dumps(result, ensure_ascii=False))
 
 

@@ -131,7 +131,8 @@ def build(p: beam.Pipeline, files: dict[str, Sequence[str]], cfg: IngestConfig, 
                        | "Bills" >> IngestBills(target, catalogue=cfg.catalogue, graph_batch=cfg.graph_batch,
                                                 graph_timeout_s=cfg.graph_timeout_s, progress=progress))
     if "records" in files:
-        outputs.append(p | "Record files" >> beam.Create(files["records"])
+        # reading is cheap and IngestRecords reshuffles the records themselves: no need to spread the files first
+        outputs.append(p | "Record files" >> beam.Create(files["records"], reshuffle=False)
                        | "Records" >> IngestRecords(target, model_dir=cfg.ner_model, ner_batch=cfg.ner_batch,
                                                     graph_batch=cfg.graph_batch, graph_timeout_s=cfg.graph_timeout_s,
                                                     progress=progress))

@@ -65,7 +65,9 @@ class NerHandler(ModelHandler[ClinicalRecord, "list[Entity] | Exception", object
     bad record comes out as its own error (→ dead letter) and the rest of the batch still gets entities."""
 
     def __init__(self, model_dir: str | None = None, max_batch_size: int = 32):
-        super().__init__(min_batch_size=1, max_batch_size=max_batch_size)
+        # full batches from the start: the tagger packs a batch's windows by length, and a batch job has no
+        # latency to trade for (BatchElements would otherwise begin at one record and grow)
+        super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
         self.model_dir = model_dir
 
     def load_model(self):
