@@ -40,7 +40,7 @@ SHOW = {
               "c.total AS total, i.line_no AS line, i.name AS item, i.amount AS amount ORDER BY claim, line LIMIT 15"),
     "records": ("MATCH (d:Document)-[m:MENTIONS]->(c:Concept) OPTIONAL MATCH (e:Encounter)-[:HAS_DOCUMENT]->(d) "
                 "RETURN e.eid AS encounter, m.text AS mention, [l IN labels(c) WHERE l <> 'Concept'][0] AS type, "
-                "m.assertion AS assertion ORDER BY encounter, m.start LIMIT 15"),
+                "m.assertion AS assertion ORDER BY encounter, d.doc_id, m.start LIMIT 15"),
 }
 
 

@@ -177,8 +177,9 @@ def _print_summary(con: Console, s: dict, log: str | None) -> None:
     t.add_row("graph", f"{g['after']['nodes']} nodes ({g['delta']['nodes']:+d}), "
               f"{g['after']['relationships']} relationships ({g['delta']['relationships']:+d}) · {g['target']}")
     r = s["runner"]
-    t.add_row("runner", " · ".join(str(v) for v in r.values()) + f" · pipeline {s['pipeline_s']} s, "
-              f"total {s['total_s']} s")
+    rate = s["processed"] / s["pipeline_s"] if s["pipeline_s"] else 0.0
+    t.add_row("runner", " · ".join(str(v) for v in r.values()) + f" · pipeline {s['pipeline_s']} s "
+              f"({rate:.2f} documents/s), total {s['total_s']} s")
     t.add_row("outputs", "\n".join([s["outputs"]["audit"], s["outputs"]["dead_letter"], s["outputs"]["summary"],
                                     *([log] if log else [])]))
     con.print(t)
