@@ -95,7 +95,8 @@ def pipeline(kind: str, paths: list[Path], workers: int, work: Path) -> dict:
         raise RuntimeError(f"pipeline lost or dead-lettered documents: {s}")
     return {"docs_per_s": s["processed"] / s["pipeline_s"], "run_s": s["pipeline_s"], "total_s": s["total_s"],
             "graph_delta": s["graph"]["delta"],
-            "counters": {k: v for k, v in s["counters"].items() if k in ("entities", "pages", "graph_batches")}}
+            "counters": {k: v for k, v in s["counters"].items()
+                         if k in ("entities", "pages", "graph_batches", "graph_retries")}}
 
 
 def _median(runs: list[dict]) -> dict:
