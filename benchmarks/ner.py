@@ -124,13 +124,12 @@ def main() -> None:
 
     chars = sum(len(t) for t in texts)
     results = {}
-    for name in variants:
+    for name, variant in variants.items():
         sc = strict_scores((d.spans, p) for d, p in zip(docs, preds[name]))
         results[name] = {"docs_per_s": round(len(texts) / seconds[name], 2),
                          "chars_per_s": round(chars / seconds[name]), "seconds": round(seconds[name], 1),
                          "f1": sc["micro"]["f1"], "p": sc["micro"]["p"], "r": sc["micro"]["r"],
-                         "setup_s": setup_s[name], "executes": getattr(getattr(variants[name], "backend", None),
-                                                                       "executes", "")}
+                         "setup_s": setup_s[name], "executes": getattr(getattr(variant, "backend", None), "executes", "")}
     naive = results[HfBaseline.name]
     for r in results.values():
         r["speedup_vs_naive"] = round(r["docs_per_s"] / naive["docs_per_s"], 2)

@@ -43,11 +43,21 @@ def _keep(spans, text: str, scheme: str) -> Spans:
 
 
 def spans_from_bio(tags: list[str]) -> list[tuple[int, int, str]]:
-    """Spans of a BIO sequence; an ``I-x`` that does not continue an ``x`` starts a new span (repair)."""
-    spans, start, label = [], None, None
+    """Spans of a BIO sequence, repairing what flattening nested entities leaves behind.
+
+    CMeEE's flattened BIO overwrites an outer entity's start with its inner one's: 内脏血管收缩 becomes
+    ``B-bod I-bod I-bod I-bod I-sym I-sym``. An ``I-x`` that does not continue an ``x`` therefore closes
+    the span just before it into the outer ``x`` span that starts where that span started (the flat
+    result keeps the outer entity); after ``O`` it simply starts a new span.
+    """
+    spans: list[tuple[int, int, str]] = []
+    start, label = None, None
     for i, tag in enumerate([*tags, "O"]):
         kind, _, lab = tag.partition("-")
         if kind == "I" and label == lab and start is not None:
+            continue
+        if kind == "I" and start is not None:  # orphan I-x right after another span: the outer x
+            label = lab
             continue
         if start is not None:
             spans.append((start, i, label))

@@ -30,6 +30,8 @@ def ner_train(
     scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
     epochs: float = 3.0, lr: float = 8e-5, max_tokens: int = 3072, seed: int = 13, eval_every: int = 300,
     patience: int = 4, log: Annotated[Path | None, typer.Option(help="JSON-lines training log")] = None,
+    heads_only: Annotated[bool, typer.Option(help="re-fit only these datasets' heads on a trained model's frozen "
+                                                   "encoder (--encoder names the model)")] = False,
 ) -> None:
     """Fine-tune the encoder with one BIO head per dataset; early stopping on a held-out 10 % of the data."""
     from ner.data import load
@@ -45,6 +47,14 @@ def ner_train(
             fh.write(line + "\n")
             fh.flush()
 
+    if heads_only:
+        from ner.train import refit_heads
+
+        if encoder is None:
+            raise typer.BadParameter("--heads-only needs --encoder naming a trained medkg NER model")
+        refit_heads(encoder, examples, out, log=emit)
+        emit({"event": "done", "out": str(out)})
+        return
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
                       patience=patience, extra={"data": [str(p) for p in data]})
     meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
