@@ -7,8 +7,10 @@
   on the same files) in this process.
 
 Pipeline time is the whole ``Pipeline.run()``: worker start, model loading in every worker, every stage,
-graph writes, output files. The stage's time excludes its model loading (reported apart), so the ratio is the
-strict one. Documents: Yidu-S4K's 1,379 records (texts only; test set first, then training) and bills rendered
+graph writes, output files. The stage's time excludes its model loading (reported apart), so ``ratio`` is the
+strict one (``ratio_stage_with_load`` counts the stage's model loading too). ``pipeline_dry_run`` is the same
+pipeline without the graph write (``--dry-run``): what Beam itself costs. CPU seconds are reported per role
+(Beam workers, the graph server, the driver): on a 2-core machine the embedded graph server shares the cores. Documents: Yidu-S4K's 1,379 records (texts only; test set first, then training) and bills rendered
 with seeds 7700+. Runs alternate (stage, pipeline, per kind, ``--repeats`` times; medians).
 
     .venv/bin/python benchmarks/pipeline.py [--records 1379] [--bills 30] [--workers 2] [--repeats 1]
@@ -47,17 +49,71 @@ def record_texts(n: int) -> tuple[list[str], str]:
     return (texts * (n // len(texts) + 1))[:n], "samples/records.jsonl, repeated"
 
 
+class CpuMeter:
+    """CPU seconds used meanwhile by this process, its descendants (the Beam workers) and ``others`` (the graph
+    server), sampled every 0.2 s so that workers which have exited are still counted."""
+
+    def __init__(self, others=()):
+        import psutil
+
+        self.me = psutil.Process()
+        self.others = [psutil.Process(pid) for pid in others]
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+
+    def _sample(self) -> None:
+        import psutil
+
+        for p in [self.me, *self.others, *self.me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                role = ("driver" if p.pid == self.me.pid else "graph_server" if p in self.others else "workers")
+                self.first.setdefault(p.pid, t.user + t.system if role != "workers" else 0.0)
+                self.last[p.pid] = (role, t.user + t.system)
+            except psutil.Error:
+                pass
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def result(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, (role, cpu) in self.last.items():
+            out[role] = out.get(role, 0.0) + cpu - self.first.get(pid, 0.0)
+        return {k: round(v, 1) for k, v in sorted(out.items())}
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def stage_records(texts: list[str]) -> dict:
     from ner.tagger import Tagger
 
     t0 = time.perf_counter()
     tagger = Tagger.load()
     load_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu()
     entities = sum(len(found) for i in range(0, len(texts), NER_BATCH) for found in tagger(texts[i:i + NER_BATCH]))
     run_s = time.perf_counter() - t1
-    return {"docs_per_s": len(texts) / run_s, "run_s": run_s, "load_s": load_s, "entities": entities,
-            "backend": tagger.name}
+    return {"docs_per_s": len(texts) / run_s, "run_s": run_s, "load_s": load_s, "cpu_s": round(_cpu() - c1, 1),
+            "entities": entities, "backend": tagger.name}
 
 
 def stage_bills(files: list[Path]) -> dict:
@@ -68,7 +124,7 @@ def stage_bills(files: list[Path]) -> dict:
     t0 = time.perf_counter()
     engine = OcrEngine.load()
     load_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), _cpu()
     pages = 0
     for f in files:
         src = open_document(f)
@@ -76,25 +132,30 @@ def stage_bills(files: list[Path]) -> dict:
             structure_page(page)
             pages += 1
     run_s = time.perf_counter() - t1
-    return {"docs_per_s": len(files) / run_s, "run_s": run_s, "load_s": load_s, "pages": pages}
+    return {"docs_per_s": len(files) / run_s, "run_s": run_s, "load_s": load_s, "cpu_s": round(_cpu() - c1, 1),
+            "pages": pages}
 
 
-def pipeline(kind: str, paths: list[Path], workers: int, work: Path) -> dict:
+def pipeline(kind: str, paths: list[Path], workers: int, work: Path, dry_run: bool = False) -> dict:
     from graph.server import EmbeddedServer
     from pipelines.ingest import IngestConfig, run
 
-    server = EmbeddedServer(Path(tempfile.mkdtemp(dir=work, prefix="graph-")), heap="1g")
-    server.up()  # a fresh, empty graph per run: a rerun into the same graph would skip every write
+    server = None
+    if not dry_run:  # a fresh, empty graph per run: a rerun into the same graph would skip every write
+        server = EmbeddedServer(Path(tempfile.mkdtemp(dir=work, prefix="graph-")), heap="1g")
+        server.up()
     try:
-        s = run(IngestConfig(kind, [str(p) for p in paths], out=tempfile.mkdtemp(dir=work, prefix="out-"),
-                             beam_args=[f"--direct_num_workers={workers}"], graph_dir=str(server.data_dir),
-                             progress=False))
+        with CpuMeter([server.status()["pid"]] if server else []) as cpu:
+            s = run(IngestConfig(kind, [str(p) for p in paths], out=tempfile.mkdtemp(dir=work, prefix="out-"),
+                                 beam_args=[f"--direct_num_workers={workers}"], progress=False, dry_run=dry_run,
+                                 graph_dir=str(server.data_dir) if server else None))
     finally:
-        server.down()
+        if server:
+            server.down()
     if not (s["balanced"] and s["dead_lettered"] == 0):
         raise RuntimeError(f"pipeline lost or dead-lettered documents: {s}")
     return {"docs_per_s": s["processed"] / s["pipeline_s"], "run_s": s["pipeline_s"], "total_s": s["total_s"],
-            "graph_delta": s["graph"]["delta"],
+            "cpu_s": cpu.result(), "graph_delta": s["graph"]["delta"],
             "counters": {k: v for k, v in s["counters"].items()
                          if k in ("entities", "pages", "graph_batches", "graph_retries")}}
 
@@ -147,13 +208,17 @@ def main() -> None:
                           {"documents": len(bills), "source": f"rendered bills, seeds {BILL_SEEDS.start}+",
                            "stage": "OCR + structuring alone"})
     for kind, (stage, paths, meta) in kinds.items():
-        runs = {"stage": [], "pipeline": []}
+        runs = {"stage": [], "pipeline": [], "dry_run": []}
         for _ in range(args.repeats):
             runs["stage"].append(stage())
             runs["pipeline"].append(pipeline(kind, paths, args.workers, work))
-        st, pl = _median(runs["stage"]), _median(runs["pipeline"])
-        result[kind] = {**meta, "stage_alone": st, "pipeline": pl,
-                        "ratio": round(pl["docs_per_s"] / st["docs_per_s"], 3)}
+            runs["dry_run"].append(pipeline(kind, paths, args.workers, work, dry_run=True))
+        st, pl, dry = _median(runs["stage"]), _median(runs["pipeline"]), _median(runs["dry_run"])
+        n = meta["documents"]
+        result[kind] = {**meta, "stage_alone": st, "pipeline": pl, "pipeline_dry_run": dry,
+                        "ratio": round(pl["docs_per_s"] / st["docs_per_s"], 3),
+                        "ratio_stage_with_load": round(pl["docs_per_s"] / (n / (st["run_s"] + st["load_s"])), 3),
+                        "ratio_dry_run": round(dry["docs_per_s"] / st["docs_per_s"], 3)}
     result["machine"]["loadavg_after"] = os.getloadavg()[0]  # 1-minute load: another job on the machine shows here
     print(json.dumps(result, ensure_ascii=False))
 

@@ -31,33 +31,37 @@ Out = Annotated[str | None, typer.Option("--out", help="output folder (default .
 GraphBatch = Annotated[int, typer.Option(help="documents per graph write", min=1)]
 GraphTimeout = Annotated[float, typer.Option(help="seconds a write waits for an absent graph server", min=0)]
 ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bar (local runners)")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="every stage but the graph write (audit, dead letters)")]
 
 
 @ingest_app.command("bills", context_settings=EXTRA)
 def bills(ctx: typer.Context, paths: Paths, out: Out = None,
           catalogue: Annotated[Path | None, typer.Option(help="CSV/XLSX catalogue to match line items against",
                                                          exists=True, dir_okay=False)] = None,
-          graph_batch: GraphBatch = 64, graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True) -> None:
+          graph_batch: GraphBatch = 64, graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True,
+          dry_run: DryRun = False) -> None:
     """Bills (images, PDFs; folders of them) → OCR → checked claims per page → the graph."""
     _ingest("bills", paths + ctx.args, out, progress, catalogue=str(catalogue) if catalogue else None,
-            graph_batch=graph_batch, graph_timeout_s=graph_timeout)
+            graph_batch=graph_batch, graph_timeout_s=graph_timeout, dry_run=dry_run)
 
 
 @ingest_app.command("records", context_settings=EXTRA)
 def records(ctx: typer.Context, paths: Paths, out: Out = None,
             ner_model: Annotated[Path | None, typer.Option(help="NER model directory (default: shipped)")] = None,
             ner_batch: Annotated[int, typer.Option(help="records per NER call", min=1)] = 32,
-            graph_batch: GraphBatch = 64, graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True) -> None:
+            graph_batch: GraphBatch = 64, graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True,
+            dry_run: DryRun = False) -> None:
     """Clinical records (JSON lines, CMeEE/Yidu-S4K JSON, folders of .txt) → NER → assertions → the graph."""
     _ingest("records", paths + ctx.args, out, progress, ner_model=str(ner_model) if ner_model else None,
-            ner_batch=ner_batch, graph_batch=graph_batch, graph_timeout_s=graph_timeout)
+            ner_batch=ner_batch, graph_batch=graph_batch, graph_timeout_s=graph_timeout, dry_run=dry_run)
 
 
 @ingest_app.command("all", context_settings=EXTRA)
 def all_(ctx: typer.Context, paths: Paths, out: Out = None, graph_batch: GraphBatch = 64,
-         graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True) -> None:
+         graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True, dry_run: DryRun = False) -> None:
     """Bills and records in one pipeline, sorted by suffix (images/PDFs are bills, the rest records)."""
-    _ingest("all", paths + ctx.args, out, progress, graph_batch=graph_batch, graph_timeout_s=graph_timeout)
+    _ingest("all", paths + ctx.args, out, progress, graph_batch=graph_batch, graph_timeout_s=graph_timeout,
+            dry_run=dry_run)
 
 
 def _ingest(kind: str, tokens: list[str], out: str | None, show_progress: bool, **kw) -> None:

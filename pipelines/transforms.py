@@ -65,9 +65,10 @@ class IngestOutputs(NamedTuple):  # a named tuple: Beam tracks the PCollections 
 
 
 class WriteToGraph(beam.PTransform):
-    """Documents → batches → one idempotent write per batch; audit rows out, dead letters on ``DEAD``."""
+    """Documents → batches → one idempotent write per batch; audit rows out, dead letters on ``DEAD``.
+    ``target=None`` is a dry run: everything but the write."""
 
-    def __init__(self, target: GraphTarget, batch_size: int = 64, timeout_s: float = 300.0,
+    def __init__(self, target: GraphTarget | None, batch_size: int = 64, timeout_s: float = 300.0,
                  progress: Progress = NO_PROGRESS, min_batch_size: int = 1):
         super().__init__()
         self.target, self.batch_size, self.timeout_s, self.progress = target, batch_size, timeout_s, progress
@@ -82,11 +83,11 @@ class WriteToGraph(beam.PTransform):
 
 
 class _WriteBatches(beam.DoFn):
-    def __init__(self, target: GraphTarget, timeout_s: float, progress: Progress):
+    def __init__(self, target: GraphTarget | None, timeout_s: float, progress: Progress):
         self.target, self.timeout_s, self.progress = target, timeout_s, progress
 
     def setup(self):
-        self.writer = ResilientWriter(self.target, timeout_s=self.timeout_s)
+        self.writer = ResilientWriter(self.target, timeout_s=self.timeout_s) if self.target else None
         self.processed, self.batches = counter("processed"), counter("graph_batches")
         self.reconnects, self.retries = counter("graph_reconnects"), counter("graph_retries")
 
@@ -109,6 +110,8 @@ class _WriteBatches(beam.DoFn):
                 yield from self._write([doc])
 
     def _send(self, batch: list[GraphDoc]) -> Exception | None:
+        if self.writer is None:  # dry run
+            return None
         before = self.writer.reconnects, self.writer.retries
         try:
             self.writer.call(lambda w: _write_docs(w, batch))
@@ -121,7 +124,8 @@ class _WriteBatches(beam.DoFn):
             self.retries.inc(self.writer.retries - before[1])
 
     def teardown(self):
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _write_docs(writer, batch: list[GraphDoc]) -> None:

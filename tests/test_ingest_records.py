@@ -189,6 +189,22 @@ def test_records_nothing_lost_patients_linked_rerun_changes_nothing(tagger_dir, 
 
 
 @pytest.mark.slow
+def test_dry_run_writes_nothing_and_accounts_for_everything(tagger_dir, server, inputs, tmp_path):
+    before = totals(server)
+    s = ingest("records", [inputs], tmp_path / "dry", server, dry_run=True)
+    assert (s["inputs"], s["processed"], s["dead_lettered"]) == (13, 10, 3) and s["balanced"]
+    assert s["graph"]["target"] == "none (dry run)" and s["show"] == {}
+    assert len(jsonl(tmp_path / "dry" / "audit.jsonl")) == 10 and totals(server) == before
+
+
+def test_worker_threads_oversubscribe_twice_at_most():
+    from pipelines.ingest import worker_threads
+
+    assert [worker_threads(2, w) for w in (1, 2, 4)] == [2, 2, 1]
+    assert [worker_threads(16, w) for w in (1, 4, 16, 32)] == [16, 8, 2, 1]
+
+
+@pytest.mark.slow
 def test_graph_server_restart_mid_ingest_writes_every_record_once(tagger_dir, server, tmp_path):
     records = [{"doc_id": f"k{i:02d}", "patient_id": f"PK{i % 4}", "encounter_id": f"EK{i % 8}",
                 "text": f"第{i}次随访：患者诉头痛{i}天，无恶心呕吐，血压150/95mmHg，予硝苯地平降压治疗。"} for i in range(24)]
