@@ -112,25 +112,17 @@ def parse_records(path: str, data: bytes) -> Iterator[Parsed]:
     head = text.lstrip()[:1]
     if head == "[":
         yield from _json_array(path, text)
-    elif head == "{" and _first_line_is_json(text):
-        yield from _json_lines(path, text)
-    elif head == "{":  # one object over several lines, or a broken file
+    elif head == "{":
         try:
-            yield _record(path, json.loads(text), path)
-        except ValueError as exc:
-            yield CorruptRecordFile(path, f"neither JSON lines nor a JSON object: {exc}")
+            obj = json.loads(text)  # one object, perhaps over several lines
+        except ValueError:  # JSON lines: a bad line costs that line only, the first one included
+            yield from _json_lines(path, text)
+        else:
+            yield _record(path, obj, path)
     elif not text.strip():
         yield RecordError(path, "empty file")
     else:
         yield _record(path, {"text": text}, path)
-
-
-def _first_line_is_json(text: str) -> bool:
-    first = text.lstrip().split("\n", 1)[0]
-    try:
-        return isinstance(json.loads(first), dict)
-    except ValueError:
-        return False
 
 
 def _json_lines(path: str, text: str) -> Iterator[Parsed]:

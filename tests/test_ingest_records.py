@@ -60,12 +60,18 @@ def test_yidu_cmeee_and_plain_text_are_sniffed_from_content():
 
 
 @pytest.mark.parametrize("data, reason", [(b"\xff\xfe\x00garbage\x80", "corrupt"), (b"ab\x00cd", "corrupt"),
-                                          (b"", "invalid-record"), (b"[1, 2", "corrupt"), (b'{"text": 1', "corrupt")])
+                                          (b"", "invalid-record"), (b"[1, 2", "corrupt")])
 def test_unreadable_files_are_one_error(data, reason):
     (err,) = _parse(data, "x.jsonl")
     assert isinstance(err, RecordError) and err.reason == reason and err.ref == "x.jsonl"
     if reason == "corrupt":
         assert isinstance(err, CorruptRecordFile)
+
+
+def test_a_bad_first_line_costs_that_line_only():
+    out = _parse('{"text": "unterminated\n{"text": "咳嗽三天。"}\n'.encode(), "x.jsonl")
+    assert isinstance(out[0], RecordError) and out[0].ref == "x.jsonl:1"
+    assert out[1][0] == "x.jsonl:2" and out[1][1].text == "咳嗽三天。"
 
 
 # --- end to end ---------------------------------------------------------------------------------------------
