@@ -23,6 +23,11 @@ def resolve_model_dir(model_dir: str | Path | None = None) -> Path:
     return path
 
 
+def pad32(width: int) -> int:
+    """Input widths rounded up to a multiple of 32: few distinct shapes, so runtimes build few kernel sets."""
+    return -(-width // 32) * 32
+
+
 class TorchBackend:
     """The model in torch at ``fp32``, ``bf16`` (autocast) or ``int8`` (dynamic quantisation)."""
 
@@ -38,7 +43,7 @@ class TorchBackend:
         self.model, self.precision, self.name = model.eval(), precision, f"torch-{precision}"
 
     def pad_to(self, width: int) -> int:
-        return -(-width // 32) * 32  # few distinct shapes: oneDNN builds kernels per shape
+        return pad32(width)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         import torch
@@ -48,21 +53,29 @@ class TorchBackend:
         return {k: v.float().numpy() for k, v in out.items()}
 
 
-def open_backend(model, backend: str | None = None, model_dir: Path | None = None, calibration=None):
-    """``backend`` is ``<runtime>-<precision>`` (e.g. ``torch-bf16``) or None / ``auto`` for the policy."""
+def open_backend(get_model, backend: str | None = None, model_dir: Path | None = None, calibration=None,
+                 schemes: list[str] | None = None):
+    """``backend`` is ``<runtime>-<precision>`` (e.g. ``openvino-bf16``) or None / ``auto`` for the policy.
+
+    ``get_model()`` gives the torch NerModel; it is not called when a converted OpenVINO model is cached,
+    so such a worker never imports torch.
+    """
     from core.hardware import probe
     from core.precision import choose_ner_backend
     from core.settings import get_settings
 
-    settings = get_settings()
+    threads = get_settings().inference_threads()
     choice = backend if backend not in (None, "auto") else choose_ner_backend(probe()).precision
     runtime, _, precision = choice.partition("-")
+    precision = precision or "fp32"
     if runtime == "torch":
-        return TorchBackend(model, precision or "fp32", threads=settings.inference_threads())
+        return TorchBackend(get_model(), precision, threads=threads)
     if runtime == "openvino":
-        from ner.openvino_backend import OpenVinoBackend
+        from ner.openvino_backend import OpenVinoBackend, cached_ir
 
-        return OpenVinoBackend(model, precision or "fp32", model_dir=model_dir, threads=settings.inference_threads(),
-                               calibration=calibration)
+        xml = cached_ir(model_dir, precision, calibration)
+        model = None if xml is not None and xml.is_file() and schemes else get_model()
+        return OpenVinoBackend(model, precision, model_dir=model_dir, threads=threads, calibration=calibration,
+                               schemes=schemes)
     raise ValueError(f"unknown NER backend {choice!r} (torch-fp32|torch-bf16|torch-int8|openvino-fp32|openvino-int8"
                      "|openvino-bf16)")

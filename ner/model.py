@@ -15,11 +15,8 @@ import torch
 from torch import nn
 
 from ner.chars import CharVocab
-from ner.schema import SCHEMES, bio_labels
-
-CONFIG = "ner.json"
-WEIGHTS = "model.safetensors"
-VOCAB = "chars.json"
+from ner.modeldir import CONFIG, VOCAB, WEIGHTS, load_meta
+from ner.schema import bio_labels
 
 
 class NerModel(nn.Module):
@@ -75,10 +72,7 @@ def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:
     from safetensors.torch import load_file
     from transformers import BertConfig, BertModel
 
-    meta = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
-    unknown = set(meta["schemes"]) - set(SCHEMES)
-    if unknown:
-        raise ValueError(f"{model_dir}: unknown schemes {sorted(unknown)}")
+    vocab, meta = load_meta(model_dir)
     config = BertConfig.from_pretrained(model_dir)
     model = NerModel(BertModel(config, add_pooling_layer=False), list(meta["schemes"]))
     raw = load_file(str(model_dir / WEIGHTS))
@@ -91,4 +85,4 @@ def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:
             state[name] = t
     model.load_state_dict(state)
     model.eval()
-    return model, CharVocab.load(model_dir / VOCAB), meta
+    return model, vocab, meta

@@ -15,43 +15,57 @@ from pathlib import Path
 import numpy as np
 
 from core.modelstore import sha256_file
+from ner.backends import pad32
+from ner.modeldir import WEIGHTS
 
 
-class _Logits:
-    """Wraps NerModel to return a tuple (in scheme order): what ``ov.convert_model`` traces cleanly."""
+def _logits_module(model):
+    """NerModel returning a tuple (in scheme order): what ``ov.convert_model`` traces cleanly."""
+    import torch
 
-    def __new__(cls, model):
-        import torch
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
+        def forward(self, input_ids, attention_mask):
+            out = self.m(input_ids, attention_mask)
+            return tuple(out[s] for s in self.m.schemes)
 
-            def forward(self, input_ids, attention_mask):
-                out = self.m(input_ids, attention_mask)
-                return tuple(out[s] for s in self.m.schemes)
+    return Logits().eval()
 
-        return Wrapped(model).eval()
+
+def ir_kind(precision: str, calibration=None) -> str:
+    """The converted graph a precision runs: BF16 compiles the FP32 graph; INT8 is static or weight-only."""
+    return "fp32" if precision != "int8" else ("int8" if calibration else "int8w")
+
+
+def cached_ir(model_dir: Path | None, precision: str, calibration=None) -> Path | None:
+    """Where the converted model for ``model_dir`` at this precision is cached (None for in-memory models)."""
+    from core.settings import get_settings
+
+    if model_dir is None:
+        return None
+    return get_settings().models / "ner-ov" / sha256_file(model_dir / WEIGHTS)[:16] / f"{ir_kind(precision, calibration)}.xml"
 
 
 class OpenVinoBackend:
     def __init__(self, model, precision: str = "fp32", model_dir: Path | None = None, threads: int = 0,
-                 calibration: list[tuple[np.ndarray, np.ndarray]] | None = None):
+                 calibration: list[tuple[np.ndarray, np.ndarray]] | None = None, schemes: list[str] | None = None):
+        """``model`` (a NerModel) may be None when ``cached_ir`` exists; ``schemes`` then name the outputs."""
         import openvino as ov
 
-        from core.settings import get_settings
         from ocr.engine import compile_config, executed_precision, ov_core
 
         if precision not in ("fp32", "bf16", "int8"):
             raise ValueError(f"openvino backend: unknown precision {precision!r}")
-        self.schemes = list(model.schemes)
-        kind = "fp32" if precision != "int8" else ("int8" if calibration else "int8w")
-        tag = sha256_file(model_dir / "model.safetensors")[:16] if model_dir else f"mem{id(model)}"
-        cache = get_settings().models / "ner-ov" / tag
-        xml = cache / f"{kind}.xml"
+        self.schemes = list(schemes or model.schemes)
+        xml = cached_ir(model_dir, precision, calibration)
+        kind = ir_kind(precision, calibration)
         t0 = time.perf_counter()
-        if not xml.is_file() or not model_dir:
+        if xml is None or not xml.is_file():
+            if model is None:
+                raise ValueError("no cached OpenVINO model: the NER model itself is needed to convert")
             ov_model = self._convert(model)
             if kind == "int8":
                 import nncf
@@ -63,8 +77,8 @@ class OpenVinoBackend:
                 import nncf
 
                 ov_model = nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
-            if model_dir:
-                cache.mkdir(parents=True, exist_ok=True)
+            if xml is not None:
+                xml.parent.mkdir(parents=True, exist_ok=True)
                 ov.save_model(ov_model, str(xml), compress_to_fp16=False)
         else:
             ov_model = ov_core().read_model(str(xml))
@@ -80,11 +94,11 @@ class OpenVinoBackend:
         import torch
 
         ids = torch.ones((2, 34), dtype=torch.long)
-        return ov.convert_model(_Logits(model), example_input=(ids, ids),
+        return ov.convert_model(_logits_module(model), example_input=(ids, ids),
                                 input=[("input_ids", [-1, -1], ov.Type.i64), ("attention_mask", [-1, -1], ov.Type.i64)])
 
     def pad_to(self, width: int) -> int:
-        return -(-width // 32) * 32
+        return pad32(width)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         res = self.request.infer({"input_ids": ids, "attention_mask": mask})

@@ -53,16 +53,24 @@ class Tagger:
         self.primary = primary or ("yidu" if "yidu" in self.labels else next(iter(self.labels)))
         self.window, self.overlap, self.max_tokens = window, overlap, max_tokens
         self.masks = {s: allowed_transitions(labs) for s, labs in self.labels.items()}
+        self.primary_types = {entity_type(self.primary, lab[2:]) for lab in self.labels[self.primary] if lab != "O"}
         self.name = f"{meta.get('name', 'ner')}@{backend.name}"
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, backend: str | None = None, **kw) -> Tagger:
         from ner.backends import open_backend, resolve_model_dir
-        from ner.model import load
+        from ner.modeldir import load_meta
 
         model_dir = resolve_model_dir(model_dir)
-        model, vocab, meta = load(model_dir)
-        return cls(open_backend(model, backend, model_dir=model_dir), vocab, meta, **kw)
+        vocab, meta = load_meta(model_dir)
+
+        def torch_model():
+            from ner.model import load
+
+            return load(model_dir)[0]
+
+        return cls(open_backend(torch_model, backend, model_dir=model_dir, schemes=list(meta["schemes"])), vocab, meta,
+                   **kw)
 
     # scores
     def scores(self, texts: Sequence[str]) -> list[dict[str, np.ndarray]]:
@@ -109,7 +117,6 @@ class Tagger:
         for text, sc in zip(texts, self.scores(texts)):
             found = [(s, e, entity_type(self.primary, lab), c) for s, e, lab, c in self.decode(sc[self.primary],
                                                                                                self.primary)]
-            primary_types = {entity_type(self.primary, lab[2:]) for lab in self.labels[self.primary] if lab != "O"}
             taken = np.zeros(len(text), bool)
             for s, e, _, _ in found:
                 taken[s:e] = True
@@ -118,7 +125,7 @@ class Tagger:
                     continue
                 for s, e, lab, c in self.decode(sc[sch], sch):
                     typ = entity_type(sch, lab)
-                    if typ not in primary_types and not taken[s:e].any():
+                    if typ not in self.primary_types and not taken[s:e].any():
                         found.append((s, e, typ, c))
                         taken[s:e] = True
             out.append([Entity(span=Span(start=s, end=e, text=text[s:e]), type=typ, confidence=min(1.0, c),
