@@ -136,6 +136,7 @@ class EntityType(str, Enum):
     microbe = "Microbe"
     equipment = "Equipment"
     item = "Item"
+    factor = "Factor"  # risk, social and epidemiological factors, prognoses, stages (CMeIE relation objects)
 
 
 class Assertion(str, Enum):

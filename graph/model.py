@@ -11,63 +11,15 @@ import bisect
 import re
 import unicodedata
 
+from core.predicates import CMEIE_PREDICATES
 from graph.schema import CONCEPT_LABELS
 
 NODE_LABELS: frozenset[str] = frozenset({
     "Patient", "Encounter", "Document", "Claim", "LineItem", "CatalogItem", "Finding", *CONCEPT_LABELS,
 })
 
-# CMeIE's 53 schemas (44 distinct predicates; data/re/cmeie/53_schemas.json) -> English relationship type.
-# The source label is kept on the relationship as ``label``.
-CMEIE_PREDICATES: dict[str, str] = {
-    "临床表现": "HAS_MANIFESTATION",
-    "治疗后症状": "HAS_POST_TREATMENT_SYMPTOM",
-    "侵及周围组织转移的症状": "HAS_INVASION_SYMPTOM",
-    "相关（症状）": "HAS_RELATED_SYMPTOM",
-    "并发症": "HAS_COMPLICATION",
-    "病理分型": "HAS_PATHOLOGICAL_TYPE",
-    "相关（导致）": "CAUSES",
-    "相关（转化）": "TRANSFORMS_INTO",
-    "鉴别诊断": "DIFFERENTIAL_DIAGNOSIS",
-    "药物治疗": "TREATED_WITH_DRUG",
-    "手术治疗": "TREATED_WITH_PROCEDURE",
-    "辅助治疗": "TREATED_WITH_ADJUVANT_THERAPY",
-    "化疗": "TREATED_WITH_CHEMOTHERAPY",
-    "放射治疗": "TREATED_WITH_RADIOTHERAPY",
-    "实验室检查": "DIAGNOSED_BY_LAB_TEST",
-    "影像学检查": "DIAGNOSED_BY_IMAGING",
-    "辅助检查": "DIAGNOSED_BY_EXAM",
-    "组织学检查": "DIAGNOSED_BY_HISTOLOGY",
-    "内窥镜检查": "DIAGNOSED_BY_ENDOSCOPY",
-    "筛查": "SCREENED_BY",
-    "病因": "CAUSED_BY",
-    "高危因素": "HAS_RISK_FACTOR",
-    "风险评估因素": "HAS_RISK_ASSESSMENT_FACTOR",
-    "病史": "HAS_HISTORY_FACTOR",
-    "遗传因素": "HAS_GENETIC_FACTOR",
-    "发病机制": "HAS_PATHOGENESIS",
-    "病理生理": "HAS_PATHOPHYSIOLOGY",
-    "发病部位": "AFFECTS_BODY_PART",
-    "转移部位": "METASTASISES_TO",
-    "外侵部位": "INVADES",
-    "就诊科室": "TREATED_IN_DEPARTMENT",
-    "预防": "PREVENTED_BY",
-    "阶段": "HAS_STAGE",
-    "同义词": "SYNONYM_OF",
-    "多发群体": "HAS_HIGH_RISK_GROUP",
-    "发病率": "HAS_INCIDENCE",
-    "发病年龄": "HAS_ONSET_AGE",
-    "多发地区": "HAS_HIGH_RISK_REGION",
-    "发病性别倾向": "HAS_SEX_PREDILECTION",
-    "死亡率": "HAS_MORTALITY",
-    "多发季节": "HAS_HIGH_RISK_SEASON",
-    "传播途径": "TRANSMITTED_BY",
-    "预后状况": "HAS_PROGNOSIS",
-    "预后生存率": "HAS_SURVIVAL_RATE",
-}
-
-# concept -> concept relationship types: every CMeIE predicate plus a generic one
-CONCEPT_PREDICATES: tuple[str, ...] = (*dict.fromkeys(CMEIE_PREDICATES.values()), "RELATED_TO")
+# concept -> concept relationship types: every CMeIE predicate, a finding's body site, and a generic one
+CONCEPT_PREDICATES: tuple[str, ...] = (*dict.fromkeys(CMEIE_PREDICATES.values()), "HAS_BODY_SITE", "RELATED_TO")
 
 STRUCTURE_TYPES: tuple[str, ...] = (
     "HAS_ENCOUNTER", "HAS_DOCUMENT", "MENTIONS", "BILLED_TO", "FROM_DOCUMENT", "HAS_ITEM", "MATCHES",

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.predicates import ATTRIBUTE_PREDICATES
 from core.records import BillField, Claim, ClinicalRecord, Entity, HeaderKey, PaymentKey, Relation
 from graph.model import Sentences, concept_key, predicate_type
 
@@ -105,10 +106,12 @@ def record_rows(record: ClinicalRecord, entities: list[Entity] | tuple, relation
         mention(e)
     sentence_sets: dict[tuple, set[int]] = {}
     for r in relations:
-        rel_type = predicate_type(r.predicate)  # refuses predicates outside the allow-list
-        if not isinstance(r.object, Entity):
+        if not isinstance(r.object, Entity):  # a value in the text (dose, lab result …): not a graph edge
+            if r.predicate not in ATTRIBUTE_PREDICATES:
+                predicate_type(r.predicate)  # still refuses predicates outside the allow-list
             rows.skipped_attributes += 1
             continue
+        rel_type = predicate_type(r.predicate)  # refuses predicates outside the allow-list
         s, o = mention(r.subject), mention(r.object)  # endpoints are mentions too, given or not
         if s is None or o is None:
             continue

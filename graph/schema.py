@@ -43,7 +43,7 @@ import time
 
 CONCEPT_LABELS: tuple[str, ...] = (
     "Disease", "Symptom", "Drug", "Procedure", "Exam", "LabTest", "BodyPart", "Department", "Microbe",
-    "Equipment", "Item",
+    "Equipment", "Item", "Factor",
 )
 
 # (name, label, properties) -> CREATE CONSTRAINT name IF NOT EXISTS FOR (n:label) REQUIRE ... IS UNIQUE

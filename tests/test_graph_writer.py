@@ -115,6 +115,23 @@ def test_unknown_predicate_writes_nothing(writer, graph_db, uid):
     assert q(graph_db, "MATCH (d:Document {doc_id: $id}) RETURN d", id=f"bad-{uid}") == []
 
 
+def test_attribute_links_body_site_is_an_edge_values_stay_on_the_record(writer, graph_db, uid):
+    text = f"左下肢{uid}水肿，予呋塞米{uid}20mg口服。"
+    site, finding = ent(text, f"左下肢{uid}", "BodyPart"), ent(text, "水肿", "Symptom")
+    drug = ent(text, f"呋塞米{uid}", "Drug")
+    dose = Span(start=text.index("20mg"), end=text.index("20mg") + 2, text="20")
+    record = ClinicalRecord.of(text, doc_id=f"attr-{uid}")
+    writer.write_records([(record, [site, finding, drug], [rel(text, finding, "HAS_BODY_SITE", site, "部位"),
+                                                           rel(text, drug, "HAS_DOSE", dose, "剂量")])])
+    edges = q(graph_db, "MATCH (a)-[r:HAS_BODY_SITE]->(b:BodyPart {key: $k}) RETURN a.key AS a, r.label AS label",
+              k=f"左下肢{uid}")
+    assert edges == [{"a": "水肿", "label": "部位"}]
+    assert q(graph_db, "MATCH (:Drug {key: $k})-[r]->() RETURN r", k=f"呋塞米{uid}") == []  # a dose is no node
+    with pytest.raises(ValueError, match="predicate"):  # an unknown predicate is refused with a span object too
+        writer.write_records([(ClinicalRecord.of(text, doc_id=f"attr2-{uid}"), [drug],
+                               [rel(text, drug, "HAS_MAGIC", dose)])])
+
+
 def test_values_with_cypher_stored_verbatim(writer, graph_db, uid):
     nasty = ["it's", 'say "hi"', "`tick`", "x'}) DETACH DELETE n //", "\\'; MATCH (n) DETACH DELETE n; //",
              "$rows", "{a: 1}", "换行\n和\t制表"]
