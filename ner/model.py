@@ -49,19 +49,36 @@ def _quantize(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(t / scale).clamp(-127, 127).to(torch.int8), scale.squeeze(1).float()
 
 
+def int8_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict as stored: every 2-D weight as int8 rows + one fp32 scale per row, the rest fp32."""
+    out = {}
+    for name, t in state.items():
+        t = t.detach().float().contiguous()
+        if t.dim() == 2 and t.shape[1] > 1:
+            q, s = _quantize(t)
+            out[name + ".q8"], out[name + ".scale"] = q.contiguous(), s.contiguous()
+        else:
+            out[name] = t
+    return out
+
+
+def from_int8_rows(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`int8_rows` (dequantised to fp32)."""
+    out = {}
+    for name, t in raw.items():
+        if name.endswith(".q8"):
+            base = name[:-3]
+            out[base] = t.float() * raw[base + ".scale"].unsqueeze(1)
+        elif not name.endswith(".scale"):
+            out[name] = t
+    return out
+
+
 def save(model: NerModel, vocab: CharVocab, out_dir: Path, meta: dict) -> None:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {}
-    for name, t in model.state_dict().items():
-        t = t.detach().float().contiguous()
-        if t.dim() == 2 and t.shape[1] > 1:
-            q, s = _quantize(t)
-            state[name + ".q8"], state[name + ".scale"] = q.contiguous(), s.contiguous()
-        else:
-            state[name] = t
-    save_file(state, str(out_dir / WEIGHTS), metadata={"format": "medkg-ner-int8-rows"})
+    save_file(int8_rows(model.state_dict()), str(out_dir / WEIGHTS), metadata={"format": "medkg-ner-int8-rows"})
     model.encoder.config.save_pretrained(out_dir)
     vocab.save(out_dir / VOCAB)
     (out_dir / CONFIG).write_text(json.dumps({**meta, "schemes": {s: bio_labels(s) for s in model.schemes}},
@@ -75,14 +92,6 @@ def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:
     vocab, meta = load_meta(model_dir)
     config = BertConfig.from_pretrained(model_dir)
     model = NerModel(BertModel(config, add_pooling_layer=False), list(meta["schemes"]))
-    raw = load_file(str(model_dir / WEIGHTS))
-    state = {}
-    for name, t in raw.items():
-        if name.endswith(".q8"):
-            base = name[:-3]
-            state[base] = t.float() * raw[base + ".scale"].unsqueeze(1)
-        elif not name.endswith(".scale"):
-            state[name] = t
-    model.load_state_dict(state)
+    model.load_state_dict(from_int8_rows(load_file(str(model_dir / WEIGHTS))))
     model.eval()
     return model, vocab, meta

@@ -133,14 +133,14 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
         net = nm.NerModel(encoder, schemes, cfg.dropout)
 
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
-    steps_per_epoch = len(_batches(feats, cfg.max_tokens, random.Random(0)))
+    steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0)))
     total = max(1, int(steps_per_epoch * cfg.epochs))
     head_params = list(net.heads.parameters())
     body = [p for n, p in net.named_parameters() if not n.startswith("heads.")]
     opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
                             weight_decay=cfg.weight_decay)
     warm = max(1, int(total * cfg.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
 
     meta = {"name": out_dir.name, "encoder": str(encoder_dir), "train": asdict(cfg), "schemes_trained": schemes,
             "examples": {"train_pieces": len(train_set), "held_out": len(dev)}, "steps": total, "bf16_autocast": bf16}
@@ -150,7 +150,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     best, best_state, bad, step, t0 = -1.0, None, 0, 0, time.time()
     history = []
     while step < total:
-        for batch in _batches(feats, cfg.max_tokens, rng):
+        for batch in length_batches(feats, cfg.max_tokens, rng):
             net.train()
             width = max(len(feats[i][0]) for i in batch)
             ids = torch.full((len(batch), width), vocab.pad, dtype=torch.long)
@@ -209,7 +209,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     return meta
 
 
-def _batches(feats, max_tokens: int, rng: random.Random) -> list[list[int]]:
+def length_batches(feats, max_tokens: int, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches in random order: shuffle, sort within pools of ~50 batches, cut by budget."""
     idx = list(range(len(feats)))
     rng.shuffle(idx)
