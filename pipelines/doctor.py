@@ -51,6 +51,7 @@ def report(settings: Settings) -> dict[str, Any]:
         "threads": settings.inference_threads(),
         "ocr_models": _ocr_report(settings),
         "ner": _ner_report(hw),
+        "relations": _relations_report(hw),
         "ipex": package_version("intel-extension-for-pytorch") or "not installed (optional; retired upstream)",
         "notes": list(hw.notes),
     }
@@ -67,3 +68,16 @@ def _ner_report(hw) -> dict[str, Any]:
     except FileNotFoundError as exc:
         model = f"missing: {exc}"
     return {"model": model, "backend": decision.precision, "reason": decision.reason}
+
+
+def _relations_report(hw) -> dict[str, Any]:
+    """The relation model the extractor would load and the precision the policy picks for it."""
+    from core.precision import choose_re_precision
+    from relations.extract import resolve_model_dir
+
+    decision = choose_re_precision(hw)
+    try:
+        model = str(resolve_model_dir())
+    except FileNotFoundError as exc:
+        model = f"missing: {exc}"
+    return {"model": model, "precision": f"torch-{decision.precision}", "reason": decision.reason}

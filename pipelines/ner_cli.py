@@ -22,6 +22,17 @@ def encoder_dir() -> Path:
     return prepare_encoder(get_settings().models, report=lambda m: err.print(m))
 
 
+def read_texts(file: str, errors: str, lines: bool) -> list[str]:
+    """The texts of a UTF-8 file or standard input (``-``): the whole of it, or one per line."""
+    raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig", errors=errors)
+    except UnicodeDecodeError as exc:
+        err.print(f"[red]invalid UTF-8[/] at byte {exc.start}: {exc.reason} (use --errors replace to go on)")
+        raise typer.Exit(2) from exc
+    return text.splitlines() if lines else [text]
+
+
 @ner_app.command("train")
 def ner_train(
     data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE, cMedQANER, BIO)")],
@@ -91,13 +102,7 @@ def ner_tag(
     from ner.assertions import assign
     from ner.tagger import Tagger
 
-    raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig", errors=errors)
-    except UnicodeDecodeError as exc:
-        err.print(f"[red]invalid UTF-8[/] at byte {exc.start}: {exc.reason} (use --errors replace to go on)")
-        raise typer.Exit(2) from exc
-    texts = text.splitlines() if lines else [text]
+    texts = read_texts(file, errors, lines)
     tagger = Tagger.load(model, backend)
     for t, ents in zip(texts, tagger(texts)):
         ents = assign(t, ents)

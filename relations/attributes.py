@@ -594,12 +594,19 @@ def _validated(text: str, entities: Sequence[Entity]) -> list[Entity]:
     return sorted(entities, key=lambda e: (e.span.start, -e.span.end))
 
 
+def _is_code(e: Entity) -> bool:
+    """A frequency or route code tagged as an entity (NER reads ``tid`` as a drug now and then): it is an
+    attribute, not an owner, and left in place it would end the real drug's zone before its own code."""
+    f = fold(e.span.text)
+    return any((m := rx.match(f)) is not None and m.end() == len(f) for rx in (FREQ_RE, ROUTE_RE))
+
+
 def link_attributes(text: str, entities: Sequence[Entity], model: str = "medkg-rules-1") -> list[Relation]:
     """Attribute relations for ``entities`` of ``text``, in text order of (subject, object).
 
     Raises ``ValueError`` when an entity's span is empty, lies outside the text or disagrees with it.
     """
-    ents = _validated(text, entities)
+    ents = [e for e in _validated(text, entities) if not _is_code(e)]
     if not ents:
         return []
     doc = _Doc(text, fold(text), ents)
