@@ -42,6 +42,13 @@ def broken_connection(exc: BaseException) -> bool:
         exc.code == "Neo.ClientError.Request.Invalid" and "not expected in state" in message)
 
 
+DATABASE_ERROR_RETRIES = 3
+
+
+def _database_error(exc: BaseException) -> bool:
+    return isinstance(exc, Neo4jError) and (exc.code or "").startswith("Neo.DatabaseError.")
+
+
 class ServerDown(ConnectionError):
     """The embedded server is not running (yet)."""
 
@@ -98,12 +105,15 @@ class ResilientWriter:
 
     def call(self, fn: Callable[[object], T]) -> T:
         deadline = time.monotonic() + self.timeout_s
-        attempt = 0
+        attempt = db_errors = 0
         while True:
             try:
                 return fn(self._writer or self._connect())
             except Exception as exc:
-                if not broken_connection(exc):
+                # ArcadeDB stopping mid-request may also answer "Neo.DatabaseError.General.UnknownError": retried
+                # a few times (idempotent MERGEs), so a server going away is waited for, a real fault still raises
+                db_errors += _database_error(exc)
+                if not (broken_connection(exc) or (_database_error(exc) and db_errors <= DATABASE_ERROR_RETRIES)):
                     raise
                 self.close()
                 attempt += 1

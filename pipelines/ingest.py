@@ -41,6 +41,8 @@ SHOW = {
     "records": ("MATCH (d:Document)-[m:MENTIONS]->(c:Concept) OPTIONAL MATCH (e:Encounter)-[:HAS_DOCUMENT]->(d) "
                 "RETURN e.eid AS encounter, m.text AS mention, [l IN labels(c) WHERE l <> 'Concept'][0] AS type, "
                 "m.assertion AS assertion ORDER BY encounter, d.doc_id, m.start LIMIT 15"),
+    "relations": ("MATCH (a:Concept)-[r]->(b:Concept) RETURN a.key AS subject, type(r) AS predicate, r.label AS label, "
+                  "b.key AS object, r.evidence AS evidence ORDER BY evidence DESC, subject, object LIMIT 15"),
 }
 
 
@@ -57,6 +59,8 @@ class IngestConfig:
     catalogue: str | None = None  # bills: match line items against this CSV/XLSX catalogue
     ner_model: str | None = None  # records: a model directory instead of the shipped one
     ner_batch: int = 32
+    relations: bool = True  # records: triples (learned) and attribute links (rules) as well as entities
+    re_model: str | None = None  # records: a relation model directory instead of the shipped one
     graph_batch: int = 64  # documents per graph write
     graph_timeout_s: float = 300.0  # how long a write waits for an absent graph server
     graph_dir: str | None = None  # the embedded server's data directory (default: MEDKG_GRAPH_DIR)
@@ -143,6 +147,7 @@ def build(p: beam.Pipeline, files: dict[str, Sequence[str]], cfg: IngestConfig, 
         # reading is cheap and IngestRecords reshuffles the records themselves: no need to spread the files first
         outputs.append(p | "Record files" >> beam.Create(files["records"], reshuffle=False)
                        | "Records" >> IngestRecords(target, model_dir=cfg.ner_model, ner_batch=cfg.ner_batch,
+                                                    relations=cfg.relations, re_model=cfg.re_model,
                                                     graph_batch=cfg.graph_batch, graph_timeout_s=cfg.graph_timeout_s,
                                                     progress=progress))
     written = [o.written for o in outputs] | "All written" >> beam.Flatten()
@@ -199,7 +204,8 @@ def run(cfg: IngestConfig, on_start=None) -> dict:
         "pipeline_s": round(pipeline_s, 2), "total_s": round(time.monotonic() - t0, 2),
         "outputs": {"audit": FileSystems.join(cfg.out, AUDIT), "dead_letter": FileSystems.join(cfg.out, DEAD_LETTER),
                     "summary": FileSystems.join(cfg.out, SUMMARY)},
-        "show": {k: SHOW[k] for k in files} if target is not None else {},
+        "show": {k: q for k, q in SHOW.items() if k in files or (k == "relations" and "records" in files
+                                                                   and cfg.relations)} if target is not None else {},
     }
     summary["balanced"] = summary["inputs"] == summary["processed"] + summary["dead_lettered"]
     with FileSystems.create(summary["outputs"]["summary"]) as f:

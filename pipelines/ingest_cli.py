@@ -49,11 +49,15 @@ def bills(ctx: typer.Context, paths: Paths, out: Out = None,
 def records(ctx: typer.Context, paths: Paths, out: Out = None,
             ner_model: Annotated[Path | None, typer.Option(help="NER model directory (default: shipped)")] = None,
             ner_batch: Annotated[int, typer.Option(help="records per NER call", min=1)] = 32,
+            relations: Annotated[bool, typer.Option(help="extract triples and attribute links too")] = True,
+            re_model: Annotated[Path | None, typer.Option(help="relation model directory (default: shipped)")] = None,
             graph_batch: GraphBatch = 64, graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True,
             dry_run: DryRun = False) -> None:
-    """Clinical records (JSON lines, CMeEE/Yidu-S4K JSON, folders of .txt) → NER → assertions → the graph."""
+    """Clinical records (JSON lines, CMeEE/Yidu-S4K JSON, folders of .txt) → NER → assertions → relations →
+    the graph."""
     _ingest("records", paths + ctx.args, out, progress, ner_model=str(ner_model) if ner_model else None,
-            ner_batch=ner_batch, graph_batch=graph_batch, graph_timeout_s=graph_timeout, dry_run=dry_run)
+            ner_batch=ner_batch, relations=relations, re_model=str(re_model) if re_model else None,
+            graph_batch=graph_batch, graph_timeout_s=graph_timeout, dry_run=dry_run)
 
 
 @ingest_app.command("all", context_settings=EXTRA)

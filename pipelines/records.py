@@ -1,8 +1,9 @@
-"""`ingest records`: record files → records → NER (RunInference) → assertions → relations → the graph.
+"""`ingest records`: record files → records → NER (RunInference) → assertions → relations (RunInference) →
+the graph.
 
 Reading is cheap and a single file may hold thousands of records, so records are reshuffled after reading:
-the NER stage then spreads over every worker whatever the files' sizes. The NER model is loaded once per worker
-process by RunInference's model handler, which also batches records (``BatchElements``) for the tagger.
+the NER stage then spreads over every worker whatever the files' sizes. Each model is loaded once per worker
+process by its RunInference model handler, which also batches records (``BatchElements``) for it.
 """
 
 from __future__ import annotations
@@ -96,16 +97,44 @@ def _tag_one(model, text: str):
         return exc
 
 
-def extract_relations(record: ClinicalRecord, entities: Sequence[Entity]) -> list[Relation]:
-    """The relations stage's hook: typed triples between ``entities``. None exists yet (relations/)."""
-    return []
+class RelationHandler(ModelHandler[tuple, "tuple | Exception", object]):
+    """RunInference's view of ``relations.extract.RelationExtractor`` over (record, entities) pairs: the
+    learned triples unified with the NER entities, plus the attribute rules (``relations.stage.relate``)."""
+
+    def __init__(self, model_dir: str | None = None, max_batch_size: int = 32):
+        super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
+        self.model_dir = model_dir
+
+    def load_model(self):
+        from relations.extract import RelationExtractor
+
+        return RelationExtractor.load(self.model_dir)
+
+    def run_inference(self, batch: Sequence[tuple], model, inference_args=None):
+        from relations.stage import relate
+
+        def one(record, entities, extraction):
+            try:
+                return relate(record.text, entities, extraction)
+            except Exception as exc:  # noqa: BLE001 - the caller dead-letters this record only
+                return exc
+
+        try:
+            found = model([r.text for r, _ in batch])
+        except Exception:  # noqa: BLE001
+            found = [_tag_one(model, r.text) for r, _ in batch]
+        return [PredictionResult(x, f if isinstance(f, BaseException) else one(*x, f), getattr(model, "name", "re"))
+                for x, f in zip(batch, found)]
+
+    def get_num_bytes(self, batch: Sequence[tuple]) -> int:
+        return sum(len(r.text.encode("utf-8")) for r, _ in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "medkg.relations"
 
 
 class Annotate(beam.DoFn):
-    """NER output → assertions → relations → a ``GraphDoc`` (or a dead letter naming the stage)."""
-
-    def setup(self):
-        self.entities, self.relations = counter("entities"), counter("relations")
+    """NER output → assertions → ``(ref, (record, entities))`` (or a dead letter naming the stage)."""
 
     def process(self, keyed: tuple[str, PredictionResult]):
         from ner.assertions import assign
@@ -115,18 +144,36 @@ class Annotate(beam.DoFn):
         if isinstance(found, BaseException):
             yield TaggedOutput(DEAD, dead_letter(ref, "ner", found, record.doc_id))
             return
-        stage = "assertions"
         try:
             entities = assign(record.text, found)
-            stage = "relations"
-            relations = extract_relations(record, entities)
         except Exception as exc:  # noqa: BLE001 - one record's failure is its dead letter, not the job's
-            yield TaggedOutput(DEAD, dead_letter(ref, stage, exc, record.doc_id))
+            yield TaggedOutput(DEAD, dead_letter(ref, "assertions", exc, record.doc_id))
             return
+        yield ref, (record, entities)
+
+
+class ToGraphDoc(beam.DoFn):
+    """``(ref, PredictionResult((record, ner entities), (entities, relations)))`` → a ``GraphDoc``."""
+
+    def setup(self):
+        self.entities, self.relations = counter("entities"), counter("relations")
+
+    def process(self, keyed: tuple[str, PredictionResult]):
+        ref, result = keyed
+        record, _ = result.example
+        if isinstance(result.inference, BaseException):
+            yield TaggedOutput(DEAD, dead_letter(ref, "relations", result.inference, record.doc_id))
+            return
+        entities, relations = result.inference
         self.entities.inc(len(entities))
         self.relations.inc(len(relations))
         yield GraphDoc(ref, record.doc_id, "write_records", ((record, tuple(entities), tuple(relations)),),
                        _audit(record, entities, relations))
+
+
+def _without_relations(keyed: tuple[str, tuple]) -> tuple[str, PredictionResult]:
+    ref, (record, entities) = keyed
+    return ref, PredictionResult((record, entities), (entities, []), "none")
 
 
 def _audit(record: ClinicalRecord, entities: Sequence[Entity], relations: Sequence[Relation]) -> dict:
@@ -141,18 +188,26 @@ class IngestRecords(beam.PTransform):
     """Paths of record files → ``IngestOutputs`` (audit rows, dead letters)."""
 
     def __init__(self, target: GraphTarget, *, model_dir: str | None = None, ner_batch: int = 32,
-                 graph_batch: int = 64, graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS):
+                 relations: bool = True, re_model: str | None = None, graph_batch: int = 64,
+                 graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS):
         super().__init__()
         self.target, self.model_dir, self.ner_batch = target, model_dir, ner_batch
+        self.relations, self.re_model = relations, re_model
         self.graph_batch, self.graph_timeout_s, self.progress = graph_batch, graph_timeout_s, progress
 
     def expand(self, paths):
         read = paths | "Read records" >> beam.ParDo(ReadRecords(self.progress)).with_outputs(DEAD, main="records")
-        docs = (read.records
-                | "Spread" >> beam.Reshuffle()
-                | "NER" >> RunInference(KeyedModelHandler(NerHandler(self.model_dir, self.ner_batch)))
-                | "Assertions + relations" >> beam.ParDo(Annotate()).with_outputs(DEAD, main="docs"))
+        tagged = (read.records
+                  | "Spread" >> beam.Reshuffle()
+                  | "NER" >> RunInference(KeyedModelHandler(NerHandler(self.model_dir, self.ner_batch)))
+                  | "Assertions" >> beam.ParDo(Annotate()).with_outputs(DEAD, main="tagged"))
+        if self.relations:
+            related = tagged.tagged | "Relations" >> RunInference(
+                KeyedModelHandler(RelationHandler(self.re_model, self.ner_batch)))
+        else:
+            related = tagged.tagged | "No relations" >> beam.Map(_without_relations)
+        docs = related | "Graph documents" >> beam.ParDo(ToGraphDoc()).with_outputs(DEAD, main="docs")
         written = docs.docs | "Write records" >> WriteToGraph(self.target, self.graph_batch, self.graph_timeout_s,
                                                               self.progress)
-        dead = (read[DEAD], docs[DEAD], written[DEAD]) | "Record dead letters" >> beam.Flatten()
+        dead = (read[DEAD], tagged[DEAD], docs[DEAD], written[DEAD]) | "Record dead letters" >> beam.Flatten()
         return IngestOutputs(written.written, dead)

@@ -222,7 +222,8 @@ def test_graph_server_restart_mid_ingest_writes_every_record_once(tagger_dir, se
     summary = ingest("records", [path], out, server, graph_batch=1)
     bounce.join()
     assert bounce.error is None and bounce.done_before < len(records)
-    assert (summary["inputs"], summary["processed"], summary["dead_lettered"]) == (24, 24, 0)
+    assert (summary["inputs"], summary["processed"], summary["dead_lettered"]) == (24, 24, 0), \
+        (out / "dead_letter.jsonl").read_text(encoding="utf-8")
     assert summary["counters"]["graph_retries"] + summary["counters"].get("graph_reconnects", 0) > 0
     audit = jsonl(out / "audit.jsonl")
     assert sorted(a["doc_id"] for a in audit) == [r["doc_id"] for r in records]  # once each
@@ -256,5 +257,8 @@ def test_main_job_ingests_the_samples(tagger_dir, tmp_path):
         assert summary["counters"]["entities"] > 0 and summary["graph"]["delta"]["relationships"] > 0
         assert "MATCH (c:Claim)" in proc.stdout and "MATCH (d:Document)-[m:MENTIONS]->(c:Concept)" in proc.stdout
         assert "E0001-01" in proc.stdout  # the preview lists mentions by encounter
+        # relations ran too: attribute links (doses, lab values) and concept-to-concept triples with evidence
+        assert summary["counters"]["relations"] > 0 and "MATCH (a:Concept)-[r]->(b:Concept)" in proc.stdout
+        assert "药物治疗" in proc.stdout or "临床表现" in proc.stdout, proc.stdout  # CMeIE labels beside the types
     finally:
         subprocess.run([medkg, "graph", "down"], env=env, capture_output=True, timeout=120, check=False)
