@@ -356,3 +356,10 @@ def test_never_raises_on_valid_entities_and_spans_index_the_text(case):
         for span in (r.subject.span, obj, r.evidence):
             assert 0 <= span.start <= span.end <= len(text) and text[span.start:span.end] == span.text
         assert obj.end > obj.start
+
+
+def test_a_frequency_code_tagged_as_a_drug_stays_an_attribute():
+    text = "予阿莫西林0.5g tid口服。"  # the NER model has been seen to tag "tid" as a Drug
+    got = triples(text, mark(text, ("阿莫西林", T.drug), ("tid", T.drug)))
+    assert {("阿莫西林", "HAS_FREQUENCY", "tid"), ("阿莫西林", "HAS_ROUTE", "口服")} <= got
+    assert not any(s == "tid" for s, _, _ in got)
