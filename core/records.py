@@ -7,7 +7,7 @@ without glue. Coordinates are pixels of the page image the record came from (ori
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -19,7 +19,7 @@ Quad = tuple[Point, Point, Point, Point]  # clockwise from top-left
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -182,7 +182,7 @@ class ClinicalRecord(Record):
     recorded_on: date | None = None
 
     @classmethod
-    def of(cls, text: str, **kw) -> "ClinicalRecord":
+    def of(cls, text: str, **kw) -> ClinicalRecord:
         return cls(doc_id=kw.pop("doc_id", None) or sha256_bytes(text.encode("utf-8")), text=text, **kw)
 
 

@@ -8,8 +8,8 @@ counted apart as ``spurious`` rather than as errors: the ground truth does not d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -17,7 +17,7 @@ import numpy as np
 from core.records import Page, Provenance, TextLine, TextSource
 from core.settings import Settings, get_settings
 from ocr.classify import DirectionClassifier
-from ocr.detect import DetParams, Detector
+from ocr.detect import Detector, DetParams
 from ocr.errors import Deadline
 from ocr.geometry import crop_quad, order_clockwise, quad_size, rotate_image, rotate_points
 from ocr.models import OcrModels, load

@@ -18,10 +18,18 @@ import openvino as ov
 from rapidfuzz.distance import Levenshtein
 
 from core.hardware import package_version
-from core.modelstore import (AccuracyCheck, Artifact, Manifest, artifact_intact, model_path, read_manifest,
-                             sha256_file, write_manifest)
+from core.modelstore import (
+    AccuracyCheck,
+    Artifact,
+    Manifest,
+    artifact_intact,
+    model_path,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 from core.settings import Settings
-from ocr.detect import DetParams, Detector, det_input
+from ocr.detect import Detector, DetParams, det_input
 from ocr.engine import OvModel
 from ocr.evaluate import CharScore, normalise, overlap, rect_of, score_page
 from ocr.geometry import crop_quad

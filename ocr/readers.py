@@ -245,7 +245,7 @@ def _content_errors(label: str, settings: Settings, what: str):
         raise LimitExceeded(label, "max_page_pixels", pixels, maximum, what) from e
     except UnidentifiedImageError as e:  # its message is just the BytesIO's repr
         raise CorruptFile(label, f"cannot read {what}: not a valid file of this format") from e
-    except Exception as e:  # noqa: BLE001 - any decoder failure on untrusted bytes is bad content
+    except Exception as e:
         raise CorruptFile(label, f"cannot read {what}: {type(e).__name__}: {e}") from e
 
 

@@ -12,7 +12,15 @@ import pytest
 from pydantic import ValidationError
 
 from core.hardware import Hardware, probe
-from core.modelstore import AccuracyCheck, Artifact, Manifest, artifact_intact, read_manifest, sha256_file, write_manifest
+from core.modelstore import (
+    AccuracyCheck,
+    Artifact,
+    Manifest,
+    artifact_intact,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 from core.precision import choose_ocr_precision
 from core.records import Document, DocumentKind, TextLine
 from core.settings import Settings

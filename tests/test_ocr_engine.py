@@ -6,6 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from pdfs import make_pdf
+from pdfs import text as pdf_text
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
@@ -15,8 +17,6 @@ from ocr.evaluate import CharScore, normalise, score_page
 from ocr.geometry import crop_quad, order_clockwise
 from ocr.readers import open_document
 from ocr.synth import render_line, render_page
-from pdfs import make_pdf
-from pdfs import text as pdf_text
 
 TEST_SEEDS = range(300, 306)  # disjoint from calibration (1000+), INT8 check (2000+) and benchmark (5000+)
 

@@ -20,7 +20,10 @@ import zlib
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from pdfs import make_pdf, text
 from PIL import Image
 
 from core.settings import Settings
@@ -34,7 +37,6 @@ from ocr.errors import (
     UnsupportedFormat,
 )
 from ocr.readers import SUPPORTED_FORMATS, detect_format, open_document, read_pages
-from pdfs import make_pdf, text
 
 # Pillow warns (UserWarning) about the damaged metadata these tests feed it on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")

@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.synth import GtLine, RenderedPage, amount_in_words, cjk_fonts, render_line, render_page, sample_pages
+from ocr.synth import GtLine, RenderedPage, amount_in_words, cjk_fonts, lexicon, render_line, render_page, sample_pages
 from ocr.synth import fonts as synth_fonts
-from ocr.synth import lexicon
 
 SEEDS = range(12)  # covers all three templates, stamps, skew and wobble
 
@@ -197,7 +196,7 @@ def test_amount_in_words(value, words):
 
 def test_amount_in_words_refuses_negative():
     with pytest.raises(ValueError):
-        amount_in_words(Decimal("-1"))
+        amount_in_words(Decimal(-1))
 
 
 def test_amounts_add_up(clean_pages):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from PIL import ImageFont
@@ -49,7 +49,7 @@ def _notdef(path: str, index: int) -> tuple:
     return mask.size, bytes(mask)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _has_glyph(path: str, index: int, ch: str) -> bool:
     f = _load(path, index, 24)
     mask = f.getmask(ch)

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 CENT = Decimal("0.01")
@@ -117,7 +117,7 @@ def _lines(name: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
 
 
-@lru_cache(maxsize=None)
+@cache
 def words(name: str) -> tuple[str, ...]:
     """Entries of a one-word-per-line list (whitespace also separates), deduplicated, file order."""
     seen: dict[str, None] = {}
