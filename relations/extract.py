@@ -114,7 +114,7 @@ class RelationExtractor:
         import torch
 
         from ner.tagger import batches
-        from relations.model import NEG
+        from relations.model import NEG, gap
 
         pieces = [(t, s, e) for t, text in enumerate(texts) for s, e in windows(len(text))]
         args: list[list[Argument]] = [[] for _ in texts]
@@ -162,7 +162,10 @@ class RelationExtractor:
                     for r, a in ents:
                         args[pieces[batch[r]][0]].append(a)
                     continue
-                ps = m.pair_scores(vec, ty, torch.tensor(pairs))
+                first_last = [[(a0 - pieces[batch[r]][1] + 1, b0 - pieces[batch[r]][1]) for a0, b0 in a.mentions]
+                              for r, a in ents]
+                gaps = torch.tensor([(ents[x][0], *gap(first_last[x], first_last[y])) for x, y in pairs])
+                ps = m.pair_scores(vec, ty, torch.tensor(pairs), m.between(h, gaps))
                 for (x, y), row in zip(pairs, ps.tolist()):
                     r, a = ents[x]
                     t = pieces[batch[r]][0]

@@ -6,8 +6,9 @@
   "肺癌" and "肺"), which a BIO tagger could not express.
 * ``pairs``: an entity is a (string, type); its vector is the mean over its mentions of a projection of
   the encoder states at the mention's first and last character. An ordered pair of entity vectors (with
-  their products and type embeddings) is scored against every predicate; only the predicates the 53
-  schemas allow for the two types are ever considered, and one is predicted where its score is > 0.
+  their product, type embeddings and the mean state of the text *between* their closest mentions: the words
+  that say how they relate, "可用…治疗", "表现为") is scored against every predicate; only the predicates the
+  53 schemas allow for the two types are ever considered, and one is predicted where its score is > 0.
 
 Both heads train with the multi-label categorical cross-entropy (positives pushed above 0, negatives
 below), which needs no class weights for the very sparse positives of span and pair matrices.
@@ -62,7 +63,8 @@ class RelationModel(nn.Module):
         self.span_proj = nn.Linear(hidden, len(types) * 2 * span_dim)
         self.ent_proj = nn.Linear(2 * hidden, ent_dim)
         self.type_emb = nn.Embedding(len(types), 32)
-        self.pair_mlp = nn.Sequential(nn.Linear(3 * ent_dim + 64, 512), nn.GELU(), nn.Dropout(dropout),
+        self.ctx_proj = nn.Linear(hidden, ent_dim)
+        self.pair_mlp = nn.Sequential(nn.Linear(4 * ent_dim + 64, 512), nn.GELU(), nn.Dropout(dropout),
                                       nn.Linear(512, len(predicates)))
         self.register_buffer("allowed", allowed.bool(), persistent=False)  # [types, types, predicates]
 
@@ -94,13 +96,31 @@ class RelationModel(nn.Module):
         count = torch.zeros(n_entities, device=v.device).index_add_(0, owner, torch.ones_like(owner, dtype=v.dtype))
         return total / count.clamp(min=1)[:, None]
 
-    def pair_scores(self, ents: torch.Tensor, types: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        """``[P, predicates]`` for ordered entity pairs ``pairs [P, 2]``; disallowed predicates at NEG."""
+    def between(self, h: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """``ctx_proj`` of the mean state over positions ``lo..hi-1`` of row ``r``, ``spans [P, 3] = (r, lo, hi)``
+        (zeros where the range is empty: adjacent or overlapping arguments)."""
+        cs = torch.cat([torch.zeros_like(h[:, :1]), h], 1).float().cumsum(1)  # prefix sums, [B, L + 1, H]
+        r, lo, hi = spans.unbind(1)
+        mean = (cs[r, hi] - cs[r, lo]) / (hi - lo).clamp(min=1)[:, None]
+        return self.ctx_proj(mean).float()
+
+    def pair_scores(self, ents: torch.Tensor, types: torch.Tensor, pairs: torch.Tensor,
+                    context: torch.Tensor) -> torch.Tensor:
+        """``[P, predicates]`` for ordered entity pairs ``pairs [P, 2]`` with their ``between`` vectors;
+        disallowed predicates at NEG."""
         a, b = ents[pairs[:, 0]], ents[pairs[:, 1]]
         ta, tb = types[pairs[:, 0]], types[pairs[:, 1]]
-        x = torch.cat([a, b, a * b, self.type_emb(ta), self.type_emb(tb)], -1)
+        x = torch.cat([a, b, a * b, context, self.type_emb(ta), self.type_emb(tb)], -1)
         s = self.pair_mlp(x).float()
         return s.masked_fill(~self.allowed[ta, tb], NEG)
+
+
+def gap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> tuple[int, int]:
+    """The positions strictly between the closest mentions of two arguments, as ``(lo, hi)`` (``lo == hi``
+    when they touch or overlap); mentions are (first, last) positions."""
+    (a0, a1), (b0, b1) = min(((x, y) for x in a for y in b), key=lambda p: abs(p[0][0] - p[1][0]))
+    lo, hi = (a1 + 1, b0) if a0 <= b0 else (b1 + 1, a0)
+    return (lo, hi) if hi > lo else (lo, lo)
 
 
 def allowed_matrix(types: list[str], predicates: list[str], schemas: list[tuple[str, str, str]]) -> torch.Tensor:
@@ -131,7 +151,9 @@ def save(model: RelationModel, vocab: CharVocab, out_dir: Path, meta: dict, sche
                                              ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def load(model_dir: Path) -> tuple[RelationModel, CharVocab, dict]:
+def load(model_dir: Path, partial: bool = False) -> tuple[RelationModel, CharVocab, dict]:
+    """The stored model; ``partial`` loads only the weights whose names and shapes still fit this network
+    (to continue training after a head changed; the rest keep their fresh initialisation)."""
     from safetensors.torch import load_file
     from transformers import BertConfig, BertModel
 
@@ -140,6 +162,10 @@ def load(model_dir: Path) -> tuple[RelationModel, CharVocab, dict]:
     meta = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
     encoder = BertModel(BertConfig.from_pretrained(model_dir), add_pooling_layer=False)
     model = build(encoder, [tuple(s) for s in meta["schemas"]], **meta["head"])
-    model.load_state_dict(from_int8_rows(load_file(str(model_dir / WEIGHTS))))
+    state = from_int8_rows(load_file(str(model_dir / WEIGHTS)))
+    if partial:
+        own = model.state_dict()
+        state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(state, strict=not partial)
     model.eval()
     return model, CharVocab.load(model_dir / VOCAB), meta

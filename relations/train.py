@@ -116,8 +116,8 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
     train_set = [e for e in examples if part(e.text) == "train"]
 
     encoder_dir = Path(encoder_dir)
-    if (encoder_dir / rm.CONFIG).is_file():  # continue a relation model
-        net, vocab, _ = rm.load(encoder_dir)
+    if (encoder_dir / rm.CONFIG).is_file():  # continue a relation model (heads that changed start afresh)
+        net, vocab, _ = rm.load(encoder_dir, partial=True)
     else:  # a medkg NER model: its domain-tuned encoder and character vocabulary
         ner_net, vocab, _ = nm.load(encoder_dir)
         net = rm.build(ner_net.encoder, [(s.subject_type, s.predicate, s.object_type) for s in schemas],
@@ -161,6 +161,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
                 span_loss = rm.multilabel_ce(span.reshape(-1, width * width), span_gold.reshape(-1, width * width))
                 span_loss = span_loss / len(batch)
                 mentions, owners, types, pairs, labels = [], [], [], [], []
+                where: list[tuple[int, list]] = []  # per entity: its row and its mentions
                 for r, i in enumerate(batch):
                     f, base = feats[i], len(types)
                     for k, (_, t, ms) in enumerate(f["ents"]):
@@ -168,6 +169,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
                             mentions.append((r, a, b))
                             owners.append(base + k)
                         types.append(t)
+                        where.append((r, ms))
                     pos = [c for c in f["candidates"] if c in f["labels"]]
                     neg = [c for c in f["candidates"] if c not in f["labels"]]
                     rev = [c for c in neg if (c[1], c[0]) in f["labels"]]
@@ -183,6 +185,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
                             mentions.append((r, a, b))
                             owners.append(k)
                             types.append(t)
+                            where.append((r, [(a, b)]))
                             for g in range(base, base + len(f["ents"])):
                                 for x, y in ((k, g), (g, k)):
                                     if bool(net.allowed[types[x], types[y]].any()):
@@ -194,7 +197,8 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
                 pair_loss = torch.zeros(())
                 if pairs:
                     vec = net.entity_vectors(h, torch.tensor(mentions), torch.tensor(owners), len(types))
-                    ps = net.pair_scores(vec, torch.tensor(types), torch.tensor(pairs))
+                    gaps = torch.tensor([(where[x][0], *rm.gap(where[x][1], where[y][1])) for x, y in pairs])
+                    ps = net.pair_scores(vec, torch.tensor(types), torch.tensor(pairs), net.between(h, gaps))
                     y = torch.zeros_like(ps)
                     for k, lab in enumerate(labels):
                         for p in lab:
