@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,20 @@ def read_texts(file: str, errors: str, lines: bool) -> list[str]:
     return text.splitlines() if lines else [text]
 
 
+def json_log(path: Path | None) -> Callable[[dict], None]:
+    """A training logger: each event as one JSON line on stderr, and appended to ``path`` when given."""
+    fh = path.open("a", encoding="utf-8") if path else None
+
+    def emit(rec: dict) -> None:
+        line = json.dumps(rec, ensure_ascii=False)
+        err.print(line, highlight=False, soft_wrap=True)
+        if fh:
+            fh.write(line + "\n")
+            fh.flush()
+
+    return emit
+
+
 @ner_app.command("train")
 def ner_train(
     data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE, cMedQANER, BIO)")],
@@ -49,15 +64,7 @@ def ner_train(
     from ner.train import TrainConfig, train
 
     examples = [e for p in data for e in load(p, scheme=scheme)]
-    fh = log.open("a", encoding="utf-8") if log else None
-
-    def emit(rec: dict) -> None:
-        line = json.dumps(rec, ensure_ascii=False)
-        err.print(line, highlight=False, soft_wrap=True)
-        if fh:
-            fh.write(line + "\n")
-            fh.flush()
-
+    emit = json_log(log)
     if heads_only:
         from ner.train import refit_heads
 

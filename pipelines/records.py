@@ -61,49 +61,67 @@ class ReadRecords(beam.DoFn):
                 yield item
 
 
-class NerHandler(ModelHandler[ClinicalRecord, "list[Entity] | Exception", object]):
-    """RunInference's view of ``ner.tagger.Tagger``. A batch that fails is re-run record by record, so one
-    bad record comes out as its own error (→ dead letter) and the rest of the batch still gets entities."""
+class _TextModelHandler(ModelHandler):
+    """A text model under RunInference: full batches, and a batch that fails is re-run record by record, so one
+    bad record comes out as its own error (→ dead letter) and the rest of the batch still gets its results."""
+
+    namespace = "medkg"
 
     def __init__(self, model_dir: str | None = None, max_batch_size: int = 32):
-        # full batches from the start: the tagger packs a batch's windows by length, and a batch job has no
+        # full batches from the start: the models pack a batch's windows by length, and a batch job has no
         # latency to trade for (BatchElements would otherwise begin at one record and grow)
         super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
         self.model_dir = model_dir
 
-    def load_model(self):
-        from ner.tagger import Tagger
+    @staticmethod
+    def record(example) -> ClinicalRecord:
+        return example
 
-        return Tagger.load(self.model_dir)
-
-    def run_inference(self, batch: Sequence[ClinicalRecord], model, inference_args=None):
+    def predict(self, batch: Sequence, model) -> list:
+        """The model's output per example, or the exception that example alone raised."""
+        texts = [self.record(x).text for x in batch]
         try:
-            found = model([r.text for r in batch])
+            return model(texts)
         except Exception:  # noqa: BLE001
-            found = [_tag_one(model, r.text) for r in batch]
-        return [PredictionResult(r, f, getattr(model, "name", "ner")) for r, f in zip(batch, found)]
+            return [_one(model, t) for t in texts]
 
-    def get_num_bytes(self, batch: Sequence[ClinicalRecord]) -> int:
-        return sum(len(r.text.encode("utf-8")) for r in batch)
+    def run_inference(self, batch: Sequence, model, inference_args=None):
+        return [PredictionResult(x, f, getattr(model, "name", "")) for x, f in zip(batch, self.predict(batch, model))]
+
+    def get_num_bytes(self, batch: Sequence) -> int:
+        return sum(len(self.record(x).text.encode("utf-8")) for x in batch)
 
     def get_metrics_namespace(self) -> str:
-        return "medkg.ner"
+        return self.namespace
 
 
-def _tag_one(model, text: str):
+def _one(model, text: str):
     try:
         return model([text])[0]
     except Exception as exc:  # noqa: BLE001 - returned, not raised: the caller dead-letters this record only
         return exc
 
 
-class RelationHandler(ModelHandler[tuple, "tuple | Exception", object]):
+class NerHandler(_TextModelHandler):
+    """RunInference's view of ``ner.tagger.Tagger``: records in, entities (or an exception) out."""
+
+    namespace = "medkg.ner"
+
+    def load_model(self):
+        from ner.tagger import Tagger
+
+        return Tagger.load(self.model_dir)
+
+
+class RelationHandler(_TextModelHandler):
     """RunInference's view of ``relations.extract.RelationExtractor`` over (record, entities) pairs: the
     learned triples unified with the NER entities, plus the attribute rules (``relations.stage.relate``)."""
 
-    def __init__(self, model_dir: str | None = None, max_batch_size: int = 32):
-        super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
-        self.model_dir = model_dir
+    namespace = "medkg.relations"
+
+    @staticmethod
+    def record(example) -> ClinicalRecord:
+        return example[0]
 
     def load_model(self):
         from relations.extract import RelationExtractor
@@ -119,18 +137,8 @@ class RelationHandler(ModelHandler[tuple, "tuple | Exception", object]):
             except Exception as exc:  # noqa: BLE001 - the caller dead-letters this record only
                 return exc
 
-        try:
-            found = model([r.text for r, _ in batch])
-        except Exception:  # noqa: BLE001
-            found = [_tag_one(model, r.text) for r, _ in batch]
-        return [PredictionResult(x, f if isinstance(f, BaseException) else one(*x, f), getattr(model, "name", "re"))
-                for x, f in zip(batch, found)]
-
-    def get_num_bytes(self, batch: Sequence[tuple]) -> int:
-        return sum(len(r.text.encode("utf-8")) for r, _ in batch)
-
-    def get_metrics_namespace(self) -> str:
-        return "medkg.relations"
+        return [PredictionResult(x, f if isinstance(f, BaseException) else one(*x, f), getattr(model, "name", ""))
+                for x, f in zip(batch, self.predict(batch, model))]
 
 
 class Annotate(beam.DoFn):

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pipelines.ner_cli import read_texts
+from pipelines.ner_cli import json_log, read_texts
 
 relations_app = typer.Typer(no_args_is_help=True, help="Relation extraction: clinical triples with provenance.")
 err = Console(stderr=True)
@@ -32,15 +32,7 @@ def relations_train(
     from relations.train import TrainConfig, train
 
     examples = [e for e in load_cmeie(data) if part(e.text) != "test"]
-    fh = log.open("a", encoding="utf-8") if log else None
-
-    def emit(rec: dict) -> None:
-        line = json.dumps(rec, ensure_ascii=False)
-        err.print(line, highlight=False, soft_wrap=True)
-        if fh:
-            fh.write(line + "\n")
-            fh.flush()
-
+    emit = json_log(log)
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every, patience=patience)
     meta = train(encoder, examples, load_schemas(schemas), out, cfg, emit)
     emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})

@@ -11,6 +11,7 @@ pairs whose types some schema allows.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from core.predicates import CMEIE_PREDICATES, CMEIE_TYPES
 from core.records import Entity, Relation, Span
+from ner.windows import windows
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "relations"
 WINDOW, OVERLAP = 300, 64  # characters; CMeIE texts are ≤ 300 characters, so one window each
@@ -66,15 +68,7 @@ class Extraction:
     truncated: int = 0  # argument entities dropped by the max_entities bound
 
 
-def windows(n: int, size: int = WINDOW, overlap: int = OVERLAP) -> list[tuple[int, int]]:
-    from ner.windows import windows as cut
-
-    return cut(n, size, overlap) if n else []
-
-
 def _sigmoid(x: float) -> float:
-    import math
-
     return 1.0 / (1.0 + math.exp(-x))
 
 
@@ -116,7 +110,7 @@ class RelationExtractor:
         from ner.tagger import batches
         from relations.model import NEG, gap
 
-        pieces = [(t, s, e) for t, text in enumerate(texts) for s, e in windows(len(text))]
+        pieces = [(t, s, e) for t, text in enumerate(texts) for s, e in windows(len(text), WINDOW, OVERLAP) if e > s]
         args: list[list[Argument]] = [[] for _ in texts]
         best: list[dict[tuple, Triple]] = [{} for _ in texts]
         dropped = [0] * len(texts)
@@ -141,31 +135,25 @@ class RelationExtractor:
                     a = per_row[r].setdefault(key, Argument(key[0], m.types[ti]))
                     a.mentions.append((start, end))
                     a.score = max(a.score, float(scores[r, ti, i, j]))
-                ents, owners, mentions, types = [], [], [], []
+                ents, types, first_last = [], [], []  # kept arguments, their types, mentions as model positions
                 for r, group in enumerate(per_row):
+                    t, s, _ = pieces[batch[r]]
                     kept = sorted(group.items(), key=lambda kv: -kv[1].score)
-                    dropped[pieces[batch[r]][0]] += max(0, len(kept) - self.max_entities)
+                    dropped[t] += max(0, len(kept) - self.max_entities)
                     for (_, ti), a in kept[:self.max_entities]:
-                        s = pieces[batch[r]][1]
-                        for a0, b0 in a.mentions:
-                            mentions.append((r, a0 - s + 1, b0 - s))
-                            owners.append(len(ents))
                         ents.append((r, a))
                         types.append(ti)
-                if not ents:
-                    continue
-                vec = m.entity_vectors(h, torch.tensor(mentions), torch.tensor(owners), len(ents))
-                ty = torch.tensor(types)
+                        first_last.append([(a0 - s + 1, b0 - s) for a0, b0 in a.mentions])
+                        args[t].append(a)
                 pairs = [(x, y) for x, (rx, ax) in enumerate(ents) for y, (ry, ay) in enumerate(ents)
-                         if x != y and rx == ry and ax.text != ay.text and bool(m.allowed[types[x], types[y]].any())]
+                         if x != y and rx == ry and ax.text != ay.text and m.pairable[types[x]][types[y]]]
                 if not pairs:
-                    for r, a in ents:
-                        args[pieces[batch[r]][0]].append(a)
                     continue
-                first_last = [[(a0 - pieces[batch[r]][1] + 1, b0 - pieces[batch[r]][1]) for a0, b0 in a.mentions]
-                              for r, a in ents]
+                mentions = torch.tensor([(ents[k][0], *fl) for k, ms in enumerate(first_last) for fl in ms])
+                owners = torch.tensor([k for k, ms in enumerate(first_last) for _ in ms])
+                vec = m.entity_vectors(h, mentions, owners, len(ents))
                 gaps = torch.tensor([(ents[x][0], *gap(first_last[x], first_last[y])) for x, y in pairs])
-                ps = m.pair_scores(vec, ty, torch.tensor(pairs), m.between(h, gaps))
+                ps = m.pair_scores(vec, torch.tensor(types), torch.tensor(pairs), m.between(h, gaps))
                 for (x, y), row in zip(pairs, ps.tolist()):
                     r, a = ents[x]
                     t = pieces[batch[r]][0]
@@ -174,8 +162,6 @@ class RelationExtractor:
                             tr = Triple(a, m.predicates[pi], ents[y][1], sc)
                             if tr.key not in best[t] or best[t][tr.key].score < sc:
                                 best[t][tr.key] = tr
-                for r, a in ents:
-                    args[pieces[batch[r]][0]].append(a)
         return [(args[t], sorted(best[t].values(), key=lambda x: -x.score), dropped[t]) for t in range(len(texts))]
 
     # records

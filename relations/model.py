@@ -67,6 +67,7 @@ class RelationModel(nn.Module):
         self.pair_mlp = nn.Sequential(nn.Linear(4 * ent_dim + 64, 512), nn.GELU(), nn.Dropout(dropout),
                                       nn.Linear(512, len(predicates)))
         self.register_buffer("allowed", allowed.bool(), persistent=False)  # [types, types, predicates]
+        self.pairable: list[list[bool]] = allowed.any(-1).tolist()  # [types][types]: some predicate allowed
 
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state)

@@ -25,7 +25,7 @@ class RelationStage:
         from ner.tagger import Tagger
         from relations.extract import RelationExtractor
 
-        return cls(Tagger.load(ner_model, None if ner_backend == "auto" else ner_backend),
+        return cls(Tagger.load(ner_model, ner_backend),
                    RelationExtractor.load(re_model, **kw))
 
     @property

@@ -84,7 +84,7 @@ def tune_thresholds(extractor, tune: list[Example], grid=(-2.0, -1.5, -1.0, -0.5
     return best
 
 
-def features(ex: Example, vocab, types: dict[str, int], predicates: dict[str, int], allowed) -> dict:
+def features(ex: Example, vocab, types: dict[str, int], predicates: dict[str, int], pairable) -> dict:
     """Model-position features of one example: ids, gold spans, entities' mentions, pairs and labels."""
     ents = [(s, types[t], [(a + 1, b) for a, b in occurrences(ex.text, s)]) for s, t in ex.entities]
     labels: dict[tuple[int, int], set[int]] = {}
@@ -92,7 +92,7 @@ def features(ex: Example, vocab, types: dict[str, int], predicates: dict[str, in
         labels.setdefault((s, o), set()).add(predicates[p])
     return {"ids": [vocab.cls, *vocab.encode(ex.text), vocab.sep], "ents": ents, "labels": labels,
             "candidates": [(i, j) for i in range(len(ents)) for j in range(len(ents))
-                           if i != j and ents[i][0] != ents[j][0] and bool(allowed[ents[i][1], ents[j][1]].any())]}
+                           if i != j and ents[i][0] != ents[j][0] and pairable[ents[i][1]][ents[j][1]]]}
 
 
 def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cfg: TrainConfig,
@@ -116,16 +116,15 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
     train_set = [e for e in examples if part(e.text) == "train"]
 
     encoder_dir = Path(encoder_dir)
+    schema_rows = [(s.subject_type, s.predicate, s.object_type) for s in schemas]
     if (encoder_dir / rm.CONFIG).is_file():  # continue a relation model (heads that changed start afresh)
         net, vocab, _ = rm.load(encoder_dir, partial=True)
     else:  # a medkg NER model: its domain-tuned encoder and character vocabulary
         ner_net, vocab, _ = nm.load(encoder_dir)
-        net = rm.build(ner_net.encoder, [(s.subject_type, s.predicate, s.object_type) for s in schemas],
-                       dropout=cfg.dropout)
-    schema_rows = [[t for t in (s.subject_type, s.predicate, s.object_type)] for s in schemas]
+        net = rm.build(ner_net.encoder, schema_rows, dropout=cfg.dropout)
     ti = {t: i for i, t in enumerate(net.types)}
     pi = {p: i for i, p in enumerate(net.predicates)}
-    feats = [features(e, vocab, ti, pi, net.allowed) for e in train_set]
+    feats = [features(e, vocab, ti, pi, net.pairable) for e in train_set]
     steps_per_epoch = len(length_batches([(f["ids"],) for f in feats], cfg.max_tokens, random.Random(0)))
     total = max(1, int(steps_per_epoch * cfg.epochs))
     head = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
@@ -188,7 +187,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
                             where.append((r, [(a, b)]))
                             for g in range(base, base + len(f["ents"])):
                                 for x, y in ((k, g), (g, k)):
-                                    if bool(net.allowed[types[x], types[y]].any()):
+                                    if net.pairable[types[x]][types[y]]:
                                         pairs.append((x, y))
                                         labels.append(set())
                     for x, y in chosen:
