@@ -1,5 +1,6 @@
 """Checks and catalogue matching for bills structured into ``core.records.Claim``s.
 
+- ``layout`` / ``structure``: a page's OCR lines → a ``Claim`` from geometry; ``invoice``: VAT invoices.
 - ``numerals``: amounts in Chinese financial numerals and in figures → ``Decimal``.
 - ``checks``: the identities a bill proves about itself; failing ones mark fields ``needs_review``.
 - ``repair``: single-character repairs accepted only when the checks prove them; ``verify_claim``.

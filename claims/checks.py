@@ -8,7 +8,7 @@ that are printed (present in the Claim); a present field that cannot be read as 
 *unverifiable* (a warning, and that field needs review), never silently skipped.
 
 Fields are addressed by paths: ``total_figures``, ``total_words``, ``items[3].amount``,
-``items[3].quantity``, ``items[3].unit_price``, ``payments.fund``, ``header.tax``.
+``items[3].quantity``, ``items[3].unit_price``, ``items[3].tax``, ``payments.fund``, ``header.tax``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .numerals import AmountError, NumeralError, parse_amount, parse_financial
 CENT = Decimal("0.01")
 Values = Mapping[str, Decimal | None]
 
-__all__ = ["Check", "CheckReport", "CheckResult", "LinearCheck", "ProductCheck", "apply_report", "build_checks",
+__all__ = ["Check", "CheckReport", "CheckResult", "LinearCheck", "ProductCheck", "TaxCheck", "apply_report", "build_checks",
            "field_value", "field_values", "get_field", "run_checks", "set_field"]
 
 
@@ -79,7 +79,8 @@ def field_value(field: BillField, path: str = "") -> Decimal | None:
 def _amount_paths(claim: Claim) -> list[str]:
     paths = [p for p in ("total_figures", "total_words") if getattr(claim, p) is not None]
     for i, item in enumerate(claim.items):
-        paths += [f"items[{i}].{k}" for k in ("amount", "quantity", "unit_price") if getattr(item, k) is not None]
+        paths += [f"items[{i}].{k}" for k in ("amount", "quantity", "unit_price", "tax_rate", "tax")
+                  if getattr(item, k) is not None]
     paths += [f"payments.{k}" for k in claim.payments]
     paths += [f"header.{k}" for k, f in claim.header.items() if f.kind in (FieldKind.amount, FieldKind.number)]
     return paths
@@ -187,7 +188,38 @@ def _step(price: Decimal) -> Decimal:
     return Decimal(1).scaleb(min(price.as_tuple().exponent, -2))
 
 
-Check = LinearCheck | ProductCheck
+@dataclass(frozen=True)
+class TaxCheck:
+    """A VAT invoice line's tax = amount × rate, to the cent, or one cent off: a line priced with tax
+    included gets its tax as the remainder (price with tax − amount), which may differ by a cent."""
+
+    rule: str
+    amount: str
+    rate: str
+    tax: str
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (self.amount, self.rate, self.tax)
+
+    def evaluate(self, values: Values) -> bool | None:
+        a, rate, t = (values.get(k) for k in self.fields)
+        if a is None or rate is None or t is None:
+            return None
+        return abs((a * rate).quantize(CENT, ROUND_HALF_UP) - t) <= CENT
+
+    def vouches(self, values: Values) -> tuple[str, ...]:
+        """Only the rate is pinned (rates are far apart); the cent of slack leaves tax and amount to
+        the invoice's sums."""
+        return (self.rate,) if self.evaluate(values) else ()
+
+    def explain(self, values: Values) -> str:
+        a, rate, t = (values[k] for k in self.fields)
+        return f"amount × tax rate ≠ tax: {a} × {rate} = {a * rate} ≠ {t}"
+
+
+Check = LinearCheck | ProductCheck | TaxCheck
+_INVOICES = (DocumentType.vat_invoice, DocumentType.other_invoice)
 
 
 def build_checks(claim: Claim) -> tuple[Check, ...]:
@@ -198,7 +230,7 @@ def build_checks(claim: Claim) -> tuple[Check, ...]:
         checks.append(LinearCheck("total.words_match_figures", ((("total_words", 1), ("total_figures", -1)),),
                                   "total in words ≠ total in figures"))
     target = "total_figures"
-    if claim.doc_type is DocumentType.other_invoice and "header.amount_excl_tax" in present:
+    if claim.doc_type in _INVOICES and "header.amount_excl_tax" in present:
         target = "header.amount_excl_tax"  # a VAT invoice's lines are amounts before tax
     if claim.items and target in present and all(f"items[{i}].amount" in present for i in range(len(claim.items))):
         terms = tuple((f"items[{i}].amount", 1) for i in range(len(claim.items))) + ((target, -1),)
@@ -207,6 +239,13 @@ def build_checks(claim: Claim) -> tuple[Check, ...]:
         q, p, a = (f"items[{i}].{k}" for k in ("quantity", "unit_price", "amount"))
         if {q, p, a} <= present:
             checks.append(ProductCheck(f"item.quantity_times_price[{i}]", q, p, a))
+    for i in range(len(claim.items)):
+        a, rate, t = (f"items[{i}].{k}" for k in ("amount", "tax_rate", "tax"))
+        if {a, rate, t} <= present:
+            checks.append(TaxCheck(f"item.tax[{i}]", a, rate, t))
+    if claim.items and "header.tax" in present and all(f"items[{i}].tax" in present for i in range(len(claim.items))):
+        terms = tuple((f"items[{i}].tax", 1) for i in range(len(claim.items))) + (("header.tax", -1),)
+        checks.append(LinearCheck("invoice.tax_sum", (terms,), f"sum of {len(claim.items)} line taxes ≠ header.tax"))
     checks += _payment_checks(present)
     if {"header.amount_excl_tax", "header.tax", "total_figures"} <= present:
         checks.append(LinearCheck("invoice.amount_plus_tax",

@@ -10,7 +10,9 @@ scores up (per template, overall) into the figures ``benchmarks/bills.py`` print
   without spaces.
 - Line items: a predicted item is correct when its name and amount both equal those of a ground-truth
   item not yet matched. The truth is the ``categories`` grid for receipts, the ``items`` list for
-  itemised lists.
+  itemised lists and VAT invoices.
+- VAT invoices (``kind`` ``vat_invoice``) count their own header fields instead: the invoice's codes and
+  date, buyer and seller name and taxpayer number, and the 合计 row's amount before tax and tax.
 - Checks pass: no finding of severity ``error`` or ``warning`` (``claims.checks`` / ``claims.structure``).
 - Wrong amounts not flagged: an amount field (total in figures or words, a payment, an item amount) whose
   value differs from the truth and whose ``needs_review`` is False. Must be 0.
@@ -85,6 +87,21 @@ PAYMENT_FIELDS: tuple[FieldSpec, ...] = tuple(FieldSpec(label, key.value, _A) fo
     ("个人账户支付", PaymentKey.account), ("个人现金支付", PaymentKey.cash), ("大病保险", PaymentKey.critical_illness),
     ("其他支付", PaymentKey.other_fund), ("预缴金额", PaymentKey.prepaid), ("补缴金额", PaymentKey.top_up),
     ("退费金额", PaymentKey.refund)))
+VAT_KIND = "vat_invoice"
+VAT_HEADER_FIELDS: tuple[FieldSpec, ...] = (  # gt["header"] keys of a VAT invoice
+    FieldSpec("发票代码", "bill_code"),
+    FieldSpec("发票号码", "bill_no"),
+    FieldSpec("开票日期", "issue_date", _D),
+    FieldSpec("校验码", "check_code"),
+    FieldSpec("机器编号", "machine_no"),
+)
+VAT_PARTY_FIELDS: tuple[tuple[str, FieldSpec], ...] = (  # (gt["buyer"] or gt["seller"], spec)
+    ("buyer", FieldSpec("名称", "buyer")), ("buyer", FieldSpec("纳税人识别号", "buyer_tax_id")),
+    ("seller", FieldSpec("名称", "seller")), ("seller", FieldSpec("纳税人识别号", "seller_tax_id")),
+)
+VAT_SUMS: tuple[tuple[str, FieldSpec], ...] = (  # the 合计 row: (gt key, spec)
+    ("amount_excl_tax", FieldSpec("合计", "amount_excl_tax", _A)), ("tax", FieldSpec("合计", "tax", _A)),
+)
 TOTAL_FIGURES = FieldSpec("小写", "total_figures", _A)
 TOTAL_WORDS = FieldSpec("大写", "total_words", _A)
 
@@ -131,7 +148,7 @@ def checks_pass(claim: Claim) -> bool:
 
 def truth_items(fields: dict) -> list[tuple[str, Decimal]]:
     """(name, amount) rows a parser should recover: the item list of an itemised list, else the grid."""
-    rows = ([(i["name"], i["amount"]) for i in fields["items"]] if fields["kind"] == "itemised"
+    rows = ([(i["name"], i["amount"]) for i in fields["items"]] if fields["kind"] in ("itemised", VAT_KIND)
             else list(fields["categories"].items()))
     return [(norm_text(n), Decimal(a)) for n, a in rows]
 
@@ -191,16 +208,19 @@ def score_claim(claim: Claim, fields: dict, printed: str | None = None) -> BillS
     page = norm_text(printed) if printed is not None else None
     score = BillScore(checks_pass=checks_pass(claim), blocking_rules=blocking(claim))
 
-    truth_header = fields["header"] | fields["patient"]
-    for spec in HEADER_FIELDS:
-        value = truth_header.get(spec.label)
-        if value is None or (page is not None and not _printed(spec, value, page)):
-            continue
-        got = claim.header.get(spec.key) or (claim.header.get(spec.fallback) if spec.fallback else None)
-        _compare(score, spec, got, _normal(spec.kind, value))
-    hospital = fields.get("footer", {}).get(HOSPITAL.label) or fields.get("hospital")
-    if hospital and (page is None or norm_text(hospital) in page):
-        _compare(score, HOSPITAL, claim.header.get(HOSPITAL.key), norm_text(hospital))
+    if fields["kind"] == VAT_KIND:
+        _score_vat_header(score, claim, fields, page)
+    else:
+        truth_header = fields["header"] | fields["patient"]
+        for spec in HEADER_FIELDS:
+            value = truth_header.get(spec.label)
+            if value is None or (page is not None and not _printed(spec, value, page)):
+                continue
+            got = claim.header.get(spec.key) or (claim.header.get(spec.fallback) if spec.fallback else None)
+            _compare(score, spec, got, _normal(spec.kind, value))
+        hospital = fields.get("footer", {}).get(HOSPITAL.label) or fields.get("hospital")
+        if hospital and (page is None or norm_text(hospital) in page):
+            _compare(score, HOSPITAL, claim.header.get(HOSPITAL.key), norm_text(hospital))
 
     total = Decimal(fields["total"])
     for spec, got in ((TOTAL_FIGURES, claim.total_figures), (TOTAL_WORDS, claim.total_words)):
@@ -220,18 +240,43 @@ def score_claim(claim: Claim, fields: dict, printed: str | None = None) -> BillS
     pred = Counter((norm_text(i.name.value or ""), _normal(FieldKind.amount, i.amount.value)) for i in claim.items)
     score.items_tp, score.items_pred, score.items_true = sum((truth & pred).values()), sum(pred.values()), sum(truth.values())
     # an item amount is wrong when no true item has it (a multiset: each true amount excuses one)
-    truth_amounts = Counter(a for _, a in truth.elements())
-    amounts = [(i, _normal(FieldKind.amount, i.amount.value)) for i in claim.items]
-    remaining = truth_amounts.copy()
-    for item, value in sorted(amounts, key=lambda p: p[0].amount.needs_review):  # unflagged take truth first
+    _unmatched(score, Counter(a for _, a in truth.elements()), [(i.line_no, i.amount) for i in claim.items], "amount")
+    if fields["kind"] == VAT_KIND:
+        taxes = Counter(Decimal(i["tax"]) for i in fields["items"])
+        _unmatched(score, taxes, [(i.line_no, i.tax) for i in claim.items if i.tax is not None], "tax")
+    return score
+
+
+def _unmatched(score: BillScore, truth: Counter, fields: list[tuple[int, BillField]], name: str) -> None:
+    """Count item fields whose value no true item has; unflagged ones take the true values first."""
+    remaining = truth.copy()
+    for line_no, f in sorted(fields, key=lambda p: p[1].needs_review):
+        value = _normal(FieldKind.amount, f.value)
         if value is not None and remaining[value] > 0:
             remaining[value] -= 1
             continue
         score.wrong_amounts += 1
-        if not item.amount.needs_review:
+        if not f.needs_review:
             score.wrong_amounts_unflagged += 1
-            score.wrong_unflagged_fields.append(f"items[{item.line_no}].amount")
-    return score
+            score.wrong_unflagged_fields.append(f"items[{line_no}].{name}")
+
+
+def _score_vat_header(score: BillScore, claim: Claim, fields: dict, page: str | None) -> None:
+    """A VAT invoice's header: codes and date, buyer and seller, and the 合计 row's two sums."""
+    for spec in VAT_HEADER_FIELDS:
+        value = fields["header"].get(spec.label)
+        if value is not None and (page is None or _printed(spec, value, page)):
+            _compare(score, spec, claim.header.get(spec.key), _normal(spec.kind, value))
+    for party, spec in VAT_PARTY_FIELDS:
+        value = fields[party].get(spec.label)
+        if value is not None and (page is None or _printed(spec, value, page)):
+            _compare(score, spec, claim.header.get(spec.key), _normal(spec.kind, value))
+    for key, spec in VAT_SUMS:
+        truth = Decimal(fields[key])
+        got = claim.header.get(spec.key)
+        if page is None or _printed(spec, fields[key], page):
+            _compare(score, spec, got, truth)
+        _amount_check(score, f"header.{spec.key}", got, truth)
 
 
 @dataclass

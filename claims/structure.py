@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from core.records import BillField, Claim, DocumentType, FieldKind, Finding, LineItem, Page, PaymentKey
 
@@ -84,22 +85,31 @@ LABELS: tuple[Label, ...] = (
     Label(r"(?:金额)?合计\(?大写\)?", "total_words", "total_words", _A),
     Label(r"\(?小写\)", "total_figures", "total_figures", _A),
 )
-_LABEL_RE = re.compile("|".join(f"(?P<L{i}>{lab.pattern})" for i, lab in enumerate(LABELS)))
+
+
+class LabelSet:
+    """Labels matched together: one alternation, so the longest label at a position wins by order."""
+
+    def __init__(self, labels: tuple[Label, ...]):
+        self.labels = labels
+        self._re = re.compile("|".join(f"(?P<L{i}>{lab.pattern})" for i, lab in enumerate(labels)))
+
+    def find(self, key: str) -> list[tuple[int, int, Label]]:
+        """Labels in a cell's text, each at the start or (if long enough to be unambiguous) followed by
+        a colon or starting with a bracket; a short label inside a value (日期 in 出院日期) is not one."""
+        out = []
+        for m in self._re.finditer(key):
+            lab = self.labels[int(m.lastgroup[1:])]
+            at_start = m.start() == 0
+            tagged = m.end() < len(key) and key[m.end()] == _COLON
+            bracketed = "(" in m[0] or ")" in m[0]
+            if at_start or (len(m[0]) >= 2 and tagged) or bracketed or len(m[0]) >= 4:
+                out.append((m.start(), m.end(), lab))
+        return out
+
+
+BILL_LABELS = LabelSet(LABELS)
 _COLON = ":"
-
-
-def _find_labels(key: str) -> list[tuple[int, int, Label]]:
-    """Labels in a cell's text, each at the start or (if long enough to be unambiguous) followed by a
-    colon or starting with a bracket; a short label inside a value (日期 in 出院日期) is not one."""
-    out = []
-    for m in _LABEL_RE.finditer(key):
-        lab = LABELS[int(m.lastgroup[1:])]
-        at_start = m.start() == 0
-        tagged = m.end() < len(key) and key[m.end()] == _COLON
-        bracketed = "(" in m[0] or ")" in m[0]
-        if at_start or (len(m[0]) >= 2 and tagged) or bracketed or len(m[0]) >= 4:
-            out.append((m.start(), m.end(), lab))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +140,9 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
     text = "".join(nfkc(raw).split())
     value: object = None
     note = ""
-    if kind is FieldKind.amount or kind is FieldKind.number:
+    if name == "tax_rate":
+        value, note = _tax_rate(text)
+    elif kind is FieldKind.amount or kind is FieldKind.number:
         try:
             value = parse_financial(raw) if name == "total_words" else parse_amount(raw)
         except (AmountError, NumeralError):
@@ -149,6 +161,18 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
     review = value is None or cell.confidence < REVIEW_BELOW
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
+
+
+_RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")
+_EXEMPT = ("免税", "不征税")
+
+
+def _tax_rate(text: str) -> tuple[Decimal | None, str]:
+    """税率 as a fraction: ``13%`` → 0.13; 免税 (exempt) and 不征税 (outside VAT) → 0."""
+    if text in _EXEMPT:
+        return Decimal(0), f"{text}: no tax"
+    m = _RATE.fullmatch(text)
+    return (Decimal(m[1]) / 100, "") if m else (None, "")
 
 
 _DOTTED = re.compile(r"([¥$]?\d{1,3})((?:\.\d{3})+)\.(\d{2})元?")
@@ -180,6 +204,8 @@ def classify(cells: list[Cell], page_height: float) -> DocumentType:
     top = "".join(c.key for c in cells if c.cy < 0.3 * page_height) or text
     if not re.search(r"票据|清单|明细|发票|收费|费用|金额", text):
         return DocumentType.not_a_bill
+    if "增值税" in top or ("发票" in text and "税额" in text and "票据" not in text):
+        return DocumentType.vat_invoice
     if re.search(r"清单|明细", top):
         return DocumentType.itemised_list
     if "发票" in text and "票据" not in text:
@@ -200,7 +226,8 @@ _HEAD_NAME = re.compile(r"(项目)?名称|项目")
 _STOP = re.compile(r"合计|大写|小写|其他信息|总计")
 _ITEMISED_COLS = (("name", r"名称"), ("spec", r"规格"), ("unit", r"单位"), ("quantity", r"数量"),
                   ("unit_price", r"单价"), ("amount", r"金额"), ("item_class", r"类别|甲乙|等级"))
-_NUMERIC = {"quantity": FieldKind.number, "unit_price": FieldKind.number, "amount": FieldKind.amount}
+_NUMERIC = {"quantity": FieldKind.number, "unit_price": FieldKind.number, "amount": FieldKind.amount,
+            "tax_rate": FieldKind.number, "tax": FieldKind.amount}
 
 
 def _header_row(cells: list[Cell]) -> list[Cell] | None:
@@ -260,12 +287,14 @@ def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem]
     return items, used
 
 
-def itemised_table(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem], set[int]]:
-    """Rows of a 费用清单: columns named by the header; subtotal (小计) rows are skipped."""
+def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str, str], ...] = _ITEMISED_COLS
+                   ) -> tuple[list[LineItem], set[int]]:
+    """Rows of a 费用清单 (or another grid whose ``roles`` name its columns): columns named by the
+    header; subtotal (小计) rows are skipped."""
     rows, cols = _table(cells, header)
     role: dict[int, str] = {}
     for j, h in enumerate(header):
-        for name, pat in _ITEMISED_COLS:
+        for name, pat in roles:
             if re.search(pat, h.key) and name not in role.values():
                 role[j] = name
                 break
@@ -297,25 +326,26 @@ def itemised_table(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem
 # Labelled fields
 
 
-def labelled_fields(cells: list[Cell], skip: set[int], line_height: float) -> dict[str, dict[str, BillField]]:
+def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
+                    labels: LabelSet = BILL_LABELS) -> dict[str, dict[str, BillField]]:
     """Every label on the page with its value: the rest of its segment, else the nearest cell to its
     right on its row (an offset, pre-printed form) unless that cell is itself a label."""
     out: dict[str, dict[str, BillField]] = {"header": {}, "payments": {}, "totals": {}}
     free = [c for c in cells if c.index not in skip]
-    found = {c.index: _find_labels(c.key) for c in free}
+    found = {c.index: labels.find(c.key) for c in free}
     taken: set[int] = set()
     for cell in free:
         if not found[cell.index] or cell.index in taken:
             continue
         key, where = _squeeze(cell.text)
-        labels = _find_labels(key)
-        for n, (start, end, lab) in enumerate(labels):
-            stop = labels[n + 1][0] if n + 1 < len(labels) else len(key)
+        in_cell = labels.find(key)
+        for n, (start, end, lab) in enumerate(in_cell):
+            stop = in_cell[n + 1][0] if n + 1 < len(in_cell) else len(key)
             raw = _original(cell.text, where, end, stop).strip().lstrip(":：").strip()
             if lab.key == "hospital":
                 raw = _STAMP_NOTE.sub("", raw).strip()
             source = cell
-            if not raw and n + 1 == len(labels):
+            if not raw and n + 1 == len(in_cell):
                 nb = right_neighbour(cell, free, OFFSET_GAP * max(cell.height, line_height))
                 if nb is not None and nb.index not in taken and not (found[nb.index] and found[nb.index][0][0] == 0):
                     raw, source = nb.text.strip(), nb
@@ -324,7 +354,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float) -> di
                     taken.add(nb.index)
             if not raw:
                 continue
-            if lab.kind is FieldKind.text and n + 1 == len(labels):
+            if lab.kind is FieldKind.text and n + 1 == len(in_cell):
                 raw, source = _continued(raw, source, free, found, taken)
             if lab.target in ("header", "payments"):
                 slot = out[lab.target]
@@ -386,6 +416,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     cells = cells_of(page.lines)
     doc_type = classify(cells, page.height)
     base = {"doc_id": page.doc_id, "page": page.index, "provenance": page.provenance}
+    if doc_type is DocumentType.vat_invoice:
+        from .invoice import structure_vat_invoice  # imported here: it builds on this module
+
+        claim = structure_vat_invoice(cells, **base)
+        return verify_claim(claim) if verify else claim
     if doc_type is DocumentType.not_a_bill:
         detail = "no text" if not cells else "no bill title or keywords (票据, 清单, 发票, 金额 …) on the page"
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
@@ -403,11 +438,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),
-                  payments=found["payments"], findings=tuple(_missing(doc_type, items, found)), **base)
+                  payments=found["payments"], findings=tuple(missing(doc_type, items, found)), **base)
     return verify_claim(claim) if verify else claim
 
 
-def _missing(doc_type: DocumentType, items: list[LineItem], found: dict) -> list[Finding]:
+def missing(doc_type: DocumentType, items: list[LineItem], found: dict) -> list[Finding]:
     """What a bill of this type should print but was not found: said, so a reviewer looks."""
     out = []
     if not items:

@@ -258,7 +258,8 @@ class DocumentType(str, Enum):
     outpatient_e_receipt = "outpatient_e_receipt"  # 医疗门诊收费票据(电子)
     paper_receipt = "paper_receipt"  # printed on pre-printed paper, often dot-matrix
     itemised_list = "itemised_list"  # 费用清单
-    other_invoice = "other_invoice"  # e.g. a VAT invoice (增值税发票)
+    vat_invoice = "vat_invoice"  # 增值税(电子)普通发票
+    other_invoice = "other_invoice"  # another invoice (发票)
     not_a_bill = "not_a_bill"
 
 
@@ -296,6 +297,10 @@ class HeaderKey(str, Enum):
     insurance_type = "insurance_type"  # 医保类型
     amount_excl_tax = "amount_excl_tax"  # VAT invoice 合计金额
     tax = "tax"  # VAT invoice 合计税额
+    buyer = "buyer"  # VAT invoice 购买方 名称
+    buyer_tax_id = "buyer_tax_id"  # 购买方 纳税人识别号
+    seller = "seller"  # 销售方 名称
+    seller_tax_id = "seller_tax_id"  # 销售方 纳税人识别号
 
 
 class CatalogCandidate(Record):
@@ -327,6 +332,8 @@ class LineItem(Record):
     quantity: BillField | None = None  # 数量
     unit_price: BillField | None = None  # 单价
     item_class: BillField | None = None  # 甲 / 乙 / 丙
+    tax_rate: BillField | None = None  # VAT invoices: 税率 as a fraction (13% → 0.13; 免税 → 0)
+    tax: BillField | None = None  # VAT invoices: 税额
     match: CatalogMatch | None = None
 
 

@@ -123,6 +123,23 @@ def test_vat_invoice_amount_plus_tax():
     assert rules(claim.model_copy(update={"header": header}))["invoice.amount_plus_tax"] is False
 
 
+def test_vat_line_taxes_add_up_and_match_their_rates():
+    def line(n, a, rate, tax):
+        return item(n, a).model_copy(update={"tax_rate": amount(rate, "tax_rate", FieldKind.number),
+                                             "tax": amount(tax, "tax")})
+
+    header = {"amount_excl_tax": amount("276.99", "amount_excl_tax"), "tax": amount("23.01", "tax")}
+    claim = Claim(doc_id="d", doc_type=DocumentType.vat_invoice, header=header,
+                  items=(line(0, "100.00", "0", "0.00"), line(1, "176.99", "0.13", "23.01")),
+                  total_figures=amount("300.00", "total"), total_words=words("叁佰圆整"))
+    assert rules(claim) == {"total.words_match_figures": True, "total.items_sum": True, "item.tax[0]": True,
+                            "item.tax[1]": True, "invoice.tax_sum": True, "invoice.amount_plus_tax": True}
+    bad = claim.model_copy(update={"items": (claim.items[0], line(1, "176.99", "0.13", "32.01"))})
+    r = rules(bad)
+    assert r["item.tax[1]"] is False and r["invoice.tax_sum"] is False
+    assert verify_claim(bad, repair=False).items[1].tax.needs_review
+
+
 def test_candidates_cover_digits_and_lookalikes():
     c = candidates("1O2.5O")
     assert "102.50" in c and c["102.50"].startswith("look-alike")

@@ -280,3 +280,119 @@ def test_no_cjk_font_names_the_packages(monkeypatch, tmp_path):
             cjk_fonts()
     finally:
         synth_fonts._system_fonts.cache_clear()
+
+
+# -- VAT invoices ----------------------------------------------------------------------------------
+
+VAT_SEEDS = range(7200, 7206)
+
+
+def test_vat_invoice_ground_truth_adds_up_and_is_printed():
+    rates = set()
+    for seed in VAT_SEEDS:
+        page = render_page(seed, kind="vat_invoice", degrade=False)
+        f = page.meta["fields"]
+        assert page.meta["template"] == "vat_invoice" and f["kind"] == "vat_invoice"
+        assert page.meta["dropped_items"] == 0
+        texts = {ln.text for ln in page.lines}
+        printed = "".join(ln.text for ln in page.lines)
+        for it in f["items"]:
+            q, p, a, t = (Decimal(it[k]) for k in ("qty", "price", "amount", "tax"))
+            assert (q * p).quantize(Decimal("0.01"), "ROUND_HALF_UP") == a
+            rate = Decimal(0) if it["rate"] == "免税" else Decimal(it["rate"].rstrip("%")) / 100
+            assert (a * rate).quantize(Decimal("0.01"), "ROUND_HALF_UP") == t
+            assert it["name"] in texts and it["rate"] in texts  # printed whole, in its own cell
+            rates.add(it["rate"])
+        amount, tax, total = Decimal(f["amount_excl_tax"]), Decimal(f["tax"]), Decimal(f["total"])
+        assert amount == sum(Decimal(i["amount"]) for i in f["items"])
+        assert tax == sum(Decimal(i["tax"]) for i in f["items"])
+        assert total == amount + tax
+        assert f["total_words"] in texts and f"{total:.2f}" in printed
+        for key in ("发票代码", "发票号码", "开票日期", "校验码"):
+            assert f["header"][key] in printed
+        assert f["buyer"]["名称"] in printed and f["seller"]["名称"] in printed
+    assert {"13%", "3%"} <= rates
+
+
+def test_vat_invoice_only_when_asked_for():
+    assert all(render_page(s, degrade=False).meta["template"] != "vat_invoice" for s in range(12))
+    with pytest.raises(ValueError):
+        render_page(0, kind="receipt")
+
+
+# -- photo damage ----------------------------------------------------------------------------------
+
+PHOTO_SEEDS = range(7200, 7212)
+
+
+@pytest.fixture(scope="module")
+def photo_pages() -> dict[int, RenderedPage]:
+    return {s: render_page(s, photo=True) for s in PHOTO_SEEDS}
+
+
+def _photo_effects(page: RenderedPage) -> set[str]:
+    return {d["name"] for d in page.meta["degradations"]} & {"fold", "shadow", "angled_shot"}
+
+
+def test_photo_damage_is_drawn_and_keeps_the_text(photo_pages):
+    seen = set().union(*(_photo_effects(p) for p in photo_pages.values()))
+    assert seen == {"fold", "shadow", "angled_shot"}
+    for seed, page in photo_pages.items():
+        plain = render_page(seed)
+        assert [ln.text for ln in page.lines] == [ln.text for ln in plain.lines]
+        if not _photo_effects(page):  # photo damage has streams of its own: the scan is untouched
+            assert page.image.tobytes() == plain.image.tobytes()
+
+
+def test_photo_boxes_inside_image_and_on_ink(photo_pages):
+    for page in photo_pages.values():
+        h, w = page.image.shape[:2]
+        q = np.array([ln.box for ln in page.lines])
+        assert (q >= 0).all() and (q[..., 0] <= w).all() and (q[..., 1] <= h).all()
+        gray = _gray(page)
+        for ln in page.lines:
+            x0, y0, x1, y1 = (int(v) for v in np.round(_aabb(ln)))
+            pad = max(3, (y1 - y0) // 2)
+            around = gray[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]
+            assert np.percentile(around, 90) - gray[y0:y1, x0:x1].min() > 50, (page.seed, ln.text)  # ink on paper
+
+
+def _blocks() -> tuple[np.ndarray, np.ndarray]:
+    """A page of black rectangles on white, and their quads: ink whose extent is known exactly."""
+    img = np.full((600, 400, 3), 255, np.uint8)
+    quads = []
+    for y in range(40, 560, 60):
+        for x in (30, 220):
+            img[y:y + 20, x:x + 150] = 0
+            quads.append([[x, y], [x + 150, y], [x + 150, y + 20], [x, y + 20]])
+    return img, np.array(quads, np.float64)
+
+
+def _ink_fits(img: np.ndarray, quads: np.ndarray, px: int) -> None:
+    """``px`` pixels inside every quad all is dark; on a ring ``px`` pixels outside it, all is light."""
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    for q in quads:
+        mask = np.zeros(gray.shape, np.uint8)
+        cv2.fillPoly(mask, [np.round((q - 0.5) * 16).astype(np.int32)], 1, shift=4)  # sub-pixel corners
+        k = np.ones((2 * px + 1, 2 * px + 1), np.uint8)
+        inner = cv2.erode(mask, k)
+        ring = cv2.dilate(mask, k) - cv2.dilate(mask, np.ones((2 * px - 1, 2 * px - 1), np.uint8))
+        assert inner.any() and gray[inner == 1].max() < 120, q
+        assert gray[ring == 1].min() > 140, q
+
+
+def test_fold_and_angled_shot_move_boxes_exactly():
+    import random
+
+    from ocr.synth import degrade as dg
+
+    img, quads = _blocks()
+    shifted = 0
+    for seed in range(12):
+        out, q, params = dg.fold(img, quads, random.Random(seed))
+        _ink_fits(out, q, 1)  # whole-pixel shifts: exact to the pixel
+        shifted += params["shift"] != [0, 0]
+        out, q, params = dg.angled_shot(img, quads, random.Random(seed), np.random.default_rng(seed))
+        assert out.shape[0] > img.shape[0] and out.shape[1] > img.shape[1]  # the surface shows around the page
+        _ink_fits(out, q, 2)  # resampled: edges blur over a pixel
+    assert shifted  # some creases fall between lines and shift the far side

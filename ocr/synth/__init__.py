@@ -2,8 +2,9 @@
 OCR benchmark.
 
 Kept apart: ``lexicon`` (word lists, names, codes, money and 大写 numerals), ``content`` (what a
-bill says), ``layout``/``templates`` (what goes where), ``render`` (pixels and ink boxes),
-``degrade``/``stamp`` (scan effects and box transforms), ``fonts`` (CJK fonts on the system).
+bill says), ``layout``/``templates`` (what goes where), ``vat`` (VAT invoices: content and layout),
+``render`` (pixels and ink boxes), ``degrade``/``stamp`` (scan and photo effects and box transforms),
+``fonts`` (CJK fonts on the system).
 """
 
 from .fonts import cjk_fonts

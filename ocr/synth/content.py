@@ -130,8 +130,11 @@ def _payments(r: random.Random, kind: str, total: Decimal, self_pay: Decimal,
     return rows
 
 
-def sample_bill(r: random.Random) -> Bill:
-    kind = r.choices(KINDS, weights=(4, 3, 3))[0]
+def sample_bill(r: random.Random, kind: str | None = None) -> Bill:
+    """A random bill; ``kind`` forces one of ``KINDS`` (the draw is made anyway, so a seed's other
+    choices stay the same)."""
+    drawn = r.choices(KINDS, weights=(4, 3, 3))[0]
+    kind = kind or drawn
     title = r.choice(_TITLES[kind])
     place = r.choice(lx.words("places"))
     if r.random() < 0.3 and kind != "itemised" and place.endswith("省"):

@@ -14,13 +14,18 @@ from core.records import Quad
 
 from . import degrade as dg
 from . import lexicon as lx
+from .content import KINDS as BILL_KINDS
 from .content import sample_bill
 from .fonts import all_faces
 from .layout import REFERENCE_WIDTH
 from .render import draw_text, rasterize
 from .templates import INKS, build, paper_colour
+from .vat import build as build_vat
+from .vat import sample_vat_invoice
 
 ROTATIONS = (0, 90, 180, 270)
+VAT = "vat_invoice"
+KINDS = (*BILL_KINDS, VAT)  # what ``render_page(kind=...)`` can force
 
 
 @dataclass(frozen=True)
@@ -43,26 +48,38 @@ def _quad(q: np.ndarray) -> Quad:
 
 
 def render_page(seed: int, *, rotation: int = 0, degrade: bool = True, width: int = REFERENCE_WIDTH,
-                fonts: Sequence[Path] | None = None) -> RenderedPage:
+                fonts: Sequence[Path] | None = None, kind: str | None = None, photo: bool = False) -> RenderedPage:
     """One bill-like page. The same arguments always give the same pixels.
 
     Content and layout come from ``random.Random(seed)``; degradations from their own seeded
     generators, so ``degrade=False`` shows the same text in the same places as ``degrade=True``
     (before its geometric effects). ``rotation`` is applied last and exactly.
+
+    ``kind`` forces one of ``KINDS`` (default: a medical bill of a random kind; ``"vat_invoice"`` is
+    only drawn when asked for). ``photo`` adds photo damage (folds, shadows, an angled shot) to the
+    degradation, from streams of its own: without it a seed renders what it always rendered.
     """
     if rotation not in ROTATIONS:
         raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation}")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     faces = all_faces(tuple(Path(f) for f in fonts) if fonts is not None else None)
     r = random.Random(seed)
-    bill = sample_bill(r)
-    layout = build(bill, r, faces, width)
+    if kind == VAT:
+        bill = sample_vat_invoice(r)
+        layout = build_vat(bill, r, faces, width)
+    else:
+        bill = sample_bill(r, kind)
+        layout = build(bill, r, faces, width)
     img, gt = rasterize(layout, np.random.default_rng([seed, 0]))
     quads = np.stack([q for _, q in gt]) if gt else np.zeros((0, 4, 2))
     applied: list[dict] = []
     if degrade:
         img, quads, applied = dg.page(
             img, quads, paper=layout.paper, stamps=layout.stamps, faces=faces, scale=width / REFERENCE_WIDTH,
-            r=random.Random(f"degrade:{seed}"), rng=np.random.default_rng([seed, 1]))
+            r=random.Random(f"degrade:{seed}"), rng=np.random.default_rng([seed, 1]),
+            photo=random.Random(f"photo:{seed}") if photo else None,
+            photo_rng=np.random.default_rng([seed, 3]) if photo else None)
     img, quads = dg.rotate90(img, quads, rotation)
     h, w = img.shape[:2]
     quads = np.clip(quads, 0, [w, h])
