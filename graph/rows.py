@@ -171,13 +171,14 @@ def claim_rows(claim: Claim, patient_id: str | None = None) -> ClaimRows:
     props.update({f"pay_{k}": field_value(v) for k, v in claim.payments.items() if k in _PAYMENT_PROPS})
     items, matches = [], []
     for it in claim.items:
-        parts = [f for f in (it.name, it.amount, it.spec, it.unit, it.quantity, it.unit_price, it.item_class)
-                 if f is not None]
+        parts = [f for f in (it.name, it.amount, it.spec, it.unit, it.quantity, it.unit_price, it.item_class,
+                             it.tax_rate, it.tax) if f is not None]
         items.append({
             "claim_id": claim_id, "line_no": it.line_no,
             "name": field_value(it.name), "amount": field_value(it.amount), "spec": field_value(it.spec),
             "unit": field_value(it.unit), "quantity": field_value(it.quantity),
             "unit_price": field_value(it.unit_price), "item_class": field_value(it.item_class),
+            "tax_rate": field_value(it.tax_rate), "tax": field_value(it.tax),
             "confidence": min(f.confidence for f in parts), "needs_review": any(f.needs_review for f in parts)})
         if it.match is not None:
             m = it.match

@@ -314,6 +314,16 @@ def test_claims_written_batched_and_replaced(writer, graph_db, uid):
     assert q(graph_db, "MATCH (:Claim {claim_id: $id})-[b:BILLED_TO]->() RETURN count(b) AS n", id=ids[0]) == [{"n": 0}]
 
 
+def test_vat_invoice_lines_keep_their_tax(writer, graph_db, uid):
+    item = LineItem(line_no=1, name=_field("name", "*医疗仪器器械*血压计"), amount=_field("amount", Decimal("88.50")),
+                    tax_rate=_field("tax_rate", Decimal("0.13")), tax=_field("tax", Decimal("11.50")))
+    claim = Claim(doc_id=f"vat-{uid}", doc_type=DocumentType.vat_invoice, items=(item,),
+                  total_figures=_field("total", Decimal("100.00")))
+    (cid,) = writer.write_claims([(claim, None)])
+    assert q(graph_db, "MATCH (:Claim {claim_id: $id})-[:HAS_ITEM]->(i) RETURN i.tax_rate AS r, i.tax AS t, "
+             "i.amount AS a", id=cid) == [{"r": "0.13", "t": "11.50", "a": "88.50"}]
+
+
 # --- retries ------------------------------------------------------------------------------------------------------
 
 def test_constraint_error_is_retried_then_raised(writer, graph_db, uid):
