@@ -24,8 +24,10 @@ def relations_train(
     out: Annotated[Path, typer.Option(help="model directory to write")] = Path("models/relations"),
     encoder: Annotated[Path, typer.Option(help="a medkg NER model (its encoder and vocabulary start the training), "
                                                "or a relation model to continue")] = Path("models/ner"),
-    epochs: float = 8.0, lr: float = 6e-5, max_tokens: int = 4096, seed: int = 13, eval_every: int = 100,
-    patience: int = 3, log: Annotated[Path | None, typer.Option(help="JSON-lines training log")] = None,
+    epochs: float = 8.0, lr: float = 6e-5, max_tokens: int = 1024, seed: int = 13, eval_every: int = 100,
+    patience: int = 3, ema: Annotated[float, typer.Option(help="> 0: keep a moving average of the weights "
+                                                            "(decay per step, e.g. 0.998)")] = 0.0,
+    log: Annotated[Path | None, typer.Option(help="JSON-lines training log")] = None,
 ) -> None:
     """Fine-tune the joint span + pair model; the checkpoint is picked on the train part's tune slice."""
     from relations.data import load_cmeie, load_schemas, part
@@ -33,7 +35,8 @@ def relations_train(
 
     examples = [e for e in load_cmeie(data) if part(e.text) != "test"]
     emit = json_log(log)
-    cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every, patience=patience)
+    cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every, patience=patience,
+                      ema=ema)
     meta = train(encoder, examples, load_schemas(schemas), out, cfg, emit)
     emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})
 

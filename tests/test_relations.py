@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relations.data import Example, load_cmeie, load_schemas, occurrences, part
-from relations.model import NEG, allowed_matrix, multilabel_ce, rotary
+from relations.model import NEG, allowed_matrix, gap, multilabel_ce, rotary
 from relations.train import scores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,6 +130,12 @@ def test_disallowed_type_pairs_have_no_predicate():
     assert not a[1, 0].any() and not a[2, 2].any()  # symptom -> disease, drug -> drug: never a candidate
 
 
+def test_gap_is_between_the_closest_mentions_in_either_order():
+    subject, near = [(1, 2)], [(6, 7), (40, 41)]
+    assert gap(subject, near) == gap(near, subject) == (3, 6)  # the closest mention, not the first
+    assert gap([(5, 9)], [(7, 8)]) == (10, 10)  # overlapping mentions: nothing between
+
+
 # ------------------------------------------------------------------------------------------ training (real, tiny)
 def test_training_runs_saves_a_loadable_model_and_refuses_test_texts(cmeie_file, tmp_path):
     from relations.data import Schema
@@ -141,7 +147,7 @@ def test_training_runs_saves_a_loadable_model_and_refuses_test_texts(cmeie_file,
     train_part = [e for e in exs if part(e.text) == "train"][:6]
     tune = [e for e in exs if part(e.text) == "tune"][:2]
     schemas = [Schema(*s) for s in SCHEMAS]
-    cfg = TrainConfig(epochs=1, max_tokens=256, eval_every=1000, threads=1)
+    cfg = TrainConfig(epochs=1, max_tokens=256, eval_every=1000, threads=1, ema=0.9)  # the stored: the average
     out = tmp_path / "re-tiny"
     meta = train(ROOT / "models" / "ner", train_part + tune, schemas, out, cfg, log=lambda d: None)
     assert meta["steps"] >= 1 and meta["examples"] == {"train": len(train_part), "tune": len(tune)}
