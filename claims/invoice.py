@@ -13,14 +13,11 @@ items → 合计 → 价税合计 and each line's tax.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from decimal import Decimal
-
-import numpy as np
 
 from core.records import BillField, Claim, DocumentType, FieldKind, LineItem
 
-from .layout import Cell, column_of, group_rows, same_row
+from .layout import Cell, column_of, group_rows, same_row, unstack
 from .structure import Label, LabelSet, _table, itemised_table, labelled_fields, make_field, missing
 
 __all__ = ["INVOICE_LABELS", "structure_vat_invoice"]
@@ -55,24 +52,6 @@ _COLUMNS = (("name", r"名称"), ("spec", r"规格"), ("unit", r"单位"), ("qua
 _CIPHER = re.compile(r"(?=.*[+\-*/<>])[0-9+\-*/<>.]{12,}")  # 密码区 lines: digits and operators, never a value
 
 
-def _unstack(cells: list[Cell], line_height: float) -> list[Cell]:
-    """Single characters printed one under another (a 单位 column of 支, 瓶 …) can come back from OCR as
-    one tall vertical line, which would join the grid's rows: such a line is cut into one cell per
-    character, each a line high, keeping its quad for provenance."""
-    out = []
-    for c in cells:
-        n = len(c.key)
-        if n >= 2 and c.height > 1.8 * line_height and c.height > 1.5 * (c.x1 - c.x0):
-            step = c.height / n
-            out += [replace(c, text=ch, y0=c.y0 + k * step, y1=c.y0 + (k + 1) * step) for k, ch in enumerate(c.key)]
-        else:
-            out.append(c)
-    return out
-
-
-_HEADS = ("名称", "规格", "单位", "数量", "单价", "金额", "税率", "税额")
-
-
 def _grid_header(cells: list[Cell]) -> list[Cell] | None:
     """The row holding the 税率 (or 税额) column title, an amount title and a name title."""
     for cell in cells:
@@ -81,25 +60,6 @@ def _grid_header(cells: list[Cell]) -> list[Cell] | None:
             if any(c.key.startswith("金额") for c in row) and any(re.search("名称", c.key) for c in row):
                 return row
     return None
-
-
-def _level(cells: list[Cell]) -> list[Cell]:
-    """Cells turned level by the grid header's own slope. A photo taken at an angle tilts each part
-    of the page differently, so the page-wide deskew can leave the grid sloping by more than the
-    gap between its rows; the header's column titles, one row by definition, say by how much."""
-    anchor = next((c for c in cells if c.key in ("税率", "税额")), None)
-    if anchor is None:
-        return cells
-    heads = []
-    for word in _HEADS:
-        near = [c for c in cells if word in c.key and abs(c.cy - anchor.cy) < 2 * anchor.height]
-        if near:
-            heads.append(min(near, key=lambda c: abs(c.cy - anchor.cy)))
-    if len(heads) < 3:
-        return cells
-    slope, _ = np.polyfit([c.cx for c in heads], [c.cy for c in heads], 1)
-    mid = anchor.cx
-    return [replace(c, y0=c.y0 - slope * (c.cx - mid), y1=c.y1 - slope * (c.cx - mid)) for c in cells]
 
 
 def _exempt_tax(item: LineItem) -> LineItem:
@@ -154,7 +114,7 @@ def structure_vat_invoice(cells: list[Cell], **base) -> Claim:
     """A VAT invoice's Claim (before checks): header, buyer and seller, items with tax, totals."""
     cells = [c for c in cells if not _CIPHER.fullmatch(c.key)]
     line_height = sorted(c.height for c in cells)[len(cells) // 2] if cells else 0.0
-    cells = _level(_unstack(cells, line_height))
+    cells = unstack(cells, line_height)  # rows already levelled by cells_of (claims.layout.row_level)
     header = _grid_header(cells)
     items: list[LineItem] = []
     used: set[int] = set()

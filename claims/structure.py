@@ -22,7 +22,18 @@ from decimal import Decimal
 
 from core.records import BillField, Claim, DocumentType, FieldKind, Finding, LineItem, Page, PaymentKey
 
-from .layout import Cell, cells_of, column_of, columns_from_headers, group_rows, nfkc, right_neighbour, same_row
+from .layout import (
+    Cell,
+    cells_of,
+    column_of,
+    columns_from_headers,
+    group_rows,
+    nfkc,
+    right_neighbour,
+    same_row,
+    unstack,
+    upright_columns,
+)
 from .numerals import AmountError, NumeralError, parse_amount, parse_financial
 from .repair import FIGURE_LOOKALIKES, verify_claim
 
@@ -241,8 +252,9 @@ def _header_row(cells: list[Cell]) -> list[Cell] | None:
 
 
 def _table(cells: list[Cell], header: list[Cell]) -> tuple[list[list[Cell]], list[tuple[float, float]]]:
-    """The body rows and the column x-ranges of the table under ``header``."""
-    rows = _body(cells, header)
+    """The body rows and the column x-ranges of the table under ``header``, its columns stood upright
+    (``upright_columns``: the rows' cells are returned with those x, their indexes and boxes unchanged)."""
+    header, rows = upright_columns(header, _body(cells, header))
     return rows, columns_from_headers(header, [c for r in rows for c in r])
 
 
@@ -426,6 +438,7 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
                                                           detail=detail),), **base)
     line_height = sorted(c.height for c in cells)[len(cells) // 2]
+    cells = unstack(cells, line_height)
     header = _header_row(cells)
     items: list[LineItem] = []
     used: set[int] = set()

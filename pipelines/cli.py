@@ -126,17 +126,18 @@ def bills_read(
     files: Annotated[list[Path], typer.Argument(help="images or PDFs of bills")],
     precision: Annotated[str | None, typer.Option(help="OCR precision: auto | int8 | bf16 | fp32")] = None,
 ) -> None:
-    """OCR, structure and check bills; print one Claim per page as JSON. Bad files are reported, not fatal."""
-    from claims.structure import structure_page
+    """OCR, structure and check bills; print one Claim per bill as JSON (a page, or an itemised list's
+    pages joined). Bad files are reported, not fatal."""
+    from claims.document import structure_document
     from ocr.pipeline import OcrEngine
 
     engine = OcrEngine.load(precision=precision)
     failed = 0
-    for path, page in _ocr_pages(engine, files):
-        if page is None:
-            failed += 1
-            continue
-        _print_json({"file": str(path), **structure_page(page).model_dump(mode="json")})
+    for path in files:  # a file's pages are structured together: a list may run over several
+        pages = [page for _, page in _ocr_pages(engine, [path])]
+        failed += None in pages
+        for claim in structure_document([p for p in pages if p is not None]):
+            _print_json({"file": str(path), **claim.model_dump(mode="json")})
     raise typer.Exit(1 if failed else 0)
 
 

@@ -9,6 +9,16 @@ bill says), ``layout``/``templates`` (what goes where), ``vat`` (VAT invoices: c
 
 from .fonts import cjk_fonts
 from .lexicon import amount_in_words
-from .page import GtLine, RenderedPage, render_line, render_page, sample_pages
+from .page import GtLine, RenderedDocument, RenderedPage, render_document, render_line, render_page, sample_pages
 
-__all__ = ["GtLine", "RenderedPage", "amount_in_words", "cjk_fonts", "render_line", "render_page", "sample_pages"]
+__all__ = [
+    "GtLine",
+    "RenderedDocument",
+    "RenderedPage",
+    "amount_in_words",
+    "cjk_fonts",
+    "render_document",
+    "render_line",
+    "render_page",
+    "sample_pages",
+]

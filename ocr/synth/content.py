@@ -59,12 +59,7 @@ class Bill:
             "hospital": self.hospital,
             "header": dict(self.header),
             "patient": dict(self.patient),
-            "items": [
-                {"category": i.charge.category, "name": i.charge.name, "spec": i.spec,
-                 "unit": i.charge.unit, "class": i.charge.cls, "qty": str(i.qty), "price": str(i.price),
-                 "amount": str(i.amount), "date": i.day}
-                for i in self.items
-            ],
+            "items": [item_fields(i) for i in self.items],
             "categories": {c: str(v) for c, v in self.categories},
             "total": str(self.total),
             "total_words": lx.amount_in_words(self.total),
@@ -73,7 +68,14 @@ class Bill:
         }
 
 
-def _items(r: random.Random, kind: str, days: int, start, date_style: int) -> list[Item]:
+def item_fields(i: Item) -> dict:
+    """One line item's ground truth, JSON-able."""
+    return {"category": i.charge.category, "name": i.charge.name, "spec": i.spec, "unit": i.charge.unit,
+            "class": i.charge.cls, "qty": str(i.qty), "price": str(i.price), "amount": str(i.amount), "date": i.day}
+
+
+def _items(r: random.Random, kind: str, days: int, start, date_style: int,
+           n_items: tuple[int, int] | None = None) -> list[Item]:
     times = r.choice(("×", "×", "*", "x"))  # how this hospital's system writes 0.25g×24粒
     pool = lx.chargeables()
     if kind == "outpatient":
@@ -81,7 +83,7 @@ def _items(r: random.Random, kind: str, days: int, start, date_style: int) -> li
         n = r.randint(3, 12)
     else:
         pool = tuple(c for c in pool if c.category != "挂号费")
-        n = r.randint(8, 30)
+        n = r.randint(*(n_items or (8, 30)))
     chosen = r.sample(pool, min(n, len(pool)))
     if kind == "inpatient" or (kind == "itemised" and r.random() < 0.8):  # a stay always has a bed
         beds = [c for c in pool if c.category == "床位费" and c.name != "空调费"]
@@ -130,9 +132,10 @@ def _payments(r: random.Random, kind: str, total: Decimal, self_pay: Decimal,
     return rows
 
 
-def sample_bill(r: random.Random, kind: str | None = None) -> Bill:
+def sample_bill(r: random.Random, kind: str | None = None, n_items: tuple[int, int] | None = None) -> Bill:
     """A random bill; ``kind`` forces one of ``KINDS`` (the draw is made anyway, so a seed's other
-    choices stay the same)."""
+    choices stay the same). ``n_items``: how many line items an inpatient bill or list may have (default
+    8 to 30; a multi-page 费用清单 has 20 to 60)."""
     drawn = r.choices(KINDS, weights=(4, 3, 3))[0]
     kind = kind or drawn
     title = r.choice(_TITLES[kind])
@@ -151,7 +154,7 @@ def sample_bill(r: random.Random, kind: str | None = None) -> Bill:
     insured = insured_type != "自费"
     name = lx.person_name(r)
 
-    bill.items = _items(r, kind, days, start, date_style)
+    bill.items = _items(r, kind, days, start, date_style, n_items)
     cats: dict[str, Decimal] = {}
     for it in bill.items:
         cat = it.charge.category

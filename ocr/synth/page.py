@@ -15,11 +15,11 @@ from core.records import Quad
 from . import degrade as dg
 from . import lexicon as lx
 from .content import KINDS as BILL_KINDS
-from .content import sample_bill
+from .content import item_fields, sample_bill
 from .fonts import all_faces
 from .layout import REFERENCE_WIDTH
 from .render import draw_text, rasterize
-from .templates import INKS, build, paper_colour
+from .templates import INKS, build, build_pages, paper_colour
 from .vat import build as build_vat
 from .vat import sample_vat_invoice
 
@@ -41,6 +41,16 @@ class RenderedPage:
     rotation: int  # clockwise degrees the page was turned by; turning back by -rotation makes it upright
     seed: int
     meta: dict  # template, fonts, degradations applied, the bill's fields ...
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    """A bill printed on several pages: each page with its own ground truth (``meta["fields"]``: the items
+    it prints, the total only where printed), and the whole document's in ``meta["fields"]`` here."""
+
+    pages: tuple[RenderedPage, ...]
+    seed: int
+    meta: dict
 
 
 def _quad(q: np.ndarray) -> Quad:
@@ -71,15 +81,24 @@ def render_page(seed: int, *, rotation: int = 0, degrade: bool = True, width: in
     else:
         bill = sample_bill(r, kind)
         layout = build(bill, r, faces, width)
-    img, gt = rasterize(layout, np.random.default_rng([seed, 0]))
+    return _pixels(layout, bill.kind, bill.fields(), faces, width, seed, (seed,), degrade=degrade, photo=photo,
+                   rotation=rotation)
+
+
+def _pixels(layout, kind: str, fields: dict, faces, width: int, seed: int, stream: tuple, *, degrade: bool,
+            photo: bool, rotation: int = 0) -> RenderedPage:
+    """Rasterise and degrade one laid-out page; ``stream`` keys its random generators (a page's seed, or
+    a document's seed and page number), so each page is damaged in its own way."""
+    key = ":".join(map(str, stream))
+    img, gt = rasterize(layout, np.random.default_rng([*stream, 0]))
     quads = np.stack([q for _, q in gt]) if gt else np.zeros((0, 4, 2))
     applied: list[dict] = []
     if degrade:
         img, quads, applied = dg.page(
             img, quads, paper=layout.paper, stamps=layout.stamps, faces=faces, scale=width / REFERENCE_WIDTH,
-            r=random.Random(f"degrade:{seed}"), rng=np.random.default_rng([seed, 1]),
-            photo=random.Random(f"photo:{seed}") if photo else None,
-            photo_rng=np.random.default_rng([seed, 3]) if photo else None)
+            r=random.Random(f"degrade:{key}"), rng=np.random.default_rng([*stream, 1]),
+            photo=random.Random(f"photo:{key}") if photo else None,
+            photo_rng=np.random.default_rng([*stream, 3]) if photo else None)
     img, quads = dg.rotate90(img, quads, rotation)
     h, w = img.shape[:2]
     quads = np.clip(quads, 0, [w, h])
@@ -87,16 +106,46 @@ def render_page(seed: int, *, rotation: int = 0, degrade: bool = True, width: in
     used = {it.face.name for it in layout.items}
     meta = {
         "template": layout.template,
-        "kind": bill.kind,
+        "kind": kind,
         "upright_size": [layout.width, layout.height],
         "paper": list(layout.paper),
         "fonts": sorted(used),
         "font_sizes": sorted({it.size for it in layout.items}),
         "degradations": applied,
         "dropped_items": layout.dropped,
-        "fields": bill.fields(),
+        "fields": fields,
     }
     return RenderedPage(image=img, lines=lines, rotation=rotation, seed=seed, meta=meta)
+
+
+def render_document(seed: int, *, rows_per_page: int | None = None, degrade: bool = True, photo: bool = False,
+                    width: int = REFERENCE_WIDTH, fonts: Sequence[Path] | None = None) -> RenderedDocument:
+    """A long 费用清单 (20 to 60 items) printed over as many pages as its rows need (``rows_per_page``,
+    default 14 to 24): page 1 with the title, patient block and the first rows, later pages continuing the
+    grid under a repeated header, the last with the totals. Its own seed space: ``render_document(s)``
+    and ``render_page(s)`` are unrelated bills.
+
+    Each page's ``meta["fields"]`` is the whole bill's ground truth with ``items`` cut to the page's own
+    and, on every page but the last, no total, total in words or payments (it prints none);
+    ``meta["page"]`` and ``meta["pages"]`` number it. The document's ``meta["fields"]`` is the whole bill.
+    """
+    faces = all_faces(tuple(Path(f) for f in fonts) if fonts is not None else None)
+    r = random.Random(f"document:{seed}")
+    bill = sample_bill(r, "itemised", n_items=(20, 60))
+    per_page = rows_per_page or r.randint(14, 24)
+    laid = build_pages(bill, r, faces, width, per_page)
+    whole = bill.fields()
+    pages = []
+    for k, (layout, items) in enumerate(laid):
+        last = k == len(laid) - 1
+        fields = whole | {"items": [item_fields(i) for i in items]}
+        if not last:
+            fields |= {"total": None, "total_words": None, "payments": {}}
+        page = _pixels(layout, bill.kind, fields, faces, width, seed, (seed, 100 + k), degrade=degrade,
+                       photo=photo)
+        page.meta.update(page=k, pages=len(laid))
+        pages.append(page)
+    return RenderedDocument(pages=tuple(pages), seed=seed, meta={"rows_per_page": per_page, "fields": whole})
 
 
 def render_line(seed: int, text: str | None = None, *, degrade: bool = True) -> tuple[np.ndarray, str]:

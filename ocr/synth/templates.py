@@ -5,7 +5,8 @@
   with the payment split, and a footer with 收款单位 under the hospital's stamp.
 - ``paper_receipt``: a preprinted paper form with values from a dot-matrix printer, offset from their
   labels and in another ink.
-- ``itemised``: a 费用清单 with one row per drug or service (规格, 单位, 数量, 单价, 金额, 甲/乙/丙).
+- ``itemised``: a 费用清单 with one row per drug or service (规格, 单位, 数量, 单价, 金额, 甲/乙/丙);
+  ``itemised_pages`` prints a long one over several pages (``page.render_document``).
 
 Each template appends items in reading order of the upright page (row by row, left to right).
 """
@@ -328,6 +329,14 @@ def _qty(q: Decimal) -> str:
 
 
 def itemised(bill: Bill, c: Canvas) -> Layout:
+    return itemised_pages(bill, c)[0][0]
+
+
+def itemised_pages(bill: Bill, c: Canvas, rows_per_page: int = 0) -> list[tuple[Layout, list]]:
+    """A 费用清单 as pages, each with the items it prints: one page, or with ``rows_per_page`` as many as
+    the rows need. A later page repeats the title, the patient's name and 住院号 and the column header,
+    and continues the grid; only the last page holds the totals, payments and footer. The random draws
+    of a one-page list are those it always made."""
     r = c.r
     st = _style(r, c.faces, joined=1.0)
     W = c.width
@@ -400,6 +409,42 @@ def itemised(bill: Bill, c: Canvas) -> Layout:
     c.rule(m, y, W - m, y, st.frame, 1)
     prev_cat = None
     running = Decimal(0)
+    pages: list[tuple[Layout, list]] = []
+    on_page: list = []  # the items of the page being drawn
+    n_rows = len(items) + (len({it.charge.category for it in items}) if subtotals else 0)
+    n_pages = -(-n_rows // rows_per_page) if rows_per_page else 1
+    page_no = r.choice(("第{k}页/共{n}页", "第{k}页共{n}页", "第{k}页")) if n_pages > 1 else ""
+    drawn = 0
+
+    def close_grid(y: int) -> None:
+        c.rule(m, y, W - m, y, st.frame, c.px(2))
+        if rule_style == "grid":
+            for x in xs:
+                c.rule(x, table_top, x, y, st.frame, 1)
+
+    def row_room(y: int) -> int:
+        """Before each row: past a full page, close it and start the next one with the grid's header."""
+        nonlocal c, table_top, drawn, on_page
+        drawn += 1
+        if not rows_per_page or drawn <= rows_per_page * (len(pages) + 1):
+            return y
+        close_grid(y)
+        c.text(W - m, y + rh + c.px(20), page_no.format(k=len(pages) + 1, n=n_pages), st.label_face, size, st.ink,
+               anchor="rs")
+        pages.append((c.finish(min_height=round(W * 1.414), margin=r.randint(40, 80)), on_page))
+        c, on_page = Canvas(W, r, c.faces, c.layout.paper, c.layout.template), []
+        y = _title(c, f"{bill.title}(续)", st, m, 26, 32) + c.px(12) + size
+        c.text(m, y, f"姓名{st.colon}{hdr['交款人']}", st.label_face, size, st.ink)
+        who = dict(bill.patient)
+        if "住院号" in who:
+            c.text(round(W * 0.4), y, f"住院号{st.colon}{who['住院号']}", st.label_face, size, st.ink)
+        y = c.bottom + c.px(20)
+        table_top = y
+        for j, col in enumerate(columns):
+            c.cell(xs[j], xs[j + 1], y, y + th, col, st.label_face, tsize, st.frame, align="center", pad=pad)
+        c.rule(m, y, W - m, y, st.frame, c.px(2))
+        c.rule(m, y + th, W - m, y + th, st.frame, 1)
+        return y + th
 
     def subtotal_row(cat: str, value: Decimal, y: int) -> int:
         c.cell(xs[columns.index("项目名称")], xs[columns.index("项目名称") + 1], y, y + th, f"{cat}小计", st.label_face,
@@ -413,10 +458,12 @@ def itemised(bill: Bill, c: Canvas) -> Layout:
     for it, rw in zip(items, rows):
         cat = it.charge.category
         if subtotals and prev_cat is not None and cat != prev_cat:
-            y = subtotal_row(prev_cat, running, y)
+            y = subtotal_row(prev_cat, running, row_room(y))
             running = Decimal(0)
         prev_cat = cat
         running += it.amount
+        y = row_room(y)
+        on_page.append(it)
         for j, col in enumerate(columns):
             c.cell(xs[j], xs[j + 1], y, y + th, rw[col], st.value_face, tsize, st.ink, align=align.get(col, "center"),
                    pad=pad)
@@ -424,11 +471,8 @@ def itemised(bill: Bill, c: Canvas) -> Layout:
         if rule_style != "open":
             c.rule(m, y, W - m, y, st.frame, 1)
     if subtotals and prev_cat is not None:
-        y = subtotal_row(prev_cat, running, y)
-    c.rule(m, y, W - m, y, st.frame, c.px(2))
-    if rule_style == "grid":
-        for x in xs:
-            c.rule(x, table_top, x, y, st.frame, 1)
+        y = subtotal_row(prev_cat, running, row_room(y))
+    close_grid(y)
 
     # totals, payments, footer
     y += c.px(10)
@@ -451,11 +495,20 @@ def itemised(bill: Bill, c: Canvas) -> Layout:
     foot = dict(bill.footer)
     c.text(m, y, f"打印日期{st.colon}{hdr['开票日期']}", st.label_face, size, st.ink)
     c.text(round(W * 0.4), y, f"制表人{st.colon}{foot['收款人']}", st.label_face, size, st.ink)
-    box = c.text(W - m, y, r.choice(("第1页/共1页", "第1页共1页", "第1页")), st.label_face, size, st.ink, anchor="rs")
+    last = r.choice(("第1页/共1页", "第1页共1页", "第1页"))
+    box = c.text(W - m, y, page_no.format(k=n_pages, n=n_pages) if page_no else last, st.label_face, size, st.ink,
+                 anchor="rs")
     if r.random() < 0.5:
         cx = round(W * r.uniform(0.55, 0.8))
         c.layout.stamps.append(Stamp("round", cx, (box[1] if box else y) - c.px(60), bill.hospital, "费用清单专用章"))
-    return c.finish(min_height=round(W * 1.414), margin=r.randint(40, 80))
+    return [*pages, (c.finish(min_height=round(W * 1.414), margin=r.randint(40, 80)), on_page)]
+
+
+def build_pages(bill: Bill, r: random.Random, faces: list[Face], width: int, rows_per_page: int
+                ) -> list[tuple[Layout, list]]:
+    """A long 费用清单 laid out over pages of ``rows_per_page`` grid rows: (layout, its items) per page."""
+    canvas = Canvas(width, r, faces, paper_colour(r, r.random() < 0.2), itemised.__name__)
+    return itemised_pages(bill, canvas, rows_per_page)
 
 
 def build(bill: Bill, r: random.Random, faces: list[Face], width: int) -> Layout:

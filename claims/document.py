@@ -1,0 +1,104 @@
+"""A file's pages → its Claims: one per bill, a 费用清单 printed over several pages joined into one.
+
+Why: a list of 20 to 60 items often runs over pages. Page 1 has the title, the patient and the first
+rows; later pages continue the grid under a repeated column header; only the last page prints the totals
+(合计, 大写/小写) and the payment split. Read page by page, the first pages are claims with no total and
+the last a claim whose items do not add up to its total; none of their checks can pass. Joined, the
+items sum to the total on the last page and every check runs on the whole bill.
+
+A page continues the claim before it when all of these hold (anything else starts a new claim):
+- both are pages of one document (``doc_id``) and both are itemised lists;
+- the claim so far has printed no total yet (a page with its own total ends a bill);
+- the grids have the same columns, by role (名称, 规格, 单位, 数量, 单价, 金额, 类别), in the same order;
+- the bill is the same: where both pages print a 住院号 they agree, else where both print a name it
+  agrees (a continuation page repeats them; a misread one keeps the pages apart, which the
+  missing-total findings then show a reviewer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from core.records import Claim, DocumentType, Finding, Page
+
+from .layout import cells_of, unstack
+from .repair import verify_claim
+from .structure import _ITEMISED_COLS, _header_row, missing, structure_page
+
+__all__ = ["structure_document"]
+
+
+def structure_document(pages: Sequence[Page], *, verify: bool = True) -> list[Claim]:
+    """The claims of one file's OCR'd pages, in page order: pages continuing an itemised list are
+    joined into its claim; the checks (by default) run on each claim once it is whole."""
+    out: list[tuple[Claim, tuple[str, ...] | None, list[int]]] = []
+    for page in pages:
+        claim, columns = structure_page(page, verify=False), _grid_roles(page)
+        if out and _continues(out[-1][0], out[-1][1], claim, columns):
+            prev, cols, numbers = out[-1]
+            out[-1] = (_join(prev, claim), cols, [*numbers, claim.page])
+        else:
+            out.append((claim, columns, [claim.page]))
+    claims = [_note_pages(claim, numbers) for claim, _, numbers in out]
+    return [verify_claim(c) if verify and c.doc_type is not DocumentType.not_a_bill else c for c in claims]
+
+
+def _grid_roles(page: Page) -> tuple[str, ...] | None:
+    """The roles of the page's item grid columns, left to right (None: no grid)."""
+    cells = cells_of(page.lines)
+    if not cells:
+        return None
+    line_height = sorted(c.height for c in cells)[len(cells) // 2]
+    header = _header_row(unstack(cells, line_height))
+    if header is None:
+        return None
+    roles = []
+    for h in header:
+        role = next((name for name, pat in _ITEMISED_COLS if re.search(pat, h.key)), h.key)
+        roles.append(role)
+    return tuple(roles)
+
+
+def _value(claim: Claim, *keys: str) -> str | None:
+    for key in keys:
+        f = claim.header.get(key)
+        if f is not None and f.value:
+            return "".join(str(f.value).split())
+    return None
+
+
+def _continues(prev: Claim, columns: tuple[str, ...] | None, page: Claim, page_columns: tuple[str, ...] | None) -> bool:
+    if prev.doc_id != page.doc_id or not (prev.doc_type is page.doc_type is DocumentType.itemised_list):
+        return False
+    if prev.total_figures is not None or prev.total_words is not None:
+        return False
+    if columns is None or columns != page_columns:
+        return False
+    for keys in (("inpatient_no",), ("patient_name", "payer")):
+        a, b = _value(prev, *keys), _value(page, *keys)
+        if a and b:
+            return a == b
+    return True
+
+
+def _join(prev: Claim, page: Claim) -> Claim:
+    """``page``'s items after ``prev``'s, its fields filling what ``prev`` lacks, its totals and payments
+    (the last page's) kept; findings of what is missing recomputed for the joined bill."""
+    items = tuple(item.model_copy(update={"line_no": n}) for n, item in enumerate((*prev.items, *page.items)))
+    header = prev.header | {k: f for k, f in page.header.items() if k not in prev.header}
+    payments = prev.payments | page.payments
+    total_figures = page.total_figures or prev.total_figures
+    total_words = page.total_words or prev.total_words
+    totals = {k: f for k, f in (("total_figures", total_figures), ("total_words", total_words)) if f is not None}
+    findings = missing(prev.doc_type, list(items), {"totals": totals, "payments": payments})
+    return prev.model_copy(update={"header": header, "items": items, "payments": payments, "findings": tuple(findings),
+                                   "total_figures": total_figures, "total_words": total_words})
+
+
+def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
+    if len(numbers) < 2:
+        return claim
+    note = Finding(rule="structure.pages_joined", severity="info",
+                   detail=f"one itemised list over pages {', '.join(str(n) for n in numbers)}: {len(claim.items)} items")
+    return claim.model_copy(update={"findings": (*claim.findings, note)})
