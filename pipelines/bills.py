@@ -1,4 +1,5 @@
-"""`ingest bills`: bill files → OCR → one checked Claim per page (→ catalogue match) → the graph.
+"""`ingest bills`: bill files → OCR → one checked Claim per bill (→ catalogue match) → the graph. A bill is a
+page, or an itemised list running over several pages of one file (``claims.document``).
 
 The unit of work is the file: its pages are OCR'd together (recognition batches across pages) and its claims
 are written together, so a document is either fully in the graph or dead-lettered, never half of it.
@@ -53,8 +54,8 @@ class ReadBills(beam.DoFn):
         self.inputs, self.pages = counter("inputs"), counter("pages")
 
     def process(self, path: str):
+        from claims.document import structure_document
         from claims.restrictions import match_claim
-        from claims.structure import structure_page
         from ocr.errors import InputError
         from ocr.readers import open_document
 
@@ -69,7 +70,7 @@ class ReadBills(beam.DoFn):
             stage = "ocr"
             pages = self.engine.read(src.pages(), doc_id)
             stage = "structure"
-            claims = [structure_page(page) for page in pages]
+            claims = structure_document(pages)
             if self.catalogue is not None:
                 stage = "match"
                 claims = [match_claim(c, self.catalogue) for c in claims]
@@ -79,11 +80,11 @@ class ReadBills(beam.DoFn):
             yield TaggedOutput(DEAD, dead_letter(path, stage, exc, doc_id))
             return
         self.pages.inc(len(pages))
-        yield GraphDoc(path, doc_id, "write_claims", tuple((c, patient_of(c)) for c in claims), _audit(claims))
+        yield GraphDoc(path, doc_id, "write_claims", tuple((c, patient_of(c)) for c in claims), _audit(pages, claims))
 
 
-def _audit(claims) -> dict:
-    return {"kind": "bill", "pages": len(claims), "claims": [{
+def _audit(pages, claims) -> dict:
+    return {"kind": "bill", "pages": len(pages), "claims": [{
         "page": c.page, "doc_type": c.doc_type.value,
         "total": None if c.total_figures is None else str(c.total_figures.value),
         "items": len(c.items), "matched": sum(i.match is not None for i in c.items),

@@ -13,7 +13,7 @@ import pytest
 from ingest_helpers import Bounce, ingest, jsonl, query, start_server, totals
 from PIL import Image
 
-from ocr.synth import render_page
+from ocr.synth import render_document, render_page
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,12 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bills(tmp_path_factory) -> tuple[Path, set[str], set[str]]:
-    """A folder of three good bills (one a two-page PDF), two bad files and a file of another kind."""
+    """A folder of three good bills (one an itemised list printed over a two-page PDF), two bad files and a
+    file of another kind."""
     d = tmp_path_factory.mktemp("bills")
     _save(7600, d / "a.jpg")
     _save(7601, d / "b.png")
-    pages = [Image.fromarray(render_page(s).image) for s in (7602, 7603)]
+    pages = [Image.fromarray(p.image) for p in render_document(2, rows_per_page=30).pages]  # 38 items, 2 pages
     pages[0].save(d / "c.pdf", save_all=True, append_images=pages[1:], resolution=150)
     (d / "torn.jpg").write_bytes((d / "a.jpg").read_bytes()[:4000])  # a truncated upload
     (d / "empty.png").write_bytes(b"")
@@ -59,16 +60,16 @@ def test_corrupt_files_dead_lettered_rest_written_rerun_changes_nothing(server, 
     assert sorted(a["input"] for a in audit) == sorted(good)
     assert sorted(d["input"] for d in dead) == sorted(bad)
     assert {d["reason"] for d in dead} == {"corrupt", "empty"} and all(d["stage"] == "read" for d in dead)
-    assert first["counters"]["pages"] == 4  # the PDF's two pages are two claims of one document
+    assert first["counters"]["pages"] == 4  # the PDF's two pages are one claim: the list continues
     pdf = next(a for a in audit if a["input"].endswith("c.pdf"))
-    assert pdf["pages"] == 2 and [c["page"] for c in pdf["claims"]] == [0, 1]
+    assert pdf["pages"] == 2 and [c["page"] for c in pdf["claims"]] == [0] and pdf["claims"][0]["items"] == 38
 
-    # the graph holds each document once, with one claim per page and its line items
+    # the graph holds each document once, with one claim per bill and its line items
     for a in audit:
         rows = query(server, f"MATCH (d:Document {{doc_id: '{a['doc_id']}'}}) OPTIONAL MATCH (c:Claim)-[:FROM_DOCUMENT]->(d) "
                              "OPTIONAL MATCH (c)-[:HAS_ITEM]->(i:LineItem) "
                              "RETURN count(DISTINCT d) AS docs, count(DISTINCT c) AS claims, count(i) AS items")
-        assert rows == [{"docs": 1, "claims": a["pages"], "items": sum(c["items"] for c in a["claims"])}]
+        assert rows == [{"docs": 1, "claims": len(a["claims"]), "items": sum(c["items"] for c in a["claims"])}]
     assert all(c["items"] > 0 for a in audit for c in a["claims"])
     after_first = totals(server)
     assert first["graph"]["delta"]["nodes"] > 0 and first["graph"]["delta"]["relationships"] > 0
