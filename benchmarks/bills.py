@@ -1,10 +1,12 @@
 """Bills into claims on the fixed evaluation sets: OCR (default engine) + structuring + checks, scored
 against the renderer's exact ground truth with ``claims.evaluate``. Prints one JSON object.
 
-    .venv/bin/python benchmarks/bills.py [--bills 120] [--photo-bills 60]
+    .venv/bin/python benchmarks/bills.py [--bills 120] [--photo-bills 60] [--catalogue-bills 40]
 
 The first set (scans of medical bills) is reported at the top level, as it always was; the second set
-(VAT invoices among the medical bills, all with photo damage) under ``photo_vat_set``.
+(VAT invoices among the medical bills, all with photo damage) under ``photo_vat_set``; the third (item
+names from the example catalogue, and how well the structured items match back to it) under
+``catalogue_set``. ``--bills 0`` (or ``--photo-bills 0``, ``--catalogue-bills 0``) skips a set.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from decimal import Decimal
 
+from benchmarks.catalogue import CATALOG_DIR
+from benchmarks.catalogue import load as load_catalogue
+from claims.catalogue import Catalogue
 from claims.evaluate import Tally, score_claim
+from claims.names import normalise_name
+from claims.restrictions import match_claim
 from claims.structure import structure_page
 from core.settings import get_settings
 from ocr.pipeline import OcrEngine
@@ -33,19 +41,64 @@ EVAL_SEEDS = tuple(range(9000, 9120))
 # The second fixed set: every page with photo damage (folds, shadows, angled shots), every third a VAT
 # invoice. Nothing is tuned on it either: VAT structuring and photo handling were tuned on seeds 7200+.
 PHOTO_SEEDS = tuple(range(9200, 9260))
+# The third fixed set: line items named from the example catalogue (../shared/data/catalog, read in place,
+# never copied); three in four pages an itemised list, every fourth a receipt; no photo damage. Nothing is
+# tuned on it either.
+CATALOGUE_SEEDS = tuple(range(9300, 9340))
 
 
 def photo_set_page(seed: int):
     return render_page(seed, kind="vat_invoice" if seed % 3 == 0 else None, photo=True)
 
 
-def run_set(engine: OcrEngine, seeds, render) -> dict:
+def catalogue_set_page(seed: int, catalog_dir: Path = CATALOG_DIR):
+    kind = "itemised" if seed % 4 else ("inpatient" if seed % 8 == 0 else "outpatient")
+    return render_page(seed, kind=kind, catalogue=catalog_dir)
+
+
+class MatchTally:
+    """Catalogue top-1 accuracy of structured line items against the codes the renderer drew. Each true
+    item is paired with a structured item of the same amount (one to one, in line order); it counts as
+    right when that item's accepted match has the drawn code or the same normalised name (entries sharing a
+    name cannot be told apart from a bill line). Unpaired true items count as wrong."""
+
+    def __init__(self) -> None:
+        self.items = self.paired = self.right = self.unmatched = 0
+
+    def add(self, claim, truth_items: list[dict], catalogue: Catalogue) -> None:
+        claim = match_claim(claim, catalogue)
+        by_amount: dict[Decimal, list] = defaultdict(list)
+        for item in sorted(claim.items, key=lambda i: i.line_no):
+            if item.amount.value is not None:
+                by_amount[Decimal(str(item.amount.value))].append(item)
+        for t in truth_items:
+            self.items += 1
+            found = by_amount.get(Decimal(t["amount"]))
+            if not found:
+                continue
+            got = found.pop(0)
+            self.paired += 1
+            if got.match is None:
+                self.unmatched += 1
+            elif got.match.code == t["code"] or normalise_name(got.match.name) == normalise_name(t["name"]):
+                self.right += 1
+
+    def summary(self) -> dict:
+        return {"items": self.items, "paired_by_amount": self.paired,
+                "top1_accuracy": round(self.right / self.items, 4) if self.items else None,
+                "top1_accuracy_paired": round(self.right / self.paired, 4) if self.paired else None,
+                "unmatched_rate_paired": round(self.unmatched / self.paired, 4) if self.paired else None}
+
+
+def run_set(engine: OcrEngine, seeds, render, catalogue: Catalogue | None = None) -> dict:
     """Score every seed's page; the figures overall and per template, timings, and the bills with
-    wrong amounts that were not flagged."""
+    wrong amounts that were not flagged. With ``catalogue``, also the catalogue matching of the line items
+    of pages whose ground truth holds catalogue codes (``MatchTally``)."""
     per_template: dict[str, Tally] = defaultdict(Tally)
     overall = Tally()
     ocr_s = struct_s = 0.0
     worst: list[dict] = []
+    matching = MatchTally()
     for seed in seeds:
         page = render(seed)
         template, fields = page.meta["template"], page.meta["fields"]
@@ -58,12 +111,16 @@ def run_set(engine: OcrEngine, seeds, render) -> dict:
         struct_s += end - mid
         score = score_claim(claim, fields, "\n".join(line.text for line in page.lines))
         per_template[template].add(score)
+        coded = [i for i in fields["items"] if i.get("code")] if fields["kind"] == "itemised" else []
+        if catalogue is not None and coded:
+            matching.add(claim, coded, catalogue)
         overall.add(score)
         if score.wrong_amounts_unflagged or score.wrong_amount_on_passing_bill:
             worst.append({"seed": seed, "template": template, "unflagged": score.wrong_unflagged_fields,
                           "checks_pass": score.checks_pass})
     n = len(seeds)
     return {
+        **({"catalogue_matching": matching.summary()} if catalogue is not None else {}),
         "templates": {t: per_template[t].bills for t in sorted(per_template)},
         "overall": overall.summary(),
         "per_template": {t: per_template[t].summary() for t in sorted(per_template)},
@@ -77,25 +134,31 @@ def run_set(engine: OcrEngine, seeds, render) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bills", type=int, default=len(EVAL_SEEDS),
-                    help=f"score the first N bills of the evaluation set (default all {len(EVAL_SEEDS)})")
+                    help=f"score the first N bills of the evaluation set (default all {len(EVAL_SEEDS)}; 0: skip)")
     ap.add_argument("--photo-bills", type=int, default=len(PHOTO_SEEDS),
                     help=f"score the first N bills of the photo/VAT set (default all {len(PHOTO_SEEDS)}; 0: skip)")
+    ap.add_argument("--catalogue-bills", type=int, default=len(CATALOGUE_SEEDS),
+                    help=f"score the first N bills of the catalogue-names set (default all {len(CATALOGUE_SEEDS)}; "
+                         "0: skip)")
+    ap.add_argument("--catalog", type=Path, default=CATALOG_DIR,
+                    help="the example catalogue folder the third set takes its names from")
     args = ap.parse_args()
-    seeds = EVAL_SEEDS[: max(1, min(args.bills, len(EVAL_SEEDS)))]
+    seeds = EVAL_SEEDS[: max(0, min(args.bills, len(EVAL_SEEDS)))]
     photo_seeds = PHOTO_SEEDS[: max(0, min(args.photo_bills, len(PHOTO_SEEDS)))]
+    catalogue_seeds = CATALOGUE_SEEDS[: max(0, min(args.catalogue_bills, len(CATALOGUE_SEEDS)))]
     s = get_settings()
 
     engine = OcrEngine.load(settings=s)
-    engine.read_image(render_page(seeds[0]).image)  # warm-up: first inference allocates and tunes kernels
-    scans = run_set(engine, seeds, render_page)
+    engine.read_image(render_page(EVAL_SEEDS[0]).image)  # warm-up: first inference allocates and tunes kernels
     n = len(seeds)
-    out = {
+    out: dict = {
         "benchmark": "bills",
         "data": (f"fixed evaluation set: {n} of {len(EVAL_SEEDS)} rendered bills (ocr.synth render_page seeds "
-                 f"{seeds[0]}-{seeds[-1]}, degraded; exact ground truth meta['fields']); nothing tuned on it"),
+                 f"{seeds[0]}-{seeds[-1]}, degraded; exact ground truth meta['fields']); nothing tuned on it"
+                 if seeds else "fixed evaluation set: skipped (--bills 0)"),
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
         "ocr": {"generation": s.ocr_models, "precision": s.ocr_precision, "threads": s.inference_threads()},
-        **scans,
+        **(run_set(engine, seeds, render_page) if seeds else {}),
     }
     if photo_seeds:
         out["photo_vat_set"] = {
@@ -103,6 +166,19 @@ def main() -> None:
                      f"{photo_seeds[0]}-{photo_seeds[-1]}, photo=True: folds, shadows, angled shots on top of the "
                      "scan degradations; seeds divisible by 3 are VAT invoices); nothing tuned on it"),
             **run_set(engine, photo_seeds, photo_set_page),
+        }
+    if catalogue_seeds and not args.catalog.is_dir():
+        out["catalogue_set"] = {"skipped": f"example catalogue not found at {args.catalog} (it lives in "
+                                           "../shared/data/catalog)"}
+    elif catalogue_seeds:
+        catalogue = load_catalogue(args.catalog)
+        out["catalogue_set"] = {
+            "data": (f"third fixed set: {len(catalogue_seeds)} of {len(CATALOGUE_SEEDS)} rendered pages (render_page "
+                     f"seeds {catalogue_seeds[0]}-{catalogue_seeds[-1]}, catalogue={args.catalog}: item names and "
+                     "codes drawn from the example catalogue; three in four itemised lists, every fourth a receipt; "
+                     "scan degradations, no photo damage); catalogue_matching: claims.restrictions.match_claim at the "
+                     "default threshold against the codes drawn; nothing tuned on it"),
+            **run_set(engine, catalogue_seeds, lambda seed: catalogue_set_page(seed, args.catalog), catalogue),
         }
     print(json.dumps(out, ensure_ascii=False, default=str))
 

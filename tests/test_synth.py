@@ -11,7 +11,17 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.synth import GtLine, RenderedPage, amount_in_words, cjk_fonts, lexicon, render_line, render_page, sample_pages
+from ocr.synth import (
+    GtLine,
+    RenderedPage,
+    amount_in_words,
+    cjk_fonts,
+    lexicon,
+    render_document,
+    render_line,
+    render_page,
+    sample_pages,
+)
 from ocr.synth import fonts as synth_fonts
 
 SEEDS = range(12)  # covers all three templates, stamps, skew and wobble
@@ -396,3 +406,61 @@ def test_fold_and_angled_shot_move_boxes_exactly():
         assert out.shape[0] > img.shape[0] and out.shape[1] > img.shape[1]  # the surface shows around the page
         _ink_fits(out, q, 2)  # resampled: edges blur over a pixel
     assert shifted  # some creases fall between lines and shift the far side
+
+
+# -- item names from a catalogue (read at render time, never embedded) ---------------------------
+
+CATALOG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "catalog"  # ../shared/data/catalog
+
+
+@pytest.fixture(scope="module")
+def catalogue_names():
+    if not CATALOG.is_dir():
+        pytest.skip(f"example catalogue not found at {CATALOG} (../shared/data/catalog)")
+    from ocr.synth.catalogue import load_catalogue_names
+
+    return load_catalogue_names(CATALOG)
+
+
+def _same_bill_but_names(a: dict, b: dict) -> None:
+    """Everything but the item names (and the codes only the catalogue gives) is the same bill."""
+    assert len(a["items"]) == len(b["items"])
+    for x, y in zip(a["items"], b["items"]):
+        assert {k: v for k, v in x.items() if k not in ("name", "code")} == {k: v for k, v in y.items() if k != "name"}
+    assert {k: v for k, v in a.items() if k != "items"} == {k: v for k, v in b.items() if k != "items"}
+
+
+@pytest.mark.parametrize("seed", [9300, 9301])
+def test_catalogue_names_on_itemised_lists(catalogue_names, seed):
+    page = render_page(seed, kind="itemised", degrade=False, catalogue=CATALOG)
+    items = page.meta["fields"]["items"]
+    assert len(items) >= 8 and page.meta["dropped_items"] == 0
+    pairs = {p for pool in catalogue_names.by_category.values() for p in pool}
+    printed = {ln.text for ln in page.lines}
+    for item in items:
+        assert item["name"] in catalogue_names.names and (item["code"], item["name"]) in pairs
+        assert item["name"] in printed  # the truth is what the page prints: no name was cut to fit
+    # its own stream: the same bill as without the catalogue, other names only
+    _same_bill_but_names(page.meta["fields"], render_page(seed, kind="itemised", degrade=False).meta["fields"])
+
+
+def test_catalogue_names_on_a_document(catalogue_names):
+    doc = render_document(2, degrade=False, catalogue=CATALOG)
+    assert all(i["name"] in catalogue_names.names for i in doc.meta["fields"]["items"])
+    for page in doc.pages:
+        printed = {ln.text for ln in page.lines}
+        assert all(i["name"] in printed for i in page.meta["fields"]["items"])
+    _same_bill_but_names(doc.meta["fields"], render_document(2, degrade=False).meta["fields"])
+
+
+@pytest.mark.parametrize("seed", [9001, 9200])
+def test_without_catalogue_nothing_changes(catalogue_names, seed):
+    """No catalogue is the lexicon's page, pixel for pixel (the option draws from a stream of its own);
+    with one, a receipt (whose grid prints categories, not items) keeps its printed text."""
+    a, b = render_page(seed, photo=True), render_page(seed, photo=True, catalogue=None)
+    assert a.image.tobytes() == b.image.tobytes() and a.lines == b.lines and a.meta == b.meta
+    assert all("code" not in i for i in a.meta["fields"]["items"])
+    c = render_page(seed, photo=True, catalogue=CATALOG)
+    if a.meta["template"] != "itemised":
+        assert [ln.text for ln in c.lines] == [ln.text for ln in a.lines]
+        assert c.image.tobytes() == a.image.tobytes()

@@ -7,11 +7,12 @@ the total, 大写 equals 小写, and the payment block adds up to the total.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
 from . import lexicon as lx
+from .catalogue import CatalogueNames
 
 KINDS = ("inpatient", "outpatient", "itemised")
 
@@ -30,6 +31,7 @@ class Item:
     price: Decimal
     amount: Decimal
     day: str  # date the item was charged, formatted
+    code: str = ""  # the catalogue code its name was taken from (names from a catalogue only)
 
 
 @dataclass
@@ -70,12 +72,14 @@ class Bill:
 
 def item_fields(i: Item) -> dict:
     """One line item's ground truth, JSON-able."""
-    return {"category": i.charge.category, "name": i.charge.name, "spec": i.spec, "unit": i.charge.unit,
-            "class": i.charge.cls, "qty": str(i.qty), "price": str(i.price), "amount": str(i.amount), "date": i.day}
+    out = {"category": i.charge.category, "name": i.charge.name, "spec": i.spec, "unit": i.charge.unit,
+           "class": i.charge.cls, "qty": str(i.qty), "price": str(i.price), "amount": str(i.amount), "date": i.day}
+    return out | {"code": i.code} if i.code else out
 
 
 def _items(r: random.Random, kind: str, days: int, start, date_style: int,
-           n_items: tuple[int, int] | None = None) -> list[Item]:
+           n_items: tuple[int, int] | None = None, names: CatalogueNames | None = None,
+           names_r: random.Random | None = None) -> list[Item]:
     times = r.choice(("×", "×", "*", "x"))  # how this hospital's system writes 0.25g×24粒
     pool = lx.chargeables()
     if kind == "outpatient":
@@ -106,7 +110,11 @@ def _items(r: random.Random, kind: str, days: int, start, date_style: int,
         if amount <= 0:
             continue
         day = lx.fmt_date(start + timedelta(days=r.randrange(max(days, 1))), date_style)
-        out.append(Item(c, c.spec.replace("×", times), qty, p, amount, day))
+        code = ""
+        if names is not None:  # a real name of the same category, from its own stream
+            code, name = names.pick(c.category, names_r)
+            c = replace(c, name=name)
+        out.append(Item(c, c.spec.replace("×", times), qty, p, amount, day, code))
     return out
 
 
@@ -132,10 +140,15 @@ def _payments(r: random.Random, kind: str, total: Decimal, self_pay: Decimal,
     return rows
 
 
-def sample_bill(r: random.Random, kind: str | None = None, n_items: tuple[int, int] | None = None) -> Bill:
+def sample_bill(r: random.Random, kind: str | None = None, n_items: tuple[int, int] | None = None,
+                names: CatalogueNames | None = None, names_r: random.Random | None = None) -> Bill:
     """A random bill; ``kind`` forces one of ``KINDS`` (the draw is made anyway, so a seed's other
     choices stay the same). ``n_items``: how many line items an inpatient bill or list may have (default
-    8 to 30; a multi-page 费用清单 has 20 to 60)."""
+    8 to 30; a multi-page 费用清单 has 20 to 60). ``names``: line items named from a catalogue instead of
+    the lexicon, drawn with ``names_r`` (default: a stream of its own), so every other draw of ``r`` and
+    the bill's amounts stay what they are without it."""
+    if names is not None and names_r is None:
+        names_r = random.Random("catalogue")
     drawn = r.choices(KINDS, weights=(4, 3, 3))[0]
     kind = kind or drawn
     title = r.choice(_TITLES[kind])
@@ -154,7 +167,7 @@ def sample_bill(r: random.Random, kind: str | None = None, n_items: tuple[int, i
     insured = insured_type != "自费"
     name = lx.person_name(r)
 
-    bill.items = _items(r, kind, days, start, date_style, n_items)
+    bill.items = _items(r, kind, days, start, date_style, n_items, names, names_r)
     cats: dict[str, Decimal] = {}
     for it in bill.items:
         cat = it.charge.category

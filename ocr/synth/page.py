@@ -14,6 +14,7 @@ from core.records import Quad
 
 from . import degrade as dg
 from . import lexicon as lx
+from .catalogue import CatalogueNames, load_catalogue_names
 from .content import KINDS as BILL_KINDS
 from .content import item_fields, sample_bill
 from .fonts import all_faces
@@ -57,8 +58,13 @@ def _quad(q: np.ndarray) -> Quad:
     return tuple((float(x), float(y)) for x, y in q)  # type: ignore[return-value]
 
 
+def _catalogue_names(catalogue: str | Path | None, faces) -> CatalogueNames | None:
+    return load_catalogue_names(Path(catalogue)).drawable(faces) if catalogue is not None else None
+
+
 def render_page(seed: int, *, rotation: int = 0, degrade: bool = True, width: int = REFERENCE_WIDTH,
-                fonts: Sequence[Path] | None = None, kind: str | None = None, photo: bool = False) -> RenderedPage:
+                fonts: Sequence[Path] | None = None, kind: str | None = None, photo: bool = False,
+                catalogue: str | Path | None = None) -> RenderedPage:
     """One bill-like page. The same arguments always give the same pixels.
 
     Content and layout come from ``random.Random(seed)``; degradations from their own seeded
@@ -68,6 +74,11 @@ def render_page(seed: int, *, rotation: int = 0, degrade: bool = True, width: in
     ``kind`` forces one of ``KINDS`` (default: a medical bill of a random kind; ``"vat_invoice"`` is
     only drawn when asked for). ``photo`` adds photo damage (folds, shadows, an angled shot) to the
     degradation, from streams of its own: without it a seed renders what it always rendered.
+
+    ``catalogue``: a catalogue folder (the layout of ``../shared/data/catalog``) to name the line items
+    of medical bills from, read at render time (``ocr.synth.catalogue``); each item's ground truth then
+    also holds its ``code``. The names come from a stream of their own: the page is the bill it would
+    be without, with other names (and the layout those names need).
     """
     if rotation not in ROTATIONS:
         raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation}")
@@ -79,7 +90,8 @@ def render_page(seed: int, *, rotation: int = 0, degrade: bool = True, width: in
         bill = sample_vat_invoice(r)
         layout = build_vat(bill, r, faces, width)
     else:
-        bill = sample_bill(r, kind)
+        names = _catalogue_names(catalogue, faces)
+        bill = sample_bill(r, kind, names=names, names_r=random.Random(f"catalogue:{seed}"))
         layout = build(bill, r, faces, width)
     return _pixels(layout, bill.kind, bill.fields(), faces, width, seed, (seed,), degrade=degrade, photo=photo,
                    rotation=rotation)
@@ -119,7 +131,8 @@ def _pixels(layout, kind: str, fields: dict, faces, width: int, seed: int, strea
 
 
 def render_document(seed: int, *, rows_per_page: int | None = None, degrade: bool = True, photo: bool = False,
-                    width: int = REFERENCE_WIDTH, fonts: Sequence[Path] | None = None) -> RenderedDocument:
+                    width: int = REFERENCE_WIDTH, fonts: Sequence[Path] | None = None,
+                    catalogue: str | Path | None = None) -> RenderedDocument:
     """A long 费用清单 (20 to 60 items) printed over as many pages as its rows need (``rows_per_page``,
     default 14 to 24): page 1 with the title, patient block and the first rows, later pages continuing the
     grid under a repeated header, the last with the totals. Its own seed space: ``render_document(s)``
@@ -128,10 +141,12 @@ def render_document(seed: int, *, rows_per_page: int | None = None, degrade: boo
     Each page's ``meta["fields"]`` is the whole bill's ground truth with ``items`` cut to the page's own
     and, on every page but the last, no total, total in words or payments (it prints none);
     ``meta["page"]`` and ``meta["pages"]`` number it. The document's ``meta["fields"]`` is the whole bill.
+    ``catalogue``: item names from a catalogue folder, as for ``render_page``.
     """
     faces = all_faces(tuple(Path(f) for f in fonts) if fonts is not None else None)
     r = random.Random(f"document:{seed}")
-    bill = sample_bill(r, "itemised", n_items=(20, 60))
+    bill = sample_bill(r, "itemised", n_items=(20, 60), names=_catalogue_names(catalogue, faces),
+                       names_r=random.Random(f"catalogue:document:{seed}"))
     per_page = rows_per_page or r.randint(14, 24)
     laid = build_pages(bill, r, faces, width, per_page)
     whole = bill.fields()
