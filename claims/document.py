@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from core.records import Claim, DocumentType, Finding, Page
 
-from .layout import cells_of, unstack
+from .layout import cells_of, median_height, unstack
 from .repair import verify_claim
 from .structure import _ITEMISED_COLS, _header_row, missing, structure_page
 
@@ -34,7 +34,10 @@ def structure_document(pages: Sequence[Page], *, verify: bool = True) -> list[Cl
     joined into its claim; the checks (by default) run on each claim once it is whole."""
     out: list[tuple[Claim, tuple[str, ...] | None, list[int]]] = []
     for page in pages:
-        claim, columns = structure_page(page, verify=False), _grid_roles(page)
+        claim = structure_page(page, verify=False)
+        # a second layout pass, so only where a join is possible: itemised pages of a multi-page file
+        joinable = len(pages) > 1 and claim.doc_type is DocumentType.itemised_list
+        columns = _grid_roles(page) if joinable else None
         if out and _continues(out[-1][0], out[-1][1], claim, columns):
             prev, cols, numbers = out[-1]
             out[-1] = (_join(prev, claim), cols, [*numbers, claim.page])
@@ -49,8 +52,7 @@ def _grid_roles(page: Page) -> tuple[str, ...] | None:
     cells = cells_of(page.lines)
     if not cells:
         return None
-    line_height = sorted(c.height for c in cells)[len(cells) // 2]
-    header = _header_row(unstack(cells, line_height))
+    header = _header_row(unstack(cells, median_height(cells)))
     if header is None:
         return None
     roles = []

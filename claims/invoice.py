@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from core.records import BillField, Claim, DocumentType, FieldKind, LineItem
 
-from .layout import Cell, column_of, group_rows, same_row, unstack
+from .layout import Cell, column_of, group_rows, median_height, same_row, unstack
 from .structure import Label, LabelSet, _table, itemised_table, labelled_fields, make_field, missing
 
 __all__ = ["INVOICE_LABELS", "structure_vat_invoice"]
@@ -113,7 +113,7 @@ def _category_prefix(item: LineItem) -> LineItem:
 def structure_vat_invoice(cells: list[Cell], **base) -> Claim:
     """A VAT invoice's Claim (before checks): header, buyer and seller, items with tax, totals."""
     cells = [c for c in cells if not _CIPHER.fullmatch(c.key)]
-    line_height = sorted(c.height for c in cells)[len(cells) // 2] if cells else 0.0
+    line_height = median_height(cells)
     cells = unstack(cells, line_height)  # rows already levelled by cells_of (claims.layout.row_level)
     header = _grid_header(cells)
     items: list[LineItem] = []

@@ -28,6 +28,7 @@ __all__ = [
     "column_of",
     "columns_from_headers",
     "group_rows",
+    "median_height",
     "nfkc",
     "right_neighbour",
     "row_level",
@@ -158,6 +159,11 @@ def _vanishing_point(segs: Sequence[tuple[tuple[float, float], tuple[float, floa
     if abs(off) > 0.2 * math.hypot(v[0], v[1]) or math.hypot(v[0], v[1]) < 4 * abs(v[2]):
         return None
     return v, mid, scale
+
+
+def median_height(cells: Sequence[Cell]) -> float:
+    """The page's typical text height: the median cell height (0 on an empty page)."""
+    return sorted(c.height for c in cells)[len(cells) // 2] if cells else 0.0
 
 
 def unstack(cells: list[Cell], line_height: float) -> list[Cell]:

@@ -28,6 +28,7 @@ from .layout import (
     column_of,
     columns_from_headers,
     group_rows,
+    median_height,
     nfkc,
     right_neighbour,
     same_row,
@@ -437,15 +438,15 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         detail = "no text" if not cells else "no bill title or keywords (票据, 清单, 发票, 金额 …) on the page"
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
                                                           detail=detail),), **base)
-    line_height = sorted(c.height for c in cells)[len(cells) // 2]
-    cells = unstack(cells, line_height)
+    height = median_height(cells)
+    cells = unstack(cells, height)
     header = _header_row(cells)
     items: list[LineItem] = []
     used: set[int] = set()
     if header is not None:
         itemised = any(re.search(r"单价|数量|规格", h.key) for h in header)
         items, used = (itemised_table if itemised else category_grid)(cells, header)
-    found = labelled_fields(cells, used, line_height)
+    found = labelled_fields(cells, used, height)
     head = found["header"]
     if "hospital" not in head and (h := hospital_from_title(cells, page.height)) is not None:
         head["hospital"] = h

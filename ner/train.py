@@ -135,12 +135,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
     steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0)))
     total = max(1, int(steps_per_epoch * cfg.epochs))
-    head_params = list(net.heads.parameters())
-    body = [p for n, p in net.named_parameters() if not n.startswith("heads.")]
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
-                            weight_decay=cfg.weight_decay)
-    warm = max(1, int(total * cfg.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    opt, sched, _ = optimiser(net, lambda name: name.startswith("heads."), cfg, total)
 
     meta = {"name": out_dir.name, "encoder": str(encoder_dir), "train": asdict(cfg), "schemes_trained": schemes,
             "examples": {"train_pieces": len(train_set), "held_out": len(dev)}, "steps": total, "bf16_autocast": bf16}
@@ -207,6 +202,21 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     meta["train_seconds"] = round(time.time() - t0)
     (out_dir / nm.CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def optimiser(net, is_head: Callable[[str], bool], cfg, total: int):
+    """AdamW with the encoder at ``cfg.lr`` and the parameters whose names ``is_head`` accepts at
+    ``cfg.head_lr``, linear warm-up over ``cfg.warmup`` of ``total`` steps then linear decay; returns
+    (optimiser, scheduler, warm-up steps). Shared by the NER and relation trainers."""
+    import torch
+
+    head = [p for n, p in net.named_parameters() if is_head(n)]
+    body = [p for n, p in net.named_parameters() if not is_head(n)]
+    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}],
+                            weight_decay=cfg.weight_decay)
+    warm = max(1, int(total * cfg.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    return opt, sched, warm
 
 
 def length_batches(feats, max_tokens: int, rng: random.Random) -> list[list[int]]:

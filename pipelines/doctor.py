@@ -63,11 +63,7 @@ def _ner_report(hw) -> dict[str, Any]:
     from ner.backends import resolve_model_dir
 
     decision = choose_ner_backend(hw)
-    try:
-        model = str(resolve_model_dir())
-    except FileNotFoundError as exc:
-        model = f"missing: {exc}"
-    return {"model": model, "backend": decision.precision, "reason": decision.reason}
+    return {"model": _model_path(resolve_model_dir), "backend": decision.precision, "reason": decision.reason}
 
 
 def _relations_report(hw) -> dict[str, Any]:
@@ -76,8 +72,13 @@ def _relations_report(hw) -> dict[str, Any]:
     from relations.extract import resolve_model_dir
 
     decision = choose_re_precision(hw)
+    return {"model": _model_path(resolve_model_dir), "precision": f"torch-{decision.precision}",
+            "reason": decision.reason}
+
+
+def _model_path(resolve) -> str:
+    """The model directory a loader would use, or why there is none."""
     try:
-        model = str(resolve_model_dir())
+        return str(resolve())
     except FileNotFoundError as exc:
-        model = f"missing: {exc}"
-    return {"model": model, "precision": f"torch-{decision.precision}", "reason": decision.reason}
+        return f"missing: {exc}"

@@ -102,7 +102,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
 
     from core.hardware import probe
     from ner import model as nm
-    from ner.train import length_batches
+    from ner.train import length_batches, optimiser
     from relations import model as rm
     from relations.extract import RelationExtractor
 
@@ -128,12 +128,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
     feats = [features(e, vocab, ti, pi, net.pairable) for e in train_set]
     steps_per_epoch = len(length_batches([(f["ids"],) for f in feats], cfg.max_tokens, random.Random(0)))
     total = max(1, int(steps_per_epoch * cfg.epochs))
-    head = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
-    body = [p for n, p in net.named_parameters() if n.startswith("encoder.")]
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}],
-                            weight_decay=cfg.weight_decay)
-    warm = max(1, int(total * cfg.warmup))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    opt, sched, warm = optimiser(net, lambda name: not name.startswith("encoder."), cfg, total)
     meta = {"name": out_dir.name, "encoder": str(encoder_dir), "train": asdict(cfg), "bf16_autocast": bf16,
             "examples": {"train": len(train_set), "tune": len(tune)}, "steps": total,
             "split": "CMeIE_dev.json, md5(text)[0]: c-f test (never read here), b tune, rest train"}
