@@ -12,6 +12,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 import apache_beam as beam
+
+import pipelines.lean  # noqa: F401 - before RunInference: see its docstring
+
+# isort: split
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.pvalue import TaggedOutput
 

@@ -210,6 +210,33 @@ def test_worker_threads_oversubscribe_twice_at_most():
     assert [worker_threads(16, w) for w in (1, 4, 16, 32)] == [16, 8, 2, 1]
 
 
+def test_beam_workers_load_runinference_without_torch(tmp_path):
+    """Beam's optional GPU model manager imports torch and scipy (~1.3 CPU-s a process): pipelines.lean keeps
+    it out of the driver and of every worker, which meets pipelines.records (the read stage) first."""
+    import apache_beam as beam
+
+    from pipelines.ingest import pipeline_options
+    from pipelines.records import ReadRecords
+    from pipelines.transforms import DEAD
+
+    def probe(_):
+        import sys
+
+        import apache_beam.ml.inference.base  # noqa: F401 - what the RunInference stages import next
+
+        return str(sorted({"torch", "scipy.optimize"} & set(sys.modules)))
+
+    src = tmp_path / "r.jsonl"
+    src.write_text('{"text": "患者发热。"}\n{"text": "咳嗽。"}\n', encoding="utf-8")
+    with beam.Pipeline(options=pipeline_options(["--direct_num_workers=2"])) as p:
+        read = p | beam.Create([str(src)]) | beam.ParDo(ReadRecords()).with_outputs(DEAD, main="records")
+        _ = read.records | beam.Map(probe) | beam.io.WriteToText(str(tmp_path / "probe"))
+    assert {line for f in tmp_path.glob("probe*") for line in f.read_text().split()} == {"[]"}
+    driver = subprocess.run([sys.executable, "-c", "import sys, pipelines.records; print('torch' in sys.modules)"],
+                            capture_output=True, text=True, cwd=ROOT, check=True)
+    assert driver.stdout.strip() == "False"
+
+
 @pytest.mark.slow
 def test_graph_server_restart_mid_ingest_writes_every_record_once(tagger_dir, server, tmp_path):
     records = [{"doc_id": f"k{i:02d}", "patient_id": f"PK{i % 4}", "encounter_id": f"EK{i % 8}",
