@@ -45,10 +45,14 @@ def _keep(spans, text: str, scheme: str) -> Spans:
 def spans_from_bio(tags: list[str]) -> list[tuple[int, int, str]]:
     """Spans of a BIO sequence, repairing what flattening nested entities leaves behind.
 
-    CMeEE's flattened BIO overwrites an outer entity's start with its inner one's: 内脏血管收缩 becomes
-    ``B-bod I-bod I-bod I-bod I-sym I-sym``. An ``I-x`` that does not continue an ``x`` therefore closes
-    the span just before it into the outer ``x`` span that starts where that span started (the flat
-    result keeps the outer entity); after ``O`` it simply starts a new span.
+    CMeEE's flattened BIO overwrites the part of an outer entity that an inner one covers: 内脏血管收缩
+    becomes ``B-bod I-bod I-bod I-bod I-sym I-sym`` (inner at the start), and a body part in the middle of a
+    symptom gives ``B-sym I-sym B-bod I-bod I-sym``. An ``I-x`` that does not continue an ``x`` therefore
+    means an outer ``x`` around the spans just before it: it starts where the nearest ``x`` span that ends
+    flush against them started (the middle case), or else where the span just before it started (the start
+    case); the inner spans are dropped, so the flat result keeps the outer entity. After ``O`` an ``I-x``
+    simply starts a new span. An inner entity at the very end (``B-sym B-bod`` in 缺血) cannot be told from
+    two adjacent entities and stays two spans.
     """
     spans: list[tuple[int, int, str]] = []
     start, label = None, None
@@ -57,6 +61,15 @@ def spans_from_bio(tags: list[str]) -> list[tuple[int, int, str]]:
         if kind == "I" and label == lab and start is not None:
             continue
         if kind == "I" and start is not None:  # orphan I-x right after another span: the outer x
+            edge = start
+            for j in range(len(spans) - 1, -1, -1):  # the chain of spans flush against each other, backwards
+                if spans[j][1] != edge:
+                    break
+                if spans[j][2] == lab:
+                    start = spans[j][0]
+                    del spans[j:]
+                    break
+                edge = spans[j][0]
             label = lab
             continue
         if start is not None:

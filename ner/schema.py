@@ -19,6 +19,11 @@ SCHEMES: dict[str, dict[str, T]] = {
                   "test": T.exam, "body": T.body_part, "department": T.department},
 }
 
+# Schemes whose annotation convention nests entities, with the labels that may hold others: CMeEE's guideline
+# (CBLUE) lets a clinical manifestation (sym) contain entities of the other eight types (腹部 in 腹部疼痛). A BIO
+# head is flat, so the inner entities come from the other heads (ner.tagger.Tagger.spans).
+NESTED: dict[str, frozenset[str]] = {"cmeee": frozenset({"sym"})}
+
 
 def bio_labels(scheme: str) -> list[str]:
     """``O`` then ``B-x``/``I-x`` per label, in the scheme's fixed order (index 0 is always ``O``)."""

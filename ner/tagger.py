@@ -6,8 +6,9 @@
 Windows of every text are sorted by length and cut into batches under a token budget (little padding,
 one model call per batch across texts); per-character scores are stitched back per text and decoded
 with constrained Viterbi per scheme. The *primary* scheme (Yidu-S4K's, the EMR convention) gives the
-entities; the other heads only add types the primary lacks (symptoms, departments, microbes, …) where
-they overlap nothing already found.
+entities; the other heads only add types the primary lacks (symptoms, departments, microbes, …), beside
+the primary's entities or, where their convention nests (``ner.schema.NESTED``), enclosing them whole (the
+symptom 腹部疼痛 around the body part 腹部), never cutting one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from core.records import Entity, Span
 from ner.decode import allowed_transitions, spans, viterbi
-from ner.schema import entity_type
+from ner.schema import NESTED, SCHEMES, entity_type
 from ner.windows import stitch, windows
 
 WINDOW = 254  # characters per window (+ CLS/SEP = 256 positions)
@@ -43,6 +44,22 @@ def batches(lengths: list[int], max_tokens: int, max_batch: int = 64) -> list[li
     if cur:
         out.append(cur)
     return out
+
+
+def owners(n: int, spans: list) -> np.ndarray:
+    """Per character (plus one sentinel past the end), the index of the non-overlapping span holding it, or -1."""
+    out = np.full(n + 1, -1, np.int64)
+    for k, (s, e, *_) in enumerate(spans):
+        out[s:e] = k
+    return out
+
+
+def encloses_or_clears(owner: np.ndarray, spans: list, s: int, e: int) -> bool:
+    """Whether [s, e) stands clear of ``spans`` or encloses whole ones: it cuts none and repeats none."""
+    left, right = owner[s], owner[e - 1]
+    if (s > 0 and left >= 0 and owner[s - 1] == left) or (right >= 0 and owner[e] == right):
+        return False
+    return not (left >= 0 and tuple(spans[left][:2]) == (s, e))
 
 
 class Tagger:
@@ -108,8 +125,32 @@ class Tagger:
         return spans(viterbi(logp, start, trans), logp, self.labels[scheme])
 
     def spans(self, texts: Sequence[str], scheme: str) -> list[list[tuple[int, int, str, float]]]:
-        """Spans in one scheme's own labels (what evaluation on that dataset compares)."""
-        return [self.decode(sc[scheme], scheme) for sc in self.scores(texts)]
+        """Spans in one scheme's own labels (what evaluation on that dataset compares).
+
+        A scheme that nests (``ner.schema.NESTED``) also gets its inner entities: the other heads' spans
+        that lie strictly inside one of its spans of a label that may hold others, in a type the scheme has
+        (CMeEE's bod 腹部 in sym 腹部疼痛)."""
+        out = []
+        for text, sc in zip(texts, self.scores(texts)):
+            found = self.decode(sc[scheme], scheme)
+            if scheme in NESTED:
+                found = sorted(found + self._inner(sc, scheme, found, len(text)))
+            out.append(found)
+        return out
+
+    def _inner(self, sc: dict[str, np.ndarray], scheme: str, outer: list, n: int) -> list:
+        label_of = {entity_type(scheme, lab): lab for lab in SCHEMES[scheme]}
+        outer = [span for span in outer if span[2] in NESTED[scheme]]
+        owner = owners(n, outer)
+        got = {}
+        for sch in self.labels:
+            if sch == scheme:
+                continue
+            for s, e, lab, c in self.decode(sc[sch], sch):
+                k, typ = owner[s], entity_type(sch, lab)
+                if typ in label_of and k >= 0 and owner[e - 1] == k and outer[k][:2] != (s, e):
+                    got.setdefault((s, e, label_of[typ]), c)
+        return [(s, e, lab, c) for (s, e, lab), c in got.items()]
 
     # entities
     def __call__(self, texts: Sequence[str]) -> list[list[Entity]]:
@@ -117,15 +158,17 @@ class Tagger:
         for text, sc in zip(texts, self.scores(texts)):
             found = [(s, e, entity_type(self.primary, lab), c) for s, e, lab, c in self.decode(sc[self.primary],
                                                                                                self.primary)]
-            taken = np.zeros(len(text), bool)
-            for s, e, _, _ in found:
-                taken[s:e] = True
+            owner, primary = owners(len(text), found), list(found)
+            taken = np.zeros(len(text), bool)  # by the other heads' additions, which never overlap each other
             for sch in self.labels:
                 if sch == self.primary:
                     continue
+                nests = NESTED.get(sch, frozenset())
                 for s, e, lab, c in self.decode(sc[sch], sch):
                     typ = entity_type(sch, lab)
-                    if typ not in self.primary_types and not taken[s:e].any():
+                    if typ in self.primary_types or taken[s:e].any():
+                        continue
+                    if owner[s:e].max(initial=-1) < 0 or (lab in nests and encloses_or_clears(owner, primary, s, e)):
                         found.append((s, e, typ, c))
                         taken[s:e] = True
             out.append([Entity(span=Span(start=s, end=e, text=text[s:e]), type=typ, confidence=min(1.0, c),

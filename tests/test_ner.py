@@ -76,6 +76,12 @@ def test_bio_repair_restores_the_outer_entity_that_flattening_cut():
     # 内脏血管收缩: the inner bod overwrote the outer sym's B; the flat span is the outer sym
     assert spans_from_bio(["B-bod", "I-bod", "I-bod", "I-bod", "I-sym", "I-sym"]) == [(0, 6, "sym")]
     assert spans_from_bio(["O", "I-dis", "I-dis", "O", "B-sym", "I-dis"]) == [(1, 3, "dis"), (4, 6, "dis")]
+    # a body part inside a symptom (皮肤 in 破损的皮肤伤口): one sym, not two fragments and a bod
+    assert spans_from_bio(["B-sym", "I-sym", "I-sym", "B-bod", "I-bod", "I-sym", "O"]) == [(0, 6, "sym")]
+    assert spans_from_bio(["B-sym", "B-bod", "I-bod", "B-ite", "I-sym"]) == [(0, 5, "sym")]  # two inner ones
+    # what flattening cannot have made stays: adjacent entities, and an inner one at the very end (ambiguous)
+    assert spans_from_bio(["B-pro", "I-pro", "B-dru", "I-dru"]) == [(0, 2, "pro"), (2, 4, "dru")]
+    assert spans_from_bio(["B-sym", "B-bod", "O"]) == [(0, 1, "sym"), (1, 2, "bod")]
 
 
 def test_every_format_is_sniffed_and_read(tmp_path):
@@ -128,6 +134,24 @@ def test_finds_the_entities_of_a_clinical_note(tagger):
     assert ("Drug", "顺铂") in found and ("Drug", "培美曲塞") in found
     assert any(t == "Disease" and "腺癌" in s for t, s in found)
     assert any(t == "Procedure" and "切除术" in s for t, s in found)
+
+
+def test_symptoms_enclose_the_body_parts_they_name_and_no_entity_cuts_another(tagger):
+    texts = ["患者3天前无明显诱因出现右下腹疼痛，伴恶心呕吐。", "双下肢水肿2周，左膝关节肿痛。"]
+    results = tagger(texts)
+    for text, ents in zip(texts, results):
+        _check_offsets(text, ents)
+        spans = [(e.span.start, e.span.end) for e in ents]
+        assert len(set(spans)) == len(spans)
+        for (s1, e1), (s2, e2) in itertools.combinations(spans, 2):  # apart, or one inside the other
+            assert e1 <= s2 or e2 <= s1 or s1 <= s2 <= e2 <= e1 or s2 <= s1 <= e1 <= e2, text
+    found = {(e.type.value, e.span.text) for ents in results for e in ents}
+    assert {("Symptom", "右下腹疼痛"), ("BodyPart", "右下腹"), ("Symptom", "双下肢水肿"), ("BodyPart", "双下肢")} <= found
+    # CMeEE's own view nests the same way (its gold does: 右下腹 bod inside 右下腹疼痛 sym); Yidu-S4K's stays flat
+    cmeee = {(texts[0][s:e], lab) for s, e, lab, _ in tagger.spans(texts[:1], "cmeee")[0]}
+    assert {("右下腹疼痛", "sym"), ("右下腹", "bod")} <= cmeee
+    yidu = tagger.spans(texts, "yidu")
+    assert all(a[1] <= b[0] for spans in yidu for a, b in itertools.pairwise(spans))
 
 
 def test_defined_behaviour_on_odd_text(tagger):
