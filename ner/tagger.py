@@ -124,16 +124,16 @@ class Tagger:
         start, trans = self.masks[scheme]
         return spans(viterbi(logp, start, trans), logp, self.labels[scheme])
 
-    def spans(self, texts: Sequence[str], scheme: str) -> list[list[tuple[int, int, str, float]]]:
+    def spans(self, texts: Sequence[str], scheme: str, nested: bool = True) -> list[list[tuple[int, int, str, float]]]:
         """Spans in one scheme's own labels (what evaluation on that dataset compares).
 
-        A scheme that nests (``ner.schema.NESTED``) also gets its inner entities: the other heads' spans
-        that lie strictly inside one of its spans of a label that may hold others, in a type the scheme has
-        (CMeEE's bod 腹部 in sym 腹部疼痛)."""
+        A scheme that nests (``ner.schema.NESTED``) also gets its inner entities, unless ``nested`` is off
+        (flattened gold): the other heads' spans that lie strictly inside one of its spans of a label that
+        may hold others, in a type the scheme has (CMeEE's bod 腹部 in sym 腹部疼痛)."""
         out = []
         for text, sc in zip(texts, self.scores(texts)):
             found = self.decode(sc[scheme], scheme)
-            if scheme in NESTED:
+            if nested and scheme in NESTED:
                 found = sorted(found + self._inner(sc, scheme, found, len(text)))
             out.append(found)
         return out
