@@ -87,7 +87,15 @@ def statements_for(driver) -> list[str]:
     """The statements :func:`init_schema` runs on this server."""
     if not is_arcadedb(driver):
         return list(STATEMENTS)
-    return [s for s in STATEMENTS if s.split()[2] not in ARCADEDB_SKIP]
+    return [s for s in STATEMENTS if s.split()[2] not in ARCADEDB_SKIP] + list(ARCADEDB_CONCEPT_TYPES)
+
+
+# ArcadeDB makes the type of a two-label node (``Concept~Disease``) when the first such node is created; two
+# writers doing that at once on a fresh graph make one fail with a non-retryable error (TypeAlreadyExists,
+# seen by the client as a SemanticError). Creating and deleting one node per concept label at init makes
+# every such type before any writer starts. Nothing stays behind; rerunning it changes nothing.
+ARCADEDB_CONCEPT_TYPES: tuple[str, ...] = tuple(
+    f"CREATE (n:Concept:{label} {{key: '__medkg_schema__'}}) DELETE n" for label in CONCEPT_LABELS)
 
 
 # Built from the fixed tables above only; nothing here comes from data.
