@@ -260,14 +260,10 @@ def upright_columns(header: Sequence[Cell], rows: Sequence[Sequence[Cell]]
         a, b, c = py * v[2] - v[1], v[0] - px * v[2], px * v[1] - py * v[0]  # the line (px, py, 1) × v
         return mid[0] - scale * (b * y_ref + c) / a if abs(a) > 1e-12 else x  # ... where it meets y = y_ref
 
-    moved = [back(c.x0, c.cy) - c.x0 for r in lines for c in r] + [back(c.x1, c.cy) - c.x1 for r in lines for c in r]
-    if max(map(abs, moved)) < 2.0:
+    moved = [[replace(c, x0=back(c.x0, c.cy), x1=back(c.x1, c.cy)) for c in r] for r in lines]
+    if max(max(abs(m.x0 - c.x0), abs(m.x1 - c.x1)) for r, mr in zip(lines, moved) for c, m in zip(r, mr)) < 2.0:
         return list(header), [list(r) for r in rows]
-
-    def upright(cell: Cell) -> Cell:
-        return replace(cell, x0=back(cell.x0, cell.cy), x1=back(cell.x1, cell.cy))
-
-    return [upright(h) for h in header], [[upright(cell) for cell in r] for r in rows]
+    return moved[0], moved[1:]
 
 
 def _gutter(a: float, b: float, body: Sequence[Cell]) -> float:
