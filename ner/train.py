@@ -37,6 +37,8 @@ class TrainConfig:
     seed: int = 13
     eval_every: int = 300  # steps
     patience: int = 4  # evaluations without improvement before stopping
+    ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights with this decay
+    sample: dict[str, float] = field(default_factory=dict)  # scheme -> fraction of its pieces drawn each epoch
     bf16: bool | None = None  # autocast; None = where the CPU has native BF16
     threads: int | None = None
     extra: dict = field(default_factory=dict)
@@ -119,6 +121,9 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     schemes = sorted({e.scheme for e in examples})
     dev = [e for e in examples if held_out(e)]
     train_set = [p for e in examples if not held_out(e) for p in pieces(e, cfg.window)]
+    if not dev or not train_set:
+        raise ValueError(f"{len(examples)} annotated texts leave {len(dev)} held out and {len(train_set)} pieces to "
+                         "train on: early stopping needs both (give a few dozen texts at least)")
     if (Path(encoder_dir) / nm.CONFIG).is_file():  # continue from a medkg NER model (its vocabulary and heads)
         net, vocab, _ = nm.load(Path(encoder_dir))
         if set(schemes) - set(net.schemes):
@@ -134,7 +139,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
         net = nm.NerModel(encoder, schemes, cfg.dropout)
 
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
-    steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0)))
+    steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0),
+                                         epoch_sample(feats, cfg.sample, random.Random(0))))
     total = max(1, int(steps_per_epoch * cfg.epochs))
     opt, sched, _ = optimiser(net, lambda name: name.startswith("heads."), cfg, total)
 
@@ -142,11 +148,15 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             "examples": {"train_pieces": len(train_set), "held_out": len(dev)}, "steps": total, "bf16_autocast": bf16}
     log({"event": "start", **meta["examples"], "steps": total, "steps_per_epoch": steps_per_epoch, "vocab": len(keep)})
 
+    # the weights evaluated and stored: the trained ones, or their moving average (smoother late in training)
+    ema = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema))
+           if cfg.ema > 0 else None)
+    kept = ema.module if ema is not None else net
     rng = random.Random(cfg.seed)
     best, best_state, bad, step, t0 = -1.0, None, 0, 0, time.time()
     history = []
     while step < total:
-        for batch in length_batches(feats, cfg.max_tokens, rng):
+        for batch in length_batches(feats, cfg.max_tokens, rng, epoch_sample(feats, cfg.sample, rng)):
             net.train()
             width = max(len(feats[i][0]) for i in batch)
             ids = torch.full((len(batch), width), vocab.pad, dtype=torch.long)
@@ -173,13 +183,15 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update_parameters(net)
             step += 1
             if step % 20 == 0:
                 log({"event": "step", "step": step, "loss": round(loss.item(), 4),
                      "elapsed_s": round(time.time() - t0)})
             if step % cfg.eval_every == 0 or step >= total:
-                net.eval()
-                scores = evaluate(Tagger(TorchBackend(net, "bf16" if bf16 else "fp32"), vocab,
+                kept.eval()
+                scores = evaluate(Tagger(TorchBackend(kept, "bf16" if bf16 else "fp32"), vocab,
                                          {"schemes": {s: bio_labels(s) for s in net.schemes}}), dev, nested=False)
                 f1 = float(np.mean([s["micro"]["f1"] for s in scores.values()]))
                 history.append({"step": step, "f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
@@ -187,8 +199,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                      "elapsed_s": round(time.time() - t0)})
                 if f1 > best:
                     best, bad = f1, 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                    nm.save(net, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history})
+                    best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
+                    nm.save(kept, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history})
                 else:
                     bad += 1
                     if bad >= cfg.patience:
@@ -197,7 +209,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             if step >= total:
                 break
     if best_state is not None:
-        net.load_state_dict(best_state)
+        kept.load_state_dict(best_state)
     meta = json.loads((out_dir / nm.CONFIG).read_text(encoding="utf-8"))
     meta["history"] = history
     meta["train_seconds"] = round(time.time() - t0)
@@ -220,9 +232,21 @@ def optimiser(net, is_head: Callable[[str], bool], cfg, total: int):
     return opt, sched, warm
 
 
-def length_batches(feats, max_tokens: int, rng: random.Random) -> list[list[int]]:
-    """Length-bucketed batches in random order: shuffle, sort within pools of ~50 batches, cut by budget."""
-    idx = list(range(len(feats)))
+def epoch_sample(feats, fractions: dict[str, float], rng: random.Random) -> list[int]:
+    """Indices of one epoch's training pieces: all of them, except that a scheme named in ``fractions`` gives
+    only that share of its pieces, drawn anew each epoch (so a large dataset does not drown a small one)."""
+    out = []
+    for scheme in sorted({f[2] for f in feats}):
+        idx = [i for i, f in enumerate(feats) if f[2] == scheme]
+        share = fractions.get(scheme, 1.0)
+        out += idx if share >= 1.0 else rng.sample(idx, max(1, round(share * len(idx))))
+    return out
+
+
+def length_batches(feats, max_tokens: int, rng: random.Random, idx: list[int] | None = None) -> list[list[int]]:
+    """Length-bucketed batches of ``idx`` (default: all) in random order: shuffle, sort within pools of ~50
+    batches, cut by budget."""
+    idx = list(range(len(feats))) if idx is None else list(idx)
     rng.shuffle(idx)
     out = []
     pool = max(1, 50 * max_tokens // 128)

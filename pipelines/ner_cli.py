@@ -48,6 +48,19 @@ def json_log(path: Path | None) -> Callable[[dict], None]:
     return emit
 
 
+def parse_sample(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        scheme, _, share = item.partition("=")
+        try:
+            out[scheme] = float(share)
+        except ValueError:
+            raise typer.BadParameter(f"--sample {item!r}: expected SCHEME=FRACTION, e.g. cmeee=0.5") from None
+        if not 0 < out[scheme] <= 1:
+            raise typer.BadParameter(f"--sample {item!r}: the fraction must be in (0, 1]")
+    return out
+
+
 @ner_app.command("train")
 def ner_train(
     data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE, cMedQANER, BIO)")],
@@ -56,6 +69,9 @@ def ner_train(
     scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
     epochs: float = 3.0, lr: float = 8e-5, max_tokens: int = 3072, seed: int = 13, eval_every: int = 300,
     patience: int = 4, log: Annotated[Path | None, typer.Option(help="JSON-lines training log")] = None,
+    ema: Annotated[float, typer.Option(help="> 0: keep a moving average of the weights with this decay")] = 0.0,
+    sample: Annotated[list[str] | None, typer.Option(help="SCHEME=FRACTION: draw only that share of a "
+                                                          "dataset's pieces each epoch (repeatable)")] = None,
     heads_only: Annotated[bool, typer.Option(help="re-fit only these datasets' heads on a trained model's frozen "
                                                    "encoder (--encoder names the model)")] = False,
 ) -> None:
@@ -74,7 +90,8 @@ def ner_train(
         emit({"event": "done", "out": str(out)})
         return
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
-                      patience=patience, extra={"data": [str(p) for p in data]})
+                      patience=patience, ema=ema, sample=parse_sample(sample or []),
+                      extra={"data": [str(p) for p in data]})
     meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
     emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})
 

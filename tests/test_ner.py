@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from ner.data import Example, load, sniff, spans_from_bio
 from ner.decode import allowed_transitions, spans, viterbi
 from ner.schema import bio_labels
 from ner.tagger import Tagger, batches, log_softmax
+from ner.train import epoch_sample
 from ner.windows import stitch, windows
 
 LABELS = bio_labels("yidu")
@@ -103,6 +105,52 @@ def test_every_format_is_sniffed_and_read(tmp_path):
     bio = tmp_path / "x.bio"
     bio.write_text("诊 O\n断 O\n肺 B-疾病和诊断\n炎 I-疾病和诊断\n\n头 B-解剖部位\n", encoding="utf-8")
     assert [e.spans for e in load(bio, scheme="yidu")] == [((2, 4, "疾病和诊断"),), ((0, 1, "解剖部位"),)]
+
+
+# ------------------------------------------------------------------------------------------ training (real, tiny)
+def test_epoch_sample_draws_a_datasets_share_anew_each_epoch_and_keeps_the_rest_whole():
+    feats = [((), (), "cmeee")] * 40 + [((), (), "yidu")] * 10
+    rng = random.Random(0)
+    a, b = epoch_sample(feats, {"cmeee": 0.25}, rng), epoch_sample(feats, {"cmeee": 0.25}, rng)
+    for got in (a, b):
+        assert sum(feats[i][2] == "cmeee" for i in got) == 10 and len(set(got)) == len(got)
+        assert {i for i in got if feats[i][2] == "yidu"} == set(range(40, 50))
+    assert set(a) != set(b)  # a fresh draw each epoch
+    assert epoch_sample(feats, {}, rng) == list(range(50))
+
+
+def _tiny_training_files(tmp_path) -> list[str]:
+    """Thirty small Yidu-S4K records and thirty CMeEE BIO sentences (distinct texts, so the content-hash
+    split holds some of each out)."""
+    yidu, cmeee = tmp_path / "yidu.txt", tmp_path / "cmeee.jsonl"
+    drug = NOTE.index("顺铂")
+    yidu.write_text("\n".join(json.dumps({"originalText": f"{i}{NOTE}", "entities": [
+        {"label_type": "药物", "start_pos": drug + len(str(i)), "end_pos": drug + len(str(i)) + 2}]},
+        ensure_ascii=False) for i in range(30)), encoding="utf-8")
+    cmeee.write_text("\n".join(json.dumps({"text": f"第{i}例患者发热咳嗽", "bio": ["O"] * (len(str(i)) + 4) + [
+        "B-sym", "I-sym", "B-sym", "I-sym"]}, ensure_ascii=False) for i in range(30)), encoding="utf-8")
+    return [str(yidu), str(cmeee)]
+
+
+def test_training_from_the_encoder_then_continuing_with_sampling_and_ema(tmp_path):
+    files = _tiny_training_files(tmp_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    r = _medkg("ner", "train", *files, "--out", str(first), "--epochs", "1", "--max-tokens", "512",
+               "--eval-every", "1000")  # from the e5-small encoder `medkg models prepare` builds
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    r = _medkg("ner", "train", *files, "--encoder", str(first), "--out", str(second), "--epochs", "2",
+               "--max-tokens", "512", "--eval-every", "1000", "--sample", "cmeee=0.5", "--ema", "0.9")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    meta = json.loads((second / "ner.json").read_text(encoding="utf-8"))
+    assert meta["train"]["sample"] == {"cmeee": 0.5} and meta["train"]["ema"] == 0.9
+    assert set(meta["schemes_trained"]) == {"cmeee", "yidu"} and meta["history"]
+    start = next(json.loads(line) for line in r.stderr.decode().splitlines() if line.startswith('{"event": "start"'))
+    assert meta["steps"] == 2 * start["steps_per_epoch"]
+    text = f"99{NOTE}"
+    for ents in Tagger.load(second, backend="torch-fp32")([text, ""]):
+        _check_offsets(text, ents)
+    r = _medkg("ner", "train", *files, "--out", str(tmp_path / "x"), "--sample", "cmeee=2")
+    assert r.returncode == 2 and b"(0, 1]" in r.stderr
 
 
 # ------------------------------------------------------------------------------------------ the shipped model
