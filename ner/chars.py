@@ -42,8 +42,9 @@ class CharVocab:
         space = vocab.get("▁", tok.unk_token_id)
         ids = {}
         for c in sorted(chars):
-            n = norm.normalize_str(c) if norm is not None else c
-            if not n.strip():
+            # strip: BERT's normaliser pads every CJK character with spaces ("肺" -> " 肺 ")
+            n = (norm.normalize_str(c) if norm is not None else c).strip()
+            if not n:
                 continue
             for piece in (n, "▁" + n, n.lower(), n[:1], "▁" + n[:1]):
                 if piece in vocab:

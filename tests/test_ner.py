@@ -153,6 +153,29 @@ def test_training_from_the_encoder_then_continuing_with_sampling_and_ema(tmp_pat
     assert r.returncode == 2 and b"(0, 1]" in r.stderr
 
 
+def test_training_accepts_a_chinese_wordpiece_bert_directory(tmp_path):
+    """A user's own Chinese BERT (WordPiece vocab.txt, whose normaliser pads each hanzi with spaces): every
+    character of the data gets its own piece, none falls to [UNK]. Tiny random weights: the wiring is tested."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    files = _tiny_training_files(tmp_path)
+    chars = sorted({c.lower() for f in files for c in Path(f).read_text(encoding="utf-8")} - set(' \n"{}[],:'))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]), encoding="utf-8")
+    bert = tmp_path / "bert"
+    BertTokenizer(vocab=str(vocab)).save_pretrained(bert)
+    BertModel(BertConfig(vocab_size=len(chars) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(bert)
+    out = tmp_path / "ner"
+    r = _medkg("ner", "train", *files, "--encoder", str(bert), "--out", str(out), "--epochs", "1",
+               "--max-tokens", "512", "--eval-every", "1000")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    mapped = set(json.loads((out / "chars.json").read_text(encoding="utf-8"))["chars"])
+    assert set(NOTE) <= mapped  # every character of the note has a piece of its own
+    for ents in Tagger.load(out, backend="torch-fp32")([NOTE]):
+        _check_offsets(NOTE, ents)
+
+
 # ------------------------------------------------------------------------------------------ the shipped model
 NOTE = ("患者3年前因“右肺下叶腺癌”于我院行胸腔镜下右肺下叶切除术，术后予顺铂+培美曲塞化疗4周期。"
         "2天前出现咳嗽、发热，查胸部CT示右肺炎症，血常规：白细胞12.5×10^9/L。")
