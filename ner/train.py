@@ -148,10 +148,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             "examples": {"train_pieces": len(train_set), "held_out": len(dev)}, "steps": total, "bf16_autocast": bf16}
     log({"event": "start", **meta["examples"], "steps": total, "steps_per_epoch": steps_per_epoch, "vocab": len(keep)})
 
-    # the weights evaluated and stored: the trained ones, or their moving average (smoother late in training)
-    ema = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema))
-           if cfg.ema > 0 else None)
-    kept = ema.module if ema is not None else net
+    ema, kept = moving_average(net, cfg.ema)
     rng = random.Random(cfg.seed)
     best, best_state, bad, step, t0 = -1.0, None, 0, 0, time.time()
     history = []
@@ -241,6 +238,18 @@ def epoch_sample(feats, fractions: dict[str, float], rng: random.Random) -> list
         share = fractions.get(scheme, 1.0)
         out += idx if share >= 1.0 else rng.sample(idx, max(1, round(share * len(idx))))
     return out
+
+
+def moving_average(net, decay: float):
+    """(averager, the model to evaluate and store): with ``decay`` > 0 an exponential moving average of
+    ``net``'s weights (call ``averager.update_parameters(net)`` after each step; smoother than the last
+    weights), else (None, ``net``). Shared by the NER and relation trainers."""
+    import torch
+
+    if decay <= 0:
+        return None, net
+    ema = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay))
+    return ema, ema.module
 
 
 def length_batches(feats, max_tokens: int, rng: random.Random, idx: list[int] | None = None) -> list[list[int]]:

@@ -102,7 +102,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
 
     from core.hardware import probe
     from ner import model as nm
-    from ner.train import length_batches, optimiser
+    from ner.train import length_batches, moving_average, optimiser
     from relations import model as rm
     from relations.extract import RelationExtractor
 
@@ -134,10 +134,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
             "split": "CMeIE_dev.json, md5(text)[0]: c-f test (never read here), b tune, rest train"}
     log({"event": "start", **meta["examples"], "steps": total, "steps_per_epoch": steps_per_epoch})
 
-    # the weights evaluated and stored: the trained ones, or their moving average (smoother on small data)
-    ema = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema))
-           if cfg.ema > 0 else None)
-    kept = ema.module if ema is not None else net
+    ema, kept = moving_average(net, cfg.ema)  # kept: what is evaluated and stored
     rng = random.Random(cfg.seed)
     best, bad, step, t0, history = -1.0, 0, 0, time.time(), []
     while step < total:
