@@ -121,6 +121,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     schemes = sorted({e.scheme for e in examples})
     dev = [e for e in examples if held_out(e)]
     train_set = [p for e in examples if not held_out(e) for p in pieces(e, cfg.window)]
+    if set(cfg.sample) - set(schemes):
+        raise ValueError(f"sample names {sorted(set(cfg.sample) - set(schemes))}, not among the data's schemes {schemes}")
     if not dev or not train_set:
         raise ValueError(f"{len(examples)} annotated texts leave {len(dev)} held out and {len(train_set)} pieces to "
                          "train on: early stopping needs both (give a few dozen texts at least)")

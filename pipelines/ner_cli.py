@@ -92,7 +92,11 @@ def ner_train(
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
                       patience=patience, ema=ema, sample=parse_sample(sample or []),
                       extra={"data": [str(p) for p in data]})
-    meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
+    try:
+        meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
+    except ValueError as exc:  # data that cannot train (nothing held out, a scheme the data lacks …)
+        err.print(f"[red]ner train:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})
 
 

@@ -151,6 +151,12 @@ def test_training_from_the_encoder_then_continuing_with_sampling_and_ema(tmp_pat
         _check_offsets(text, ents)
     r = _medkg("ner", "train", *files, "--out", str(tmp_path / "x"), "--sample", "cmeee=2")
     assert r.returncode == 2 and b"(0, 1]" in r.stderr
+    r = _medkg("ner", "train", *files, "--out", str(tmp_path / "x"), "--sample", "cmedqaner=0.5")
+    assert r.returncode == 2 and b"not among the data's schemes" in r.stderr
+    one = tmp_path / "one.txt"
+    one.write_text(Path(files[0]).read_text(encoding="utf-8").splitlines()[0], encoding="utf-8")
+    r = _medkg("ner", "train", str(one), "--out", str(tmp_path / "x"), "--encoder", str(first))
+    assert r.returncode == 2 and b"early stopping needs both" in r.stderr  # one text: held out or trained on
 
 
 def test_training_accepts_a_chinese_wordpiece_bert_directory(tmp_path):
