@@ -18,7 +18,7 @@ from ner.data import Example, load, sniff, spans_from_bio
 from ner.decode import allowed_transitions, spans, viterbi
 from ner.schema import bio_labels
 from ner.tagger import Tagger, batches, log_softmax
-from ner.train import epoch_sample
+from ner.train import epoch_sample, moving_average
 from ner.windows import stitch, windows
 
 LABELS = bio_labels("yidu")
@@ -117,6 +117,19 @@ def test_epoch_sample_draws_a_datasets_share_anew_each_epoch_and_keeps_the_rest_
         assert {i for i in got if feats[i][2] == "yidu"} == set(range(40, 50))
     assert set(a) != set(b)  # a fresh draw each epoch
     assert epoch_sample(feats, {}, rng) == list(range(50))
+
+
+def test_moving_average_keeps_the_average_and_none_keeps_the_model():
+    import torch
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    assert moving_average(net, 0.0) == (None, net)
+    ema, kept = moving_average(net, 0.5)
+    with torch.no_grad():
+        for w in (0.0, 1.0, 3.0):
+            net.weight.fill_(w)
+            ema.update_parameters(net)
+    assert kept is not net and kept.weight.item() == 0.5 * (0.5 * 0.0 + 0.5 * 1.0) + 0.5 * 3.0  # 1.75
 
 
 def _tiny_training_files(tmp_path) -> list[str]:
