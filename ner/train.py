@@ -152,7 +152,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
 
     ema, kept = moving_average(net, cfg.ema)
     rng = random.Random(cfg.seed)
-    best, best_state, bad, step, t0 = -1.0, None, 0, 0, time.time()
+    best, bad, step, t0 = -1.0, 0, 0, time.time()
     history = []
     while step < total:
         for batch in length_batches(feats, cfg.max_tokens, rng, epoch_sample(feats, cfg.sample, rng)):
@@ -198,7 +198,6 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                      "elapsed_s": round(time.time() - t0)})
                 if f1 > best:
                     best, bad = f1, 0
-                    best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
                     nm.save(kept, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history})
                 else:
                     bad += 1
@@ -207,8 +206,6 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                         step = total
             if step >= total:
                 break
-    if best_state is not None:
-        kept.load_state_dict(best_state)
     meta = json.loads((out_dir / nm.CONFIG).read_text(encoding="utf-8"))
     meta["history"] = history
     meta["train_seconds"] = round(time.time() - t0)
