@@ -1,6 +1,8 @@
 """Export one head of a medkg NER model as a standard Hugging Face ``BertForTokenClassification``
 directory with a fast character-level tokenizer: what other tools (and the naive baseline of
-``benchmarks/ner.py``, ``pipeline("token-classification")``) can load without medkg."""
+``benchmarks/ner.py``, ``pipeline("token-classification")``) can load without medkg. A CRF-trained model's
+transition scores (``ner.json``) have no place in that class: the export gives the per-character scores,
+which medkg decodes together with them."""
 
 from __future__ import annotations
 

@@ -20,13 +20,29 @@ from ner.schema import bio_labels
 
 
 class NerModel(nn.Module):
-    def __init__(self, encoder, schemes: list[str], dropout: float = 0.1):
+    def __init__(self, encoder, schemes: list[str], dropout: float = 0.1, crf: bool = False):
         super().__init__()
         self.encoder = encoder
         self.schemes = list(schemes)
         self.dropout = nn.Dropout(dropout)
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict({s: nn.Linear(hidden, len(bio_labels(s))) for s in self.schemes})
+        self.crf = None
+        if crf:
+            self.add_crf()
+
+    def add_crf(self) -> None:
+        """Learned start/transition scores per scheme (``ner.crf``), zero at first: decoding starts as before."""
+        n = {s: len(bio_labels(s)) for s in self.schemes}
+        self.crf = nn.ParameterDict({f"{s}_{k}": nn.Parameter(torch.zeros(*shape)) for s in self.schemes
+                                     for k, shape in (("start", (n[s],)), ("trans", (n[s], n[s])))})
+
+    def transitions(self) -> dict[str, dict[str, list]]:
+        """The learned scores as plain lists, for ``ner.json`` (what ``Tagger`` adds to its decoding masks)."""
+        if self.crf is None:
+            return {}
+        return {s: {k: self.crf[f"{s}_{k}"].detach().float().tolist() for k in ("start", "trans")}
+                for s in self.schemes}
 
     def forward(self, input_ids, attention_mask) -> dict[str, torch.Tensor]:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -78,11 +94,20 @@ def save(model: NerModel, vocab: CharVocab, out_dir: Path, meta: dict) -> None:
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(int8_rows(model.state_dict()), str(out_dir / WEIGHTS), metadata={"format": "medkg-ner-int8-rows"})
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("crf.")}  # those go to ner.json
+    save_file(int8_rows(state), str(out_dir / WEIGHTS), metadata={"format": "medkg-ner-int8-rows"})
     model.encoder.config.save_pretrained(out_dir)
     vocab.save(out_dir / VOCAB)
-    (out_dir / CONFIG).write_text(json.dumps({**meta, "schemes": {s: bio_labels(s) for s in model.schemes}},
-                                             ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (out_dir / CONFIG).write_text(json.dumps({**meta, **decoding_meta(model)}, ensure_ascii=False, indent=2) + "\n",
+                                  encoding="utf-8")
+
+
+def decoding_meta(model: NerModel) -> dict:
+    """What a ``Tagger`` needs besides the network: each scheme's labels and, after CRF training, transitions."""
+    out = {"schemes": {s: bio_labels(s) for s in model.schemes}}
+    if model.crf is not None:
+        out["transitions"] = model.transitions()
+    return out
 
 
 def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:
@@ -91,7 +116,10 @@ def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:
 
     vocab, meta = load_meta(model_dir)
     config = BertConfig.from_pretrained(model_dir)
-    model = NerModel(BertModel(config, add_pooling_layer=False), list(meta["schemes"]))
-    model.load_state_dict(from_int8_rows(load_file(str(model_dir / WEIGHTS))))
+    learned = meta.get("transitions", {})
+    model = NerModel(BertModel(config, add_pooling_layer=False), list(meta["schemes"]), crf=bool(learned))
+    state = from_int8_rows(load_file(str(model_dir / WEIGHTS)))
+    state.update({f"crf.{s}_{k}": torch.tensor(v) for s, kv in learned.items() for k, v in kv.items()})
+    model.load_state_dict(state)
     model.eval()
     return model, vocab, meta

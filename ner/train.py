@@ -11,7 +11,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class TrainConfig:
     seed: int = 13
     eval_every: int = 300  # steps
     patience: int = 4  # evaluations without improvement before stopping
+    crf: bool = False  # train start/transition scores by sequence likelihood (ner.crf) instead of per-tag loss
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights with this decay
     sample: dict[str, float] = field(default_factory=dict)  # scheme -> fraction of its pieces drawn each epoch
     bf16: bool | None = None  # autocast; None = where the CPU has native BF16
@@ -107,6 +108,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     from transformers import AutoTokenizer, BertModel
 
     from core.hardware import probe
+    from ner import crf
     from ner import model as nm
     from ner.backends import TorchBackend
     from ner.tagger import Tagger
@@ -139,12 +141,16 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
         encoder = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
         nm.prune_embeddings(encoder, keep)
         net = nm.NerModel(encoder, schemes, cfg.dropout)
+    if cfg.crf and net.crf is None:
+        net.add_crf()
+    cfg = replace(cfg, crf=net.crf is not None)  # a CRF model keeps training as one: its decoding uses the scores
+    hard = {s: crf.constraints(bio_labels(s)) for s in schemes}
 
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
     steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0),
                                          epoch_sample(feats, cfg.sample, random.Random(0))))
     total = max(1, int(steps_per_epoch * cfg.epochs))
-    opt, sched, _ = optimiser(net, lambda name: name.startswith("heads."), cfg, total)
+    opt, sched, _ = optimiser(net, lambda name: name.startswith(("heads.", "crf.")), cfg, total)
 
     meta = {"name": out_dir.name, "encoder": str(encoder_dir), "train": asdict(cfg), "schemes_trained": schemes,
             "examples": {"train_pieces": len(train_set), "held_out": len(dev)}, "steps": total, "bf16_autocast": bf16}
@@ -172,9 +178,14 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                 rows = torch.tensor([feats[i][2] == scheme for i in batch])
                 if rows.any():
                     logits = out[scheme][rows].float()
-                    loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                                    tags[rows].reshape(-1), ignore_index=-100,
-                                                                    reduction="sum")
+                    if net.crf is not None:
+                        start, trans = hard[scheme]
+                        loss = loss + crf.nll(logits, tags[rows], start + net.crf[f"{scheme}_start"],
+                                              trans + net.crf[f"{scheme}_trans"])
+                    else:
+                        loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                                        tags[rows].reshape(-1), ignore_index=-100,
+                                                                        reduction="sum")
             n_tok = int((tags != -100).sum())
             loss = loss / max(n_tok, 1)
             loss.backward()
@@ -190,8 +201,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                      "elapsed_s": round(time.time() - t0)})
             if step % cfg.eval_every == 0 or step >= total:
                 kept.eval()
-                scores = evaluate(Tagger(TorchBackend(kept, "bf16" if bf16 else "fp32"), vocab,
-                                         {"schemes": {s: bio_labels(s) for s in net.schemes}}), dev, nested=False)
+                scores = evaluate(Tagger(TorchBackend(kept, "bf16" if bf16 else "fp32"), vocab, nm.decoding_meta(kept)),
+                                  dev, nested=False)
                 f1 = float(np.mean([s["micro"]["f1"] for s in scores.values()]))
                 history.append({"step": step, "f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
                 log({"event": "eval", "step": step, "held_out_f1": history[-1]["f1"], "mean": round(f1, 4),
@@ -280,6 +291,7 @@ def refit_heads(model_dir: Path, examples: list[Example], out_dir: Path, epochs:
     """Re-fit only the heads of the schemes in ``examples`` on the frozen encoder (features computed once).
 
     Minutes instead of hours: used when a dataset's labels were repaired after the encoder was trained.
+    A CRF model's transition scores stay as they were (the heads are re-fitted per character).
     """
     import torch
 

@@ -72,6 +72,8 @@ def ner_train(
     ema: Annotated[float, typer.Option(help="> 0: keep a moving average of the weights with this decay")] = 0.0,
     sample: Annotated[list[str] | None, typer.Option(help="SCHEME=FRACTION: draw only that share of a "
                                                           "dataset's pieces each epoch (repeatable)")] = None,
+    crf: Annotated[bool, typer.Option(help="learn transition scores by sequence likelihood (a CRF) instead of "
+                                           "a loss per character")] = False,
     heads_only: Annotated[bool, typer.Option(help="re-fit only these datasets' heads on a trained model's frozen "
                                                    "encoder (--encoder names the model)")] = False,
 ) -> None:
@@ -90,7 +92,7 @@ def ner_train(
         emit({"event": "done", "out": str(out)})
         return
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
-                      patience=patience, ema=ema, sample=parse_sample(sample or []),
+                      patience=patience, ema=ema, crf=crf, sample=parse_sample(sample or []),
                       extra={"data": [str(p) for p in data]})
     try:
         meta = train(encoder or encoder_dir(), examples, out, cfg, emit)

@@ -172,12 +172,10 @@ def test_training_from_the_encoder_then_continuing_with_sampling_and_ema(tmp_pat
     assert r.returncode == 2 and b"early stopping needs both" in r.stderr  # one text: held out or trained on
 
 
-def test_training_accepts_a_chinese_wordpiece_bert_directory(tmp_path):
-    """A user's own Chinese BERT (WordPiece vocab.txt, whose normaliser pads each hanzi with spaces): every
-    character of the data gets its own piece, none falls to [UNK]. Tiny random weights: the wiring is tested."""
+def _tiny_wordpiece_bert(tmp_path, files: list[str]) -> Path:
+    """A Chinese-style BERT directory (WordPiece vocab.txt over the files' characters), tiny random weights."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    files = _tiny_training_files(tmp_path)
     chars = sorted({c.lower() for f in files for c in Path(f).read_text(encoding="utf-8")} - set(' \n"{}[],:'))
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]), encoding="utf-8")
@@ -185,6 +183,14 @@ def test_training_accepts_a_chinese_wordpiece_bert_directory(tmp_path):
     BertTokenizer(vocab=str(vocab)).save_pretrained(bert)
     BertModel(BertConfig(vocab_size=len(chars) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=64)).save_pretrained(bert)
+    return bert
+
+
+def test_training_accepts_a_chinese_wordpiece_bert_directory(tmp_path):
+    """A user's own Chinese BERT (WordPiece vocab.txt, whose normaliser pads each hanzi with spaces): every
+    character of the data gets its own piece, none falls to [UNK]. Tiny random weights: the wiring is tested."""
+    files = _tiny_training_files(tmp_path)
+    bert = _tiny_wordpiece_bert(tmp_path, files)
     out = tmp_path / "ner"
     r = _medkg("ner", "train", *files, "--encoder", str(bert), "--out", str(out), "--epochs", "1",
                "--max-tokens", "512", "--eval-every", "1000")
@@ -192,6 +198,56 @@ def test_training_accepts_a_chinese_wordpiece_bert_directory(tmp_path):
     mapped = set(json.loads((out / "chars.json").read_text(encoding="utf-8"))["chars"])
     assert set(NOTE) <= mapped  # every character of the note has a piece of its own
     for ents in Tagger.load(out, backend="torch-fp32")([NOTE]):
+        _check_offsets(NOTE, ents)
+
+
+def test_crf_likelihood_is_the_normalised_score_of_the_gold_path():
+    """``ner.crf.nll`` against brute force: log of the sum over every tag path minus the gold path's score."""
+    import torch
+
+    from ner import crf
+
+    labels = ["O", "B-x", "I-x"]
+    torch.manual_seed(0)
+    em = torch.randn(2, 6, 3)
+    tags = torch.tensor([[-100, 1, 2, 0, -100, -100], [-100, 0, 1, 2, 2, -100]])  # CLS, characters, SEP/padding
+    hard_start, hard_trans = crf.constraints(labels)
+    start, trans = hard_start + torch.randn(3), hard_trans + torch.randn(3, 3)
+    want = 0.0
+    for row, tag in zip(em, tags):
+        n = int((tag != -100).sum())
+        e = row[1:n + 1]
+
+        def score(path):
+            return start[path[0]] + sum(e[i, p] for i, p in enumerate(path)) + sum(
+                trans[a, b] for a, b in itertools.pairwise(path))
+
+        every = torch.stack([score(p) for p in itertools.product(range(3), repeat=n)])
+        want += torch.logsumexp(every, 0) - score(tag[1:n + 1].tolist())
+    assert crf.nll(em, tags, start, trans).item() == pytest.approx(float(want), rel=1e-5)
+    assert crf.nll(em, torch.tensor([[-100, 2, 0, 0, 0, -100]]), start, trans).item() > 1e3  # I- first: forbidden
+
+
+def test_crf_training_stores_transitions_that_decoding_uses(tmp_path):
+    from ner import model as nm
+
+    files = _tiny_training_files(tmp_path)
+    out = tmp_path / "ner"
+    r = _medkg("ner", "train", *files, "--encoder", str(_tiny_wordpiece_bert(tmp_path, files)), "--out", str(out),
+               "--epochs", "2", "--max-tokens", "512", "--eval-every", "1000", "--crf")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    meta = json.loads((out / "ner.json").read_text(encoding="utf-8"))
+    for scheme in ("yidu", "cmeee"):
+        n = len(bio_labels(scheme))
+        learned = meta["transitions"][scheme]
+        assert len(learned["start"]) == n and np.shape(learned["trans"]) == (n, n)
+        assert np.abs(learned["trans"]).max() > 0  # trained, not left at zero
+    net, _, _ = nm.load(out)
+    assert net.transitions() == meta["transitions"]  # fp32 values through JSON: exact
+    tagger = Tagger.load(out, backend="torch-fp32")
+    start, trans = allowed_transitions(LABELS)
+    assert np.allclose(tagger.masks["yidu"][1], trans + np.asarray(meta["transitions"]["yidu"]["trans"]))
+    for ents in tagger([NOTE]):
         _check_offsets(NOTE, ents)
 
 
