@@ -1,8 +1,9 @@
 """Linear-chain CRF over a head's BIO emissions, for training: learned start and transition scores on top
 of the decoder's hard constraints (``ner.decode.allowed_transitions``), fitted by sequence likelihood.
 
-Decoding needs nothing new: ``Tagger`` adds the learned scores to its constraint masks and runs the same
-Viterbi (log-softmax shifts each position's emissions by a constant, which leaves the best path unchanged).
+Decoding needs nothing new: ``ner.decode.transition_scores`` adds the learned scores to the constraint
+masks for the same Viterbi (log-softmax shifts each position's emissions by a constant, which leaves the
+best path unchanged).
 """
 
 from __future__ import annotations

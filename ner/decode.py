@@ -21,6 +21,15 @@ def allowed_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return start, trans
 
 
+def transition_scores(labels: list[str], learned: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(start, trans) for :func:`viterbi`: the constraint masks, plus a CRF-trained model's learned scores
+    (``{"start": [L], "trans": [L][L]}`` from its ``ner.json``, see ``ner.crf``) where it has them."""
+    start, trans = allowed_transitions(labels)
+    if not learned:
+        return start, trans
+    return start + np.asarray(learned["start"], np.float32), trans + np.asarray(learned["trans"], np.float32)
+
+
 def viterbi(logp: np.ndarray, start: np.ndarray, trans: np.ndarray) -> np.ndarray:
     """Best allowed tag path for ``logp`` [n, L] (log-probabilities)."""
     n = len(logp)

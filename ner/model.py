@@ -38,7 +38,7 @@ class NerModel(nn.Module):
                                      for k, shape in (("start", (n[s],)), ("trans", (n[s], n[s])))})
 
     def transitions(self) -> dict[str, dict[str, list]]:
-        """The learned scores as plain lists, for ``ner.json`` (what ``Tagger`` adds to its decoding masks)."""
+        """The learned scores as plain lists, for ``ner.json`` (what decoding adds to its masks); {} without a CRF."""
         if self.crf is None:
             return {}
         return {s: {k: self.crf[f"{s}_{k}"].detach().float().tolist() for k in ("start", "trans")}
@@ -104,10 +104,8 @@ def save(model: NerModel, vocab: CharVocab, out_dir: Path, meta: dict) -> None:
 
 def decoding_meta(model: NerModel) -> dict:
     """What a ``Tagger`` needs besides the network: each scheme's labels and, after CRF training, transitions."""
-    out = {"schemes": {s: bio_labels(s) for s in model.schemes}}
-    if model.crf is not None:
-        out["transitions"] = model.transitions()
-    return out
+    learned = model.transitions()
+    return {"schemes": {s: bio_labels(s) for s in model.schemes}, **({"transitions": learned} if learned else {})}
 
 
 def load(model_dir: Path) -> tuple[NerModel, CharVocab, dict]:

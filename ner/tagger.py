@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.records import Entity, Span
-from ner.decode import allowed_transitions, spans, viterbi
+from ner.decode import spans, transition_scores, viterbi
 from ner.schema import NESTED, SCHEMES, entity_type
 from ner.windows import stitch, windows
 
@@ -62,13 +62,6 @@ def encloses_or_clears(owner: np.ndarray, spans: list, s: int, e: int) -> bool:
     return not (left >= 0 and tuple(spans[left][:2]) == (s, e))
 
 
-def learned(masks: tuple[np.ndarray, np.ndarray], crf: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    """The decoder's constraint masks plus a CRF-trained model's start/transition scores (``ner.crf``)."""
-    if not crf:
-        return masks
-    return masks[0] + np.asarray(crf["start"], np.float32), masks[1] + np.asarray(crf["trans"], np.float32)
-
-
 class Tagger:
     def __init__(self, backend, vocab, meta: dict, primary: str | None = None, window: int = WINDOW,
                  overlap: int = OVERLAP, max_tokens: int = 8192):
@@ -76,8 +69,7 @@ class Tagger:
         self.labels: dict[str, list[str]] = meta["schemes"]
         self.primary = primary or ("yidu" if "yidu" in self.labels else next(iter(self.labels)))
         self.window, self.overlap, self.max_tokens = window, overlap, max_tokens
-        self.masks = {s: learned(allowed_transitions(labs), meta.get("transitions", {}).get(s))
-                      for s, labs in self.labels.items()}
+        self.masks = {s: transition_scores(labs, meta.get("transitions", {}).get(s)) for s, labs in self.labels.items()}
         self.primary_types = {entity_type(self.primary, lab[2:]) for lab in self.labels[self.primary] if lab != "O"}
         self.name = f"{meta.get('name', 'ner')}@{backend.name}"
 

@@ -144,7 +144,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     if cfg.crf and net.crf is None:
         net.add_crf()
     cfg = replace(cfg, crf=net.crf is not None)  # a CRF model keeps training as one: its decoding uses the scores
-    hard = {s: crf.constraints(bio_labels(s)) for s in schemes}
+    hard = {s: crf.constraints(bio_labels(s)) for s in schemes} if cfg.crf else {}
 
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
     steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0),
