@@ -15,6 +15,7 @@ from ner.schema import SCHEMES
 
 CONFIG = "ner.json"
 WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"  # fp32 weights a training run leaves beside WEIGHTS
 VOCAB = "chars.json"
 
 

@@ -11,6 +11,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class TrainConfig:
     patience: int = 4  # evaluations without improvement before stopping
     crf: bool = False  # train start/transition scores by sequence likelihood (ner.crf) instead of per-tag loss
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights with this decay
+    adversarial: float = 0.0  # > 0: also train on word embeddings pushed this far along the loss gradient (FGM)
     sample: dict[str, float] = field(default_factory=dict)  # scheme -> fraction of its pieces drawn each epoch
     bf16: bool | None = None  # autocast; None = where the CPU has native BF16
     threads: int | None = None
@@ -129,7 +131,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
         raise ValueError(f"{len(examples)} annotated texts leave {len(dev)} held out and {len(train_set)} pieces to "
                          "train on: early stopping needs both (give a few dozen texts at least)")
     if (Path(encoder_dir) / nm.CONFIG).is_file():  # continue from a medkg NER model (its vocabulary and heads)
-        net, vocab, _ = nm.load(Path(encoder_dir))
+        net, vocab, _ = nm.load(Path(encoder_dir), full=True)
         if set(schemes) - set(net.schemes):
             raise ValueError(f"{encoder_dir} has no head for {sorted(set(schemes) - set(net.schemes))}")
         keep = list(range(net.encoder.config.vocab_size))
@@ -171,24 +173,12 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                 ids[r, :len(x)], tags[r, :len(y)] = torch.tensor(x), torch.tensor(y)
             mask = (ids != vocab.pad).long()
             mask[:, 0] = 1
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out = net(ids, mask)
-            loss = 0.0
-            for scheme in schemes:
-                rows = torch.tensor([feats[i][2] == scheme for i in batch])
-                if rows.any():
-                    logits = out[scheme][rows].float()
-                    if net.crf is not None:
-                        start, trans = hard[scheme]
-                        loss = loss + crf.nll(logits, tags[rows], start + net.crf[f"{scheme}_start"],
-                                              trans + net.crf[f"{scheme}_trans"])
-                    else:
-                        loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                                        tags[rows].reshape(-1), ignore_index=-100,
-                                                                        reduction="sum")
-            n_tok = int((tags != -100).sum())
-            loss = loss / max(n_tok, 1)
+            row_schemes = [feats[i][2] for i in batch]
+            loss = batch_loss(net, ids, mask, tags, row_schemes, hard, bf16)
             loss.backward()
+            if cfg.adversarial > 0:
+                with fgm(net.encoder.embeddings.word_embeddings.weight, cfg.adversarial):
+                    batch_loss(net, ids, mask, tags, row_schemes, hard, bf16).backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
@@ -209,7 +199,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                      "elapsed_s": round(time.time() - t0)})
                 if f1 > best:
                     best, bad = f1, 0
-                    nm.save(kept, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history})
+                    nm.save(kept, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history},
+                            checkpoint=True)
                 else:
                     bad += 1
                     if bad >= cfg.patience:
@@ -222,6 +213,46 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     meta["train_seconds"] = round(time.time() - t0)
     (out_dir / nm.CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def batch_loss(net, ids, mask, tags, row_schemes: list[str], hard: dict, bf16: bool):
+    """Mean loss per character of one batch, each row on its own scheme's head: the CRF's negative
+    log-likelihood where ``net`` has a CRF (``hard``: each scheme's constraint scores), else cross-entropy."""
+    import torch
+
+    from ner import crf
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = net(ids, mask)
+    loss = 0.0
+    for scheme in sorted(set(row_schemes)):
+        rows = torch.tensor([s == scheme for s in row_schemes])
+        logits = out[scheme][rows].float()
+        if net.crf is not None:
+            start, trans = hard[scheme]
+            loss = loss + crf.nll(logits, tags[rows], start + net.crf[f"{scheme}_start"], trans + net.crf[f"{scheme}_trans"])
+        else:
+            loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tags[rows].reshape(-1),
+                                                            ignore_index=-100, reduction="sum")
+    return loss / max(int((tags != -100).sum()), 1)
+
+
+@contextmanager
+def fgm(weight, eps: float):
+    """Fast gradient method (Miyato et al. 2017): inside the block ``weight`` is moved ``eps`` along its current
+    gradient (L2-normalised), so a second backward adds the loss of that worst-case nudge of the embeddings;
+    the weight is restored on exit. A regulariser for small encoders that overfit the training convention."""
+    import torch
+
+    if weight.grad is None or not weight.grad.any():
+        yield
+        return
+    saved = weight.data.clone()
+    weight.data.add_(weight.grad, alpha=eps / torch.linalg.vector_norm(weight.grad).item())
+    try:
+        yield
+    finally:
+        weight.data.copy_(saved)
 
 
 def optimiser(net, is_head: Callable[[str], bool], cfg, total: int):

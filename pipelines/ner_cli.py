@@ -74,6 +74,8 @@ def ner_train(
                                                           "dataset's pieces each epoch (repeatable)")] = None,
     crf: Annotated[bool, typer.Option(help="learn transition scores by sequence likelihood (a CRF) instead of "
                                            "a loss per character")] = False,
+    adversarial: Annotated[float, typer.Option(help="> 0: FGM, also train on word embeddings moved this far (L2) "
+                                                    "along the loss gradient; doubles the step's cost")] = 0.0,
     heads_only: Annotated[bool, typer.Option(help="re-fit only these datasets' heads on a trained model's frozen "
                                                    "encoder (--encoder names the model)")] = False,
 ) -> None:
@@ -92,7 +94,7 @@ def ner_train(
         emit({"event": "done", "out": str(out)})
         return
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
-                      patience=patience, ema=ema, crf=crf, sample=parse_sample(sample or []),
+                      patience=patience, ema=ema, crf=crf, adversarial=adversarial, sample=parse_sample(sample or []),
                       extra={"data": [str(p) for p in data]})
     try:
         meta = train(encoder or encoder_dir(), examples, out, cfg, emit)

@@ -141,10 +141,10 @@ def build(encoder, schemas: list[tuple[str, str, str]], **kw) -> RelationModel:
 def save(model: RelationModel, vocab: CharVocab, out_dir: Path, meta: dict, schemas) -> None:
     from safetensors.torch import save_file
 
-    from ner.model import int8_rows
+    from ner.model import int8_groups
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_file(int8_rows(model.state_dict()), str(out_dir / WEIGHTS), metadata={"format": "medkg-re-int8-rows"})
+    save_file(int8_groups(model.state_dict()), str(out_dir / WEIGHTS), metadata={"format": "medkg-re-int8-groups"})
     model.encoder.config.save_pretrained(out_dir)
     vocab.save(out_dir / VOCAB)
     head = {"max_span": model.max_span, "span_dim": model.span_dim, "ent_dim": model.ent_proj.out_features}
@@ -158,12 +158,12 @@ def load(model_dir: Path, partial: bool = False) -> tuple[RelationModel, CharVoc
     from safetensors.torch import load_file
     from transformers import BertConfig, BertModel
 
-    from ner.model import from_int8_rows
+    from ner.model import from_int8_groups
 
     meta = json.loads((model_dir / CONFIG).read_text(encoding="utf-8"))
     encoder = BertModel(BertConfig.from_pretrained(model_dir), add_pooling_layer=False)
     model = build(encoder, [tuple(s) for s in meta["schemas"]], **meta["head"])
-    state = from_int8_rows(load_file(str(model_dir / WEIGHTS)))
+    state = from_int8_groups(load_file(str(model_dir / WEIGHTS)))
     if partial:
         own = model.state_dict()
         state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

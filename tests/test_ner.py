@@ -132,6 +132,40 @@ def test_moving_average_keeps_the_average_and_none_keeps_the_model():
     assert kept is not net and kept.weight.item() == 0.5 * (0.5 * 0.0 + 0.5 * 1.0) + 0.5 * 3.0  # 1.75
 
 
+def test_fgm_moves_the_weight_along_its_gradient_by_eps_and_puts_it_back():
+    import torch
+
+    from ner.train import fgm
+
+    w = torch.nn.Parameter(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    with fgm(w, 0.5):  # no gradient yet: nothing to follow
+        assert torch.equal(w.detach(), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    (w * torch.tensor([[3.0, 0.0], [0.0, 4.0]])).sum().backward()  # gradient norm 5
+    with fgm(w, 0.5):
+        assert torch.allclose(w.detach(), torch.tensor([[1.3, 2.0], [3.0, 4.4]]))
+    assert torch.equal(w.detach(), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+
+
+def test_int8_groups_round_trip_within_half_a_step_and_older_per_row_files_load():
+    import torch
+
+    from ner.model import from_int8_groups, int8_groups
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 128, generator=g)
+    w[0, 3] = 40.0  # an outlier coarsens only its own group's grid
+    state = {"w": w, "odd": torch.randn(3, 10, generator=g), "bias": torch.randn(4, generator=g)}
+    raw = int8_groups(state, group=64)
+    assert raw["w.q8"].dtype == torch.int8 and raw["w.scale"].shape == (6, 2) and raw["odd.scale"].shape == (3, 1)
+    back = from_int8_groups(raw)
+    assert torch.equal(back["bias"], state["bias"])
+    assert (back["w"][0, 64:] - w[0, 64:]).abs().max() <= w[0, 64:].abs().max() / 254 + 1e-6
+    assert (back["w"][0, 64:] - w[0, 64:]).abs().max() < 40 / 254 / 4
+    scale = w.abs().amax(dim=1) / 127  # the per-row layout of models saved before groups
+    q = torch.round(w / scale[:, None]).to(torch.int8)
+    assert torch.equal(from_int8_groups({"w.q8": q, "w.scale": scale})["w"], q.float() * scale[:, None])
+
+
 def _tiny_training_files(tmp_path) -> list[str]:
     """Thirty small Yidu-S4K records and thirty CMeEE BIO sentences (distinct texts, so the content-hash
     split holds some of each out)."""
@@ -229,14 +263,17 @@ def test_crf_likelihood_is_the_normalised_score_of_the_gold_path():
 
 
 def test_crf_training_stores_transitions_that_decoding_uses(tmp_path):
+    import torch
+
     from ner import model as nm
 
     files = _tiny_training_files(tmp_path)
     out = tmp_path / "ner"
     r = _medkg("ner", "train", *files, "--encoder", str(_tiny_wordpiece_bert(tmp_path, files)), "--out", str(out),
-               "--epochs", "2", "--max-tokens", "512", "--eval-every", "1000", "--crf")
+               "--epochs", "2", "--max-tokens", "512", "--eval-every", "1000", "--crf", "--adversarial", "1.0")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     meta = json.loads((out / "ner.json").read_text(encoding="utf-8"))
+    assert meta["train"]["adversarial"] == 1.0
     for scheme in ("yidu", "cmeee"):
         n = len(bio_labels(scheme))
         learned = meta["transitions"][scheme]
@@ -244,6 +281,9 @@ def test_crf_training_stores_transitions_that_decoding_uses(tmp_path):
         assert np.abs(learned["trans"]).max() > 0  # trained, not left at zero
     net, _, _ = nm.load(out)
     assert net.transitions() == meta["transitions"]  # fp32 values through JSON: exact
+    full, _, _ = nm.load(out, full=True)  # the fp32 checkpoint training leaves beside the compact weights
+    a, b = full.state_dict()["heads.yidu.weight"], net.state_dict()["heads.yidu.weight"]
+    assert not torch.equal(a, b) and torch.allclose(a, b, atol=float(a.abs().max()) / 254 + 1e-7)
     tagger = Tagger.load(out, backend="torch-fp32")
     start, trans = allowed_transitions(LABELS)
     assert np.allclose(tagger.masks["yidu"][1], trans + np.asarray(meta["transitions"]["yidu"]["trans"]))
