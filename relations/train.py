@@ -228,7 +228,7 @@ def train(encoder_dir: Path, examples: list[Example], schemas, out_dir: Path, cf
                         step = total
             if step >= total:
                 break
-    # thresholds on the model as stored (int8 rows), the one inference will use
+    # thresholds on the model as stored (int8), the one inference will use
     net, vocab, meta = rm.load(out_dir)
     meta["thresholds"] = tune_thresholds(RelationExtractor(net, vocab, meta, precision="bf16" if bf16 else "fp32"), tune)
     log({"event": "thresholds", **meta["thresholds"]})
