@@ -308,8 +308,10 @@ def _check_offsets(text, ents):
 
 
 def test_shipped_model_is_small_and_complete():
-    d = ROOT / "models" / "ner"
-    assert sum(p.stat().st_size for p in d.iterdir()) <= 40 * 2**20
+    from ner.modeldir import CHECKPOINT
+
+    d = ROOT / "models" / "ner"  # a local training run's fp32 checkpoint stays beside it, ignored by git
+    assert sum(p.stat().st_size for p in d.iterdir() if p.name != CHECKPOINT) <= 40 * 2**20
     assert (d / "MODEL_CARD.md").is_file()
 
 
