@@ -1,8 +1,8 @@
 """The token-classification network: one BERT-family encoder, one linear BIO head per scheme.
 
 Storage (``save``/``load``): the shipped directory must stay small (≤ 40 MB), so every 2-D weight is
-stored as int8 with one fp32 scale per 64 weights of a row (symmetric, weight-only) and dequantised to fp32 on load;
-biases and LayerNorms stay fp32. Inference then runs in whatever precision the backend chooses; the
+stored as int8 with one fp32 scale per 64 weights of a row (symmetric, weight-only) and dequantised to fp32
+on load; biases and LayerNorms stay fp32. Inference then runs in whatever precision the backend chooses; the
 F1 figures in the model card are measured on the weights as stored, i.e. after this round trip.
 """
 

@@ -241,7 +241,8 @@ def batch_loss(net, ids, mask, tags, row_schemes: list[str], hard: dict, bf16: b
 def fgm(weight, eps: float):
     """Fast gradient method (Miyato et al. 2017): inside the block ``weight`` is moved ``eps`` along its current
     gradient (L2-normalised), so a second backward adds the loss of that worst-case nudge of the embeddings;
-    the weight is restored on exit. A regulariser for small encoders that overfit the training convention."""
+    the weight is restored on exit. A regulariser; on top of a CRF-trained e5-small it gained nothing measurable
+    (model card, run 11)."""
     import torch
 
     if weight.grad is None or not weight.grad.any():
