@@ -115,7 +115,7 @@ def main() -> None:
                                                         calibration_batches(base)), vocab, meta),
         "openvino-int8w": lambda: Tagger(OpenVinoBackend(net, "int8", args.model, threads), vocab, meta),
         HfBaseline.name: lambda: HfBaseline(args.model, args.scheme, threads),
-        OneByOne.name: lambda: OneByOne(Tagger(TorchBackend(net, "fp32", threads), vocab, meta)),
+        OneByOne.name: lambda: OneByOne(base),
     }
     if hw.native_bf16:  # elsewhere BF16 is emulated (torch) or silently ignored (OpenVINO): not a variant
         builders["torch-bf16"] = lambda: Tagger(TorchBackend(net, "bf16", threads), vocab, meta)
@@ -166,10 +166,8 @@ def main() -> None:
         "torch": package_version("torch"), "openvino": package_version("openvino"),
         "ipex": package_version("intel-extension-for-pytorch") or "not installed (optional backend; retired upstream)",
         "policy": {"backend": policy.precision, "reason": policy.reason,
-                   "speedup_vs_naive": results.get(policy.precision, {}).get("speedup_vs_naive"),
-                   "f1_minus_naive": results.get(policy.precision, {}).get("f1_minus_naive"),
-                   "speedup_vs_per_doc_fp32": results.get(policy.precision, {}).get("speedup_vs_per_doc_fp32"),
-                   "f1_minus_per_doc_fp32": results.get(policy.precision, {}).get("f1_minus_per_doc_fp32")},
+                   **{k: results.get(policy.precision, {}).get(k) for k in
+                      ("speedup_vs_naive", "f1_minus_naive", "speedup_vs_per_doc_fp32", "f1_minus_per_doc_fp32")}},
         "per_type_torch_fp32": strict_scores((d.spans, p) for d, p in zip(docs, preds["torch-fp32"]))["per_type"],
         "variants": results,
         "decoding": decoding,
