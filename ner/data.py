@@ -43,41 +43,50 @@ def _keep(spans, text: str, scheme: str) -> Spans:
 
 
 def spans_from_bio(tags: list[str]) -> list[tuple[int, int, str]]:
-    """Spans of a BIO sequence, repairing what flattening nested entities leaves behind.
+    """Spans of a BIO sequence, repairing what flattening nested entities leaves behind (the outer spans of
+    :func:`nested_from_bio`)."""
+    return nested_from_bio(tags)[0]
+
+
+def nested_from_bio(tags: list[str]) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
+    """(outer, inner) spans of a BIO sequence, undoing what flattening nested entities did.
 
     CMeEE's flattened BIO overwrites the part of an outer entity that an inner one covers: 内脏血管收缩
     becomes ``B-bod I-bod I-bod I-bod I-sym I-sym`` (inner at the start), and a body part in the middle of a
     symptom gives ``B-sym I-sym B-bod I-bod I-sym``. An ``I-x`` that does not continue an ``x`` therefore
     means an outer ``x`` around the spans just before it: it starts where the nearest ``x`` span that ends
     flush against them started (the middle case), or else where the span just before it started (the start
-    case); the inner spans are dropped, so the flat result keeps the outer entity. After ``O`` an ``I-x``
-    simply starts a new span. An inner entity at the very end (``B-sym B-bod`` in 缺血) cannot be told from
-    two adjacent entities and stays two spans.
+    case); the spans it swallows are the inner ones. After ``O`` an ``I-x`` simply starts a new span. An inner
+    entity at the very end (``B-sym B-bod`` in 缺血) cannot be told from two adjacent entities and stays two
+    outer spans.
     """
     spans: list[tuple[int, int, str]] = []
+    inner: list[tuple[int, int, str]] = []
     start, label = None, None
     for i, tag in enumerate([*tags, "O"]):
         kind, _, lab = tag.partition("-")
         if kind == "I" and label == lab and start is not None:
             continue
         if kind == "I" and start is not None:  # orphan I-x right after another span: the outer x
-            edge = start
+            edge, outer_start = start, start
             for j in range(len(spans) - 1, -1, -1):  # the chain of spans flush against each other, backwards
                 if spans[j][1] != edge:
                     break
                 if spans[j][2] == lab:
-                    start = spans[j][0]
+                    outer_start = spans[j][0]
+                    inner += spans[j + 1:]
                     del spans[j:]
                     break
                 edge = spans[j][0]
-            label = lab
+            inner.append((start, i, label))
+            start, label = outer_start, lab
             continue
         if start is not None:
             spans.append((start, i, label))
             start = label = None
         if kind in ("B", "I"):
             start, label = i, lab
-    return spans
+    return spans, inner
 
 
 def load_yidu(path: Path) -> list[Example]:
@@ -86,11 +95,14 @@ def load_yidu(path: Path) -> list[Example]:
                     "yidu", f"{path.name}:{i}") for i, r in enumerate(_json_lines(path))]
 
 
-def load_cmeee(path: Path) -> list[Example]:
+def load_cmeee(path: Path, nested: bool = False) -> list[Example]:
+    """CMeEE, official (nested) or flattened to BIO; ``nested`` also gives back the inner entities that flattening
+    overwrote (scoring against the official nested gold's convention; training reads the outer spans only)."""
     out = []
     for i, r in enumerate(_json_lines(path)):
         if "bio" in r:
-            spans = spans_from_bio(list(r["bio"]))
+            outer, inner = nested_from_bio(list(r["bio"]))
+            spans = outer + inner if nested else outer
         else:  # the official nested format: end_idx inclusive
             spans = [(e["start_idx"], e["end_idx"] + 1, e["type"]) for e in r.get("entities", [])]
         out.append(Example(r["text"], _keep(spans, r["text"], "cmeee"), "cmeee", f"{path.name}:{i}"))

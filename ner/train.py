@@ -76,9 +76,9 @@ def pieces(ex: Example, window: int) -> list[Example]:
 def tag_ids(ex: Example) -> list[int]:
     labels = {lab: i for i, lab in enumerate(bio_labels(ex.scheme))}
     out = [0] * len(ex.text)
-    for s, e, lab in ex.spans:
+    for s, e, lab in sorted(ex.spans, key=lambda sp: (sp[0], -sp[1])):
         if any(out[s:e]):
-            continue  # overlapping (nested) span: the first, outer-most after sorting, wins
+            continue  # nested: the outer span (first from the left, then longest) wins
         out[s] = labels[f"B-{lab}"]
         for i in range(s + 1, e):
             out[i] = labels[f"I-{lab}"]

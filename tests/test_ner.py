@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ner.data import Example, load, sniff, spans_from_bio
+from ner.data import Example, load, load_cmeee, nested_from_bio, sniff, spans_from_bio
 from ner.decode import allowed_transitions, spans, viterbi
 from ner.schema import bio_labels
 from ner.tagger import Tagger, batches, log_softmax
-from ner.train import epoch_sample, moving_average
+from ner.train import epoch_sample, moving_average, tag_ids
 from ner.windows import stitch, windows
 
 LABELS = bio_labels("yidu")
@@ -84,6 +84,27 @@ def test_bio_repair_restores_the_outer_entity_that_flattening_cut():
     # what flattening cannot have made stays: adjacent entities, and an inner one at the very end (ambiguous)
     assert spans_from_bio(["B-pro", "I-pro", "B-dru", "I-dru"]) == [(0, 2, "pro"), (2, 4, "dru")]
     assert spans_from_bio(["B-sym", "B-bod", "O"]) == [(0, 1, "sym"), (1, 2, "bod")]
+
+
+def test_bio_repair_gives_back_the_inner_entities_it_swallowed(tmp_path):
+    assert nested_from_bio(["B-bod", "I-bod", "I-sym", "I-sym"]) == ([(0, 4, "sym")], [(0, 2, "bod")])
+    assert nested_from_bio(["B-sym", "B-bod", "I-bod", "B-ite", "I-sym", "O", "B-dis"]) == (
+        [(0, 5, "sym"), (6, 7, "dis")], [(1, 3, "bod"), (3, 4, "ite")])
+    assert nested_from_bio(["B-pro", "I-pro", "B-dru", "I-dru"]) == ([(0, 2, "pro"), (2, 4, "dru")], [])
+    # loading: training reads the outer spans, scoring against nested gold may ask for the inner ones too
+    text = "腹部疼痛，服用阿司匹林。"
+    bio = ["B-bod", "I-bod", "I-sym", "I-sym", "O", "O", "O", "B-dru", "I-dru", "I-dru", "I-dru", "O"]
+    p = tmp_path / "flat.jsonl"
+    p.write_text(json.dumps({"text": text, "bio": bio}, ensure_ascii=False), encoding="utf-8")
+    assert load_cmeee(p)[0].spans == ((0, 4, "sym"), (7, 11, "dru"))
+    assert load_cmeee(p, nested=True)[0].spans == ((0, 2, "bod"), (0, 4, "sym"), (7, 11, "dru"))
+
+
+def test_nested_gold_trains_on_the_outer_entity():
+    # the official nested format gives both; sorted, the inner 腹部 comes first, yet the tags follow the outer one
+    ex = Example("腹部疼痛", ((0, 2, "bod"), (0, 4, "sym")), "cmeee", "t")
+    labels = bio_labels("cmeee")
+    assert [labels[i] for i in tag_ids(ex)] == ["B-sym", "I-sym", "I-sym", "I-sym"]
 
 
 def test_every_format_is_sniffed_and_read(tmp_path):
