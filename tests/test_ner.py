@@ -107,6 +107,16 @@ def test_nested_gold_trains_on_the_outer_entity():
     assert [labels[i] for i in tag_ids(ex)] == ["B-sym", "I-sym", "I-sym", "I-sym"]
 
 
+def test_the_cmeee_label_probe_keeps_strings_the_training_part_labels_and_matches_longest_first(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))  # benchmarks/ is not installed
+    from benchmarks.cmeee_labels import lexicon, match
+
+    # 腹部 is labelled in 1 of its 3 occurrences: left out; 腹部疼痛 in its only one: kept
+    train = [Example("腹部疼痛，腹部。", ((0, 2, "bod"), (0, 4, "sym")), "cmeee", "a"), Example("腹部正常", (), "cmeee", "b")]
+    assert lexicon(train) == {"腹部疼痛": "sym"}
+    assert match({"腹部": "bod", "腹部疼痛": "sym"}, "今腹部疼痛，腹部") == [(1, 5, "sym"), (6, 8, "bod")]
+
+
 def test_every_format_is_sniffed_and_read(tmp_path):
     text = "患者发热三天，诊断肺炎。"
     files = {
