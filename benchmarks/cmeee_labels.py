@@ -4,7 +4,7 @@ The probe is a dictionary: every entity string of 2 to 12 characters in the *tra
 (``ner.data.held_out`` decides the part), kept when it is annotated in at least half of its occurrences there,
 with its most frequent type, matched longest-first. Its precision asks "where this string occurs, is it labelled
 as in training?". Scored on the held-out part of the training file and on the official dev set, both with nested
-gold (``load_cmeee(nested=True)`` gives the held-out part its inner entities back), over all texts and over the
+gold (``Example.gold``: the held-out part's inner entities given back), over all texts and over the
 *fresh* ones that share no 12-character substring with the training part (near-duplicates would flatter the
 held-out side). The shipped model is scored on the same four sets (nested decoding). Nothing is fitted on the
 dev set: it is read only to be scored. Prints one JSON object.
@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 
 from ner.data import Example, held_out, load_cmeee
 from ner.metrics import strict_scores
+from ner.train import evaluate
 
 CMEEE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ner" / "cmeee"
 SHORTEST, LONGEST, SHINGLE = 2, 12, 12
@@ -34,7 +35,7 @@ SHORTEST, LONGEST, SHINGLE = 2, 12, 12
 def lexicon(train: list[Example]) -> dict[str, str]:
     types: dict[str, Counter] = defaultdict(Counter)
     for ex in train:
-        for s, e, lab in ex.spans:
+        for s, e, lab in ex.gold:
             if SHORTEST <= e - s <= LONGEST:
                 types[ex.text[s:e]][lab] += 1
     seen = Counter(w for ex in train for w in substrings(ex.text) if w in types)
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--train", type=Path, default=CMEEE / "CMeEE_train_flat.jsonl")
     ap.add_argument("--dev", type=Path, default=CMEEE / "CMeEE_dev.json")
     args = ap.parse_args()
-    rows = load_cmeee(args.train, nested=True)
+    rows = load_cmeee(args.train)
     train = [e for e in rows if not held_out(e)]
     lex = lexicon(train)
     shingles = {ex.text[i:i + SHINGLE] for ex in train for i in range(len(ex.text) - SHINGLE + 1)}
@@ -78,8 +79,8 @@ def main() -> None:
     out = {"model": tagger.name, "lexicon_strings": len(lex),
            "data": "nested gold, strict spans; held_out = the training file's 10 % content-hash part", "sets": {}}
     for name, exs in sets.items():
-        by_lex = strict_scores((e.spans, match(lex, e.text)) for e in exs)
-        by_model = strict_scores(zip((e.spans for e in exs), tagger.spans([e.text for e in exs], "cmeee")))
+        by_lex = strict_scores((e.gold, match(lex, e.text)) for e in exs)
+        by_model = evaluate(tagger, exs)["cmeee"]
         chars = sum(len(e.text) for e in exs)
         out["sets"][name] = {"texts": len(exs), "gold_per_100_chars": round(100 * by_lex["micro"]["gold"] / chars, 2),
                              "lexicon": by_lex["micro"], "model": by_model["micro"],

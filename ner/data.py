@@ -23,6 +23,12 @@ class Example:
     spans: Spans  # (start, end exclusive, dataset label)
     scheme: str
     source: str = ""
+    inner: Spans = ()  # entities a flattened file's BIO had overwritten (nested_from_bio): gold, never training tags
+
+    @property
+    def gold(self) -> Spans:
+        """What nested scoring compares against: the spans and the inner entities given back."""
+        return tuple(sorted(self.spans + self.inner))
 
 
 class DataFormatError(ValueError):
@@ -95,17 +101,18 @@ def load_yidu(path: Path) -> list[Example]:
                     "yidu", f"{path.name}:{i}") for i, r in enumerate(_json_lines(path))]
 
 
-def load_cmeee(path: Path, nested: bool = False) -> list[Example]:
-    """CMeEE, official (nested) or flattened to BIO; ``nested`` also gives back the inner entities that flattening
-    overwrote (scoring against the official nested gold's convention; training reads the outer spans only)."""
+def load_cmeee(path: Path) -> list[Example]:
+    """CMeEE, official (nested) or flattened to BIO, whose repair keeps the outer spans and gives the inner ones back
+    apart (``Example.inner``), so that held-out text is scored in the official nested convention."""
     out = []
     for i, r in enumerate(_json_lines(path)):
+        inner: list = []
         if "bio" in r:
-            outer, inner = nested_from_bio(list(r["bio"]))
-            spans = outer + inner if nested else outer
+            spans, inner = nested_from_bio(list(r["bio"]))
         else:  # the official nested format: end_idx inclusive
             spans = [(e["start_idx"], e["end_idx"] + 1, e["type"]) for e in r.get("entities", [])]
-        out.append(Example(r["text"], _keep(spans, r["text"], "cmeee"), "cmeee", f"{path.name}:{i}"))
+        out.append(Example(r["text"], _keep(spans, r["text"], "cmeee"), "cmeee", f"{path.name}:{i}",
+                           _keep(inner, r["text"], "cmeee")))
     return out
 
 

@@ -69,8 +69,11 @@ def pieces(ex: Example, window: int) -> list[Example]:
         cur += len(p)
     if cur > start:
         cuts.append((start, cur))
-    return [Example(ex.text[s:e], tuple((a - s, b - s, lab) for a, b, lab in ex.spans if s <= a and b <= e),
-                    ex.scheme, f"{ex.source}@{s}") for s, e in cuts]
+    def inside(spans, s, e):
+        return tuple((a - s, b - s, lab) for a, b, lab in spans if s <= a and b <= e)
+
+    return [Example(ex.text[s:e], inside(ex.spans, s, e), ex.scheme, f"{ex.source}@{s}", inside(ex.inner, s, e))
+            for s, e in cuts]
 
 
 def tag_ids(ex: Example) -> list[int]:
@@ -94,13 +97,13 @@ def build_vocab(tokenizer, examples: list[Example]) -> CharVocab:
 
 
 def evaluate(tagger, examples: list[Example], nested: bool = True) -> dict:
-    """Strict scores per scheme on ``examples`` (each scored on its own scheme's head). ``nested=False`` for
-    gold that was flattened (the training files' held-out part): inner entities would all count as wrong."""
+    """Strict scores per scheme on ``examples`` (each scored on its own scheme's head), nested where the scheme
+    nests: inner entities decoded and scored against ``Example.gold``; ``nested=False`` scores outer spans only."""
     out = {}
     for scheme in sorted({e.scheme for e in examples}):
         exs = [e for e in examples if e.scheme == scheme]
         pred = tagger.spans([e.text for e in exs], scheme, nested)
-        out[scheme] = strict_scores((e.spans, p) for e, p in zip(exs, pred))
+        out[scheme] = strict_scores((e.gold if nested else e.spans, p) for e, p in zip(exs, pred))
     return out
 
 
@@ -192,7 +195,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             if step % cfg.eval_every == 0 or step >= total:
                 kept.eval()
                 scores = evaluate(Tagger(TorchBackend(kept, "bf16" if bf16 else "fp32"), vocab, nm.decoding_meta(kept)),
-                                  dev, nested=False)
+                                  dev)
                 f1 = float(np.mean([s["micro"]["f1"] for s in scores.values()]))
                 history.append({"step": step, "f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
                 log({"event": "eval", "step": step, "held_out_f1": history[-1]["f1"], "mean": round(f1, 4),
@@ -366,7 +369,7 @@ def refit_heads(model_dir: Path, examples: list[Example], out_dir: Path, epochs:
                 opt.zero_grad()
             log({"event": "head_epoch", "scheme": scheme, "epoch": epoch + 1, "loss": round(loss.item(), 4)})
     net.eval()
-    scores = evaluate(Tagger(TorchBackend(net, "fp32"), vocab, meta), dev, nested=False)
+    scores = evaluate(Tagger(TorchBackend(net, "fp32"), vocab, meta), dev)
     log({"event": "eval", "held_out_f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
     meta = {k: v for k, v in meta.items() if k != "schemes"}
     meta.setdefault("refits", []).append({"schemes": sorted(scores), "epochs": epochs, "lr": lr,

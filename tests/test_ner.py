@@ -18,7 +18,7 @@ from ner.data import Example, load, load_cmeee, nested_from_bio, sniff, spans_fr
 from ner.decode import allowed_transitions, spans, viterbi
 from ner.schema import bio_labels
 from ner.tagger import Tagger, batches, log_softmax
-from ner.train import epoch_sample, moving_average, tag_ids
+from ner.train import epoch_sample, evaluate, moving_average, pieces, tag_ids
 from ner.windows import stitch, windows
 
 LABELS = bio_labels("yidu")
@@ -96,8 +96,14 @@ def test_bio_repair_gives_back_the_inner_entities_it_swallowed(tmp_path):
     bio = ["B-bod", "I-bod", "I-sym", "I-sym", "O", "O", "O", "B-dru", "I-dru", "I-dru", "I-dru", "O"]
     p = tmp_path / "flat.jsonl"
     p.write_text(json.dumps({"text": text, "bio": bio}, ensure_ascii=False), encoding="utf-8")
-    assert load_cmeee(p)[0].spans == ((0, 4, "sym"), (7, 11, "dru"))
-    assert load_cmeee(p, nested=True)[0].spans == ((0, 2, "bod"), (0, 4, "sym"), (7, 11, "dru"))
+    (ex,) = load_cmeee(p)
+    assert (ex.spans, ex.inner) == (((0, 4, "sym"), (7, 11, "dru")), ((0, 2, "bod"),))
+    assert ex.gold == ((0, 2, "bod"), (0, 4, "sym"), (7, 11, "dru"))
+    # training's pieces of a long text carry the inner entities with their offsets
+    shift = lambda spans: tuple((s + 300, e + 300, lab) for s, e, lab in spans)  # noqa: E731
+    long = Example("无。" * 150 + text, shift(ex.spans), "cmeee", "t", shift(ex.inner))
+    (last,) = [pc for pc in pieces(long, 254) if pc.inner]
+    assert [last.text[s:e] for s, e, _ in last.inner] == ["腹部"] and len(last.spans) == 2
 
 
 def test_nested_gold_trains_on_the_outer_entity():
@@ -371,6 +377,16 @@ def test_symptoms_enclose_the_body_parts_they_name_and_no_entity_cuts_another(ta
     assert {("右下腹疼痛", "sym"), ("右下腹", "bod")} <= cmeee
     yidu = tagger.spans(texts, "yidu")
     assert all(a[1] <= b[0] for spans in yidu for a, b in itertools.pairwise(spans))
+
+
+def test_a_flattened_cmeee_file_is_scored_against_its_nesting(tmp_path, tagger):
+    # the flattened BIO of 腹部 (bod) inside 腹部疼痛 (sym): the inner entity the tagger nests is gold, not an error
+    p = tmp_path / "flat.jsonl"
+    bio = ["O", "O", "B-bod", "I-bod", "I-sym", "I-sym", "O", "O", "O"]
+    p.write_text(json.dumps({"text": "患者腹部疼痛三天。", "bio": bio}, ensure_ascii=False), encoding="utf-8")
+    nested, flat = evaluate(tagger, load(p))["cmeee"]["micro"], evaluate(tagger, load(p), nested=False)["cmeee"]["micro"]
+    assert (nested["gold"], nested["pred"], nested["f1"]) == (2, 2, 1.0)
+    assert (flat["gold"], flat["pred"], flat["f1"]) == (1, 1, 1.0)
 
 
 def test_defined_behaviour_on_odd_text(tagger):
