@@ -100,7 +100,9 @@ def test_bio_repair_gives_back_the_inner_entities_it_swallowed(tmp_path):
     assert (ex.spans, ex.inner) == (((0, 4, "sym"), (7, 11, "dru")), ((0, 2, "bod"),))
     assert ex.gold == ((0, 2, "bod"), (0, 4, "sym"), (7, 11, "dru"))
     # training's pieces of a long text carry the inner entities with their offsets
-    shift = lambda spans: tuple((s + 300, e + 300, lab) for s, e, lab in spans)  # noqa: E731
+    def shift(spans):
+        return tuple((s + 300, e + 300, lab) for s, e, lab in spans)
+
     long = Example("无。" * 150 + text, shift(ex.spans), "cmeee", "t", shift(ex.inner))
     (last,) = [pc for pc in pieces(long, 254) if pc.inner]
     assert [last.text[s:e] for s, e, _ in last.inner] == ["腹部"] and len(last.spans) == 2
