@@ -69,6 +69,7 @@ def pieces(ex: Example, window: int) -> list[Example]:
         cur += len(p)
     if cur > start:
         cuts.append((start, cur))
+
     def inside(spans, s, e):
         return tuple((a - s, b - s, lab) for a, b, lab in spans if s <= a and b <= e)
 
@@ -98,7 +99,8 @@ def build_vocab(tokenizer, examples: list[Example]) -> CharVocab:
 
 def evaluate(tagger, examples: list[Example], nested: bool = True) -> dict:
     """Strict scores per scheme on ``examples`` (each scored on its own scheme's head), nested where the scheme
-    nests: inner entities decoded and scored against ``Example.gold``; ``nested=False`` scores outer spans only."""
+    nests: inner entities decoded and scored against ``Example.gold``; ``nested=False``: flat decoding against
+    ``Example.spans`` (a flattened file's outer spans)."""
     out = {}
     for scheme in sorted({e.scheme for e in examples}):
         exs = [e for e in examples if e.scheme == scheme]
