@@ -117,7 +117,7 @@ def test_nested_gold_trains_on_the_outer_entity():
 
 def test_the_cmeee_label_probe_keeps_strings_the_training_part_labels_and_matches_longest_first(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))  # benchmarks/ is not installed
-    from benchmarks.cmeee_labels import lexicon, match
+    from benchmarks.ner_label_probe import lexicon, match
 
     # 腹部 is labelled in 1 of its 3 occurrences: left out; 腹部疼痛 in its only one: kept
     train = [Example("腹部疼痛，腹部。", ((0, 2, "bod"), (0, 4, "sym")), "cmeee", "a"), Example("腹部正常", (), "cmeee", "b")]

@@ -9,7 +9,7 @@ gold (``Example.gold``: the held-out part's inner entities given back), over all
 held-out side). The shipped model is scored on the same four sets (nested decoding). Nothing is fitted on the
 dev set: it is read only to be scored. Prints one JSON object.
 
-    .venv/bin/python benchmarks/cmeee_labels.py [--model models/ner]
+    .venv/bin/python benchmarks/ner_label_probe.py [--model models/ner]
 """
 
 from __future__ import annotations
