@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 
 from ner.data import Example, held_out, load_cmeee
 from ner.metrics import strict_scores
+from ner.tagger import Tagger
 from ner.train import evaluate
 
 CMEEE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ner" / "cmeee"
@@ -68,9 +69,6 @@ def main() -> None:
     train = [e for e in rows if not held_out(e)]
     lex = lexicon(train)
     shingles = {ex.text[i:i + SHINGLE] for ex in train for i in range(len(ex.text) - SHINGLE + 1)}
-
-    from ner.tagger import Tagger
-
     tagger = Tagger.load(args.model)
     sets = {"held_out": [e for e in rows if held_out(e)], "dev": load_cmeee(args.dev)}
     sets |= {f"{k}_fresh": [e for e in v if not any(e.text[i:i + SHINGLE] in shingles

@@ -106,11 +106,10 @@ def load_cmeee(path: Path) -> list[Example]:
     apart (``Example.inner``), so that held-out text is scored in the official nested convention."""
     out = []
     for i, r in enumerate(_json_lines(path)):
-        inner: list = []
         if "bio" in r:
             spans, inner = nested_from_bio(list(r["bio"]))
-        else:  # the official nested format: end_idx inclusive
-            spans = [(e["start_idx"], e["end_idx"] + 1, e["type"]) for e in r.get("entities", [])]
+        else:  # the official nested format, end_idx inclusive: its spans already nest
+            spans, inner = [(e["start_idx"], e["end_idx"] + 1, e["type"]) for e in r.get("entities", [])], []
         out.append(Example(r["text"], _keep(spans, r["text"], "cmeee"), "cmeee", f"{path.name}:{i}",
                            _keep(inner, r["text"], "cmeee")))
     return out
