@@ -27,7 +27,7 @@ import psutil
 
 from core.hardware import probe
 from core.settings import get_settings
-from ocr.engine import OvModel
+from core.inference import OvModel
 from ocr.evaluate import CharScore, score_page
 from ocr.models import GENERATIONS, OcrModels, artifact_file, read_charset
 from ocr.pipeline import OcrEngine

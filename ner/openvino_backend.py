@@ -55,7 +55,7 @@ class OpenVinoBackend:
         """``model`` (a NerModel) may be None when ``cached_ir`` exists; ``schemes`` then name the outputs."""
         import openvino as ov
 
-        from ocr.engine import compile_config, executed_precision, ov_core
+        from core.inference import compile_config, executed_precision, ov_core
 
         if precision not in ("fp32", "bf16", "int8"):
             raise ValueError(f"openvino backend: unknown precision {precision!r}")

@@ -30,7 +30,7 @@ from core.modelstore import (
 )
 from core.settings import Settings
 from ocr.detect import Detector, DetParams, det_input
-from ocr.engine import OvModel
+from core.inference import OvModel
 from ocr.evaluate import CharScore, normalise, overlap, rect_of, score_page
 from ocr.geometry import crop_quad
 from ocr.models import GENERATIONS, LICENCE, OcrModels, SourceModel, artifact_file, locate_source, read_charset

@@ -22,13 +22,13 @@ bills_app = typer.Typer(no_args_is_help=True, help="Structure and check bills in
 app.add_typer(bills_app, name="bills")
 graph_app = typer.Typer(no_args_is_help=True, help="The embedded graph server (ArcadeDB over Bolt) and the schema.")
 app.add_typer(graph_app, name="graph")
-from pipelines.ner_cli import ner_app
+from cli.ner import ner_app
 
 app.add_typer(ner_app, name="ner")
-from pipelines.relations_cli import relations_app
+from cli.relations import relations_app
 
 app.add_typer(relations_app, name="relations")
-from pipelines.ingest_cli import ingest_app
+from cli.ingest import ingest_app
 
 app.add_typer(ingest_app, name="ingest")
 
@@ -42,7 +42,7 @@ def _print_json(obj) -> None:
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
     """CPU capabilities, runtimes, and the precision each model will run at, and why."""
-    from pipelines.doctor import report
+    from cli.doctor import report
 
     rep = report(get_settings())
     if as_json:

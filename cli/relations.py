@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pipelines.ner_cli import json_log, read_texts
+from cli.ner import json_log, read_texts
 
 relations_app = typer.Typer(no_args_is_help=True, help="Relation extraction: clinical triples with provenance.")
 err = Console(stderr=True)

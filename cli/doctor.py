@@ -19,7 +19,7 @@ def _torch_report() -> dict[str, Any]:
 
 
 def _ocr_report(settings: Settings) -> list[dict[str, Any]]:
-    from ocr.engine import OvModel
+    from core.inference import OvModel
     from ocr.models import GENERATIONS, artifact_file, decide
 
     rows = []

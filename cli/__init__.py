@@ -1,0 +1,1 @@
+"""The `medkg` command line: thin drivers above `pipelines/` (Beam) and `api/` (the HTTP service)."""
