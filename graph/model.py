@@ -15,7 +15,7 @@ from core.predicates import CMEIE_PREDICATES
 from graph.schema import CONCEPT_LABELS
 
 NODE_LABELS: frozenset[str] = frozenset({
-    "Patient", "Encounter", "Document", "Claim", "LineItem", "CatalogItem", "Finding", *CONCEPT_LABELS,
+    "Patient", "Encounter", "Document", "Statement", "Claim", "LineItem", "CatalogItem", "Finding", *CONCEPT_LABELS,
 })
 
 # concept -> concept relationship types: every CMeIE predicate, a finding's body site, and a generic one
@@ -23,7 +23,7 @@ CONCEPT_PREDICATES: tuple[str, ...] = (*dict.fromkeys(CMEIE_PREDICATES.values())
 
 STRUCTURE_TYPES: tuple[str, ...] = (
     "HAS_ENCOUNTER", "HAS_DOCUMENT", "MENTIONS", "BILLED_TO", "FROM_DOCUMENT", "HAS_ITEM", "MATCHES",
-    "HAS_FINDING",
+    "HAS_FINDING", "STATES", "HAS_SUBJECT", "HAS_OBJECT",
 )
 RELATIONSHIP_TYPES: frozenset[str] = frozenset({*STRUCTURE_TYPES, *CONCEPT_PREDICATES})
 

@@ -7,6 +7,17 @@ Value conventions (Neo4j has no decimal type and no nested maps as properties):
 - dates are ``datetime.date`` (Neo4j ``Date``); a claim's full header is also kept as a JSON string;
 - ``content_hash`` is the sha256 of everything a write puts into the graph for a document or a claim, with
   lists sorted and provenance timestamps left out, so equal input hashes equal and the write is skipped.
+  A document's hash also covers :data:`RECORD_ROWS_VERSION`: when the rules that turn records into rows
+  change, every document is rewritten once on its next ingest (its old contribution subtracted exactly).
+
+Relations of a clinical document go two ways (see :func:`record_rows`):
+
+- every triple whose object is an entity becomes one **statement** of the document, whatever the assertion
+  of its arguments: ``(:Document)-[:STATES]->(:Statement)-[:HAS_SUBJECT|HAS_OBJECT]->(:Concept)``, keyed by
+  ``statement_id`` (document, type, both spans), with both arguments' text, offsets and assertion, the
+  sentence, the evidence span, the confidence and the model;
+- only a triple whose subject *and* object are affirmed adds to the concept-level evidence (``asserts``): a
+  negated, possible, historical or family argument is no evidence for a fact about the concepts.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.predicates import ATTRIBUTE_PREDICATES
-from core.records import BillField, Claim, ClinicalRecord, Entity, HeaderKey, PaymentKey, Relation
+from core.records import Assertion, BillField, Claim, ClinicalRecord, Entity, HeaderKey, PaymentKey, Relation
 from graph.model import Sentences, concept_key, predicate_type
 
 
@@ -43,12 +54,16 @@ def field_value(f: BillField | None) -> str | date | None:
 # clinical records
 
 
+RECORD_ROWS_VERSION = 2  # 2: only triples with both arguments affirmed count as evidence; statements
+
+
 @dataclass
 class DocRows:
     """What one clinical document writes. ``asserts`` is this document's evidence contribution, one entry
-    per relation it asserts: ``(type, s_label, s_key, o_label, o_key, n)`` with ``n`` the number of
-    distinct sentences asserting it; the writer stores it on the Document (``asserts``, JSON strings) so
-    a later version can subtract exactly what this one added."""
+    per relation it asserts with both arguments affirmed: ``(type, s_label, s_key, o_label, o_key, n)``
+    with ``n`` the number of distinct sentences asserting it; the writer stores it on the Document
+    (``asserts``, JSON strings) so a later version can subtract exactly what this one added.
+    ``statements`` are all of the document's triples, affirmed or not (``statement_rows``)."""
 
     doc_id: str
     content_hash: str
@@ -60,6 +75,7 @@ class DocRows:
     mentions: list[dict] = field(default_factory=list)  # {"label", "key", "props"}
     asserts: list[tuple[str, str, str, str, str, int]] = field(default_factory=list)
     relation_meta: dict[tuple, tuple[str, str]] = field(default_factory=dict)  # triple -> (label, model)
+    statements: list[dict] = field(default_factory=list)  # {"s_label", "s_key", "o_label", "o_key", "props"}
     skipped_attributes: int = 0  # relations whose object is a bare Span (attribute values): not stored
 
     def stored_asserts(self) -> list[str]:
@@ -72,13 +88,27 @@ def parse_asserts(stored: list[str] | None) -> list[tuple[str, str, str, str, st
 
 def record_hash(record: ClinicalRecord, entities, relations) -> str:
     return _hash({
+        "rows_version": RECORD_ROWS_VERSION,
         "record": record.model_dump(mode="json"),
         "entities": sorted(e.model_dump_json() for e in entities),
         "relations": sorted(r.model_dump_json() for r in relations),
     })
 
 
+def statement_id(doc_id: str, rel_type: str, subject: Entity, obj: Entity) -> str:
+    """A statement's key: the document, the relationship type and both arguments' typed spans."""
+    return (f"{doc_id}|{rel_type}|{subject.type.value}:{subject.span.start}-{subject.span.end}"
+            f"|{obj.type.value}:{obj.span.start}-{obj.span.end}")
+
+
+def is_affirmed(e: Entity) -> bool:
+    return e.assertion is Assertion.affirmed
+
+
 def record_rows(record: ClinicalRecord, entities: list[Entity] | tuple, relations: list[Relation] | tuple) -> DocRows:
+    """The rows of one clinical document: its mentions, its statements (every entity-to-entity triple, with
+    both arguments' assertions) and its concept-level evidence (``asserts``: triples whose subject and object
+    are both affirmed, counted once per sentence)."""
     sentences = Sentences(record.text)
     rows = DocRows(
         doc_id=record.doc_id, content_hash=record_hash(record, entities, relations),
@@ -105,6 +135,7 @@ def record_rows(record: ClinicalRecord, entities: list[Entity] | tuple, relation
     for e in entities:
         mention(e)
     sentence_sets: dict[tuple, set[int]] = {}
+    statements: dict[str, dict] = {}
     for r in relations:
         if not isinstance(r.object, Entity):  # a value in the text (dose, lab result …): not a graph edge
             if r.predicate not in ATTRIBUTE_PREDICATES:
@@ -115,12 +146,30 @@ def record_rows(record: ClinicalRecord, entities: list[Entity] | tuple, relation
         s, o = mention(r.subject), mention(r.object)  # endpoints are mentions too, given or not
         if s is None or o is None:
             continue
+        label = r.label or (r.predicate if r.predicate != rel_type else "")
+        affirmed = is_affirmed(r.subject) and is_affirmed(r.object)
+        sid = statement_id(rows.doc_id, rel_type, r.subject, r.object)
+        if sid not in statements or r.confidence > statements[sid]["props"]["confidence"]:
+            statements[sid] = {"s_label": s[0], "s_key": s[1], "o_label": o[0], "o_key": o[1], "props": {
+                "statement_id": sid, "doc_id": rows.doc_id, "type": rel_type, "label": label,
+                "predicate": r.predicate, "affirmed": affirmed,
+                **_argument("subject", r.subject), **_argument("object", r.object),
+                "sentence": sentences.index(r.evidence.start), "evidence": r.evidence.text,
+                "evidence_start": r.evidence.start, "evidence_end": r.evidence.end,
+                "confidence": r.confidence, "model": r.model}}
+        if not affirmed:  # kept as the document's statement only: no evidence for the concepts' relation
+            continue
         triple = (rel_type, *s, *o)
         sentence_sets.setdefault(triple, set()).add(sentences.index(r.evidence.start))
-        label = r.label or (r.predicate if r.predicate != rel_type else "")
         rows.relation_meta[triple] = (label, r.model)
     rows.asserts = sorted((*t, len(ss)) for t, ss in sentence_sets.items())
+    rows.statements = [statements[k] for k in sorted(statements)]
     return rows
+
+
+def _argument(role: str, e: Entity) -> dict:
+    return {role: e.span.text, f"{role}_type": e.type.value, f"{role}_start": e.span.start,
+            f"{role}_end": e.span.end, f"{role}_assertion": e.assertion.value}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ both servers. Plain indexes on labels without such a constraint (``Finding(rule)
 
 Finding nodes carry a derived ``finding_id`` (the writer builds it from the claim id and the finding's
 position, ``"<claim_id>:<n>"``) as their unique key; ``rule`` and ``severity`` are indexed for the findings queries.
+Statement nodes (a document's relation triples, :mod:`graph.rows`) are keyed by a derived ``statement_id``
+(document, relationship type and both arguments' typed spans).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ UNIQUE_KEYS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("patient_pid", "Patient", ("pid",)),
     ("encounter_eid", "Encounter", ("eid",)),
     ("document_doc_id", "Document", ("doc_id",)),
+    ("statement_statement_id", "Statement", ("statement_id",)),
     *((f"{label.lower()}_key", label, ("key",)) for label in CONCEPT_LABELS),
     ("claim_claim_id", "Claim", ("claim_id",)),
     ("line_item_claim_line", "LineItem", ("claim_id", "line_no")),

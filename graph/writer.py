@@ -24,6 +24,18 @@ one transaction, and a relationship whose evidence reaches 0 is deleted. ``first
 (the documents' ``recorded_on``, or the ingest date when unknown) only widen: a removed version does not
 narrow them.
 
+Assertions: only a triple whose subject *and* object mentions are both affirmed counts as evidence (and so is
+in ``asserts``); one with a negated, possible, historical or family argument never creates or increments a
+concept-level relationship. Every triple, whatever its arguments' assertions, is kept at the document level as
+a statement: ``(:Document)-[:STATES]->(:Statement {statement_id, type, label, predicate, affirmed, subject,
+subject_type, subject_start, subject_end, subject_assertion, object, ... , sentence, evidence, evidence_start,
+evidence_end, confidence, model})`` with ``-[:HAS_SUBJECT]->`` and ``-[:HAS_OBJECT]->`` its two concepts.
+Statements are a document's own, like its mentions: a new version ``DETACH DELETE``s the previous version's
+statements and ``CREATE``s its own in the same transaction (keyed by ``statement_id``, unique), so re-ingest
+is exact. A patient's own facts are the affirmed statements of the patient's documents
+(``Patient-[:HAS_ENCOUNTER]->Encounter-[:HAS_DOCUMENT]->Document-[:STATES]->Statement``, read by
+:mod:`graph.facts`); the concept-to-concept relationships are the knowledge aggregated over all documents.
+
 Retries: each batch is an explicit transaction, retried here as a whole (the driver's own retry loop is not
 used, so one policy applies): ``TransientError`` (ArcadeDB reports write conflicts as
 ``DeadlockDetected``), ``ServiceUnavailable``/``SessionExpired`` (a server restart; commits whose outcome
@@ -141,6 +153,8 @@ _DOC_LOCK = ("UNWIND $ids AS id MERGE (d:Document {doc_id: id}) SET d._lock = tr
              "RETURN d.doc_id AS id, d.content_hash AS hash, d.asserts AS asserts")
 _DOC_DROP_MENTIONS = ("UNWIND $ids AS id MATCH (d:Document {doc_id: id})-[m:MENTIONS]->(c:Concept) "
                       "WITH c, m, c.key AS key, labels(c) AS labels DELETE m RETURN DISTINCT labels, key")
+_DOC_DROP_STATEMENTS = ("UNWIND $ids AS id MATCH (d:Document {doc_id: id})-[:STATES]->(s:Statement) "
+                        "DETACH DELETE s")
 _DOC_DROP_LINKS = "UNWIND $ids AS id MATCH (d:Document {doc_id: id})<-[h:HAS_DOCUMENT]-() DELETE h"
 _DOC_SET = ("UNWIND $rows AS r MATCH (d:Document {doc_id: r.doc_id}) SET d += r.props, "
             "d.content_hash = r.hash, d.asserts = r.asserts, d.version = coalesce(d.version, 0) + 1, "
@@ -195,6 +209,15 @@ def _mentions_query(label: str) -> str:
     duplicated (and ``CREATE`` is about 1.5x as fast on ArcadeDB)."""
     return (f"UNWIND $rows AS r MATCH (d:Document {{doc_id: r.doc_id}}) "
             f"MATCH (c:{check_concept_label(label)} {{key: r.key}}) CREATE (d)-[m:MENTIONS]->(c) SET m = r.props")
+
+
+def _statements_query(s_label: str, o_label: str) -> str:
+    """A batch's statements whose subject and object have these concept labels. ``CREATE``, as for mentions:
+    the documents' previous statements were deleted in the same transaction, and ``statement_id`` is unique."""
+    return (f"UNWIND $rows AS r MATCH (d:Document {{doc_id: r.doc_id}}) "
+            f"MATCH (a:{check_concept_label(s_label)} {{key: r.s}}) MATCH (b:{check_concept_label(o_label)} {{key: r.o}}) "
+            "CREATE (d)-[:STATES]->(st:Statement) SET st = r.props "
+            "CREATE (st)-[:HAS_SUBJECT]->(a) CREATE (st)-[:HAS_OBJECT]->(b)")
 
 
 def _evidence_query(rel_type: str, s_label: str, o_label: str) -> str:
@@ -363,7 +386,7 @@ class GraphWriter:
             docs[rows.doc_id] = rows  # the same document twice: the last one wins
         with self._lock:
             self.skipped_attributes += sum(d.skipped_attributes for d in docs.values())
-        for chunk in _chunks(list(docs.values()), lambda d: 1 + len(d.mentions) + len(d.asserts), self.batch_size):
+        for chunk in _chunks(list(docs.values()), lambda d: 1 + len(d.mentions) + len(d.statements) + len(d.asserts), self.batch_size):
             self._transact(lambda tx, chunk=chunk: self._records_tx(tx, chunk))
 
     def _records_tx(self, tx, chunk: list[DocRows]) -> int:
@@ -380,12 +403,13 @@ class GraphWriter:
 
     def _replace_docs(self, tx, todo: list[DocRows], old_asserts: dict[str, list[tuple]]) -> None:
         ids = [d.doc_id for d in todo]
-        # 1. the previous version's mentions and links go; its concepts are checked for orphans at the end
+        # 1. the previous version's mentions, statements and links go; its concepts are checked for orphans at the end
         dropped: dict[str, set[str]] = defaultdict(set)
         for r in tx.run(_DOC_DROP_MENTIONS, ids=ids):
             label = next((x for x in r["labels"] if x in CONCEPT_LABELS), None)
             if label:
                 dropped[label].add(r["key"])
+        tx.run(_DOC_DROP_STATEMENTS, ids=ids).consume()
         tx.run(_DOC_DROP_LINKS, ids=ids).consume()
         # 2. document properties, patients, encounters and their links
         tx.run(_DOC_SET, now=datetime.now(UTC), rows=[
@@ -403,8 +427,9 @@ class GraphWriter:
                   if d.encounter_id is None and d.patient_id is not None]
         if direct:
             tx.run(_PATIENT_DOCS, rows=direct).consume()
-        # 3. concepts and mentions
+        # 3. concepts and mentions, then the statements between them
         self._write_mentions(tx, todo)
+        self._write_statements(tx, todo)
         # 4. relation evidence: minus the old contribution, plus the new one, one statement per type and labels
         for (rel_type, s_label, o_label), rows in sorted(_evidence_rows(todo, old_asserts).items()):
             tx.run(_evidence_query(rel_type, s_label, o_label), rows=rows).consume()
@@ -424,6 +449,17 @@ class GraphWriter:
         for label in sorted(mentions):
             tx.run(_concepts_query(label), rows=[{"key": k, "name": n} for k, n in concepts[label].items()]).consume()
             tx.run(_mentions_query(label), rows=mentions[label]).consume()
+
+    def _write_statements(self, tx, todo: list[DocRows]) -> None:
+        """Every triple of the batch's documents, one statement each, one ``CREATE`` per (subject label,
+        object label); the concepts exist already (a statement's arguments are mentions too)."""
+        rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for d in todo:
+            for st in d.statements:
+                rows[st["s_label"], st["o_label"]].append(
+                    {"doc_id": d.doc_id, "s": st["s_key"], "o": st["o_key"], "props": st["props"]})
+        for (s_label, o_label), batch in sorted(rows.items()):
+            tx.run(_statements_query(s_label, o_label), rows=batch).consume()
 
     # --- transactions and retries -------------------------------------------------------------------------
     def _run_batches(self, query: str, rows: list[dict]) -> int:

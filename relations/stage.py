@@ -6,7 +6,9 @@
 The NER model gives the text's entities (with assertion status). The relation model finds its own argument
 spans (CMeIE's convention: spans may nest), so an argument that coincides with an NER entity (same span)
 *is* that entity, keeping the NER type and assertion; any other argument joins the entity list with its
-CMeIE type. Attribute rules (dose, frequency, lab value, body site, date …) run on the NER entities.
+CMeIE type and the assertion the rules (``ner.assertions``) give it in this text: the 糖尿病 the relation model
+finds inside ``父亲患有2型糖尿病`` is a family mention, not an affirmed one. Attribute rules (dose, frequency, lab
+value, body site, date …) run on the NER entities.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def relate(text: str, entities: Sequence[Entity], extraction, link_attributes=No
     if link_attributes is None:
         from relations.attributes import link_attributes
     by_span = {(e.span.start, e.span.end): e for e in entities}
+    by_span.update(_asserted_arguments(text, entities, by_span, extraction.relations))
     relations = [r.model_copy(update={"subject": _unify(by_span, r.subject), "object": _unify(by_span, r.object)})
                  for r in extraction.relations]
     relations += link_attributes(text, entities)
@@ -54,3 +57,21 @@ def relate(text: str, entities: Sequence[Entity], extraction, link_attributes=No
 def _unify(by_span: dict[tuple[int, int], Entity], e: Entity) -> Entity:
     """The NER entity with ``e``'s span if there is one, else ``e`` (which joins the text's entities)."""
     return by_span.setdefault((e.span.start, e.span.end), e)
+
+
+def _asserted_arguments(text: str, entities: Sequence[Entity], by_span: dict[tuple[int, int], Entity],
+                        relations: Sequence[Relation]) -> dict[tuple[int, int], Entity]:
+    """The triple arguments no NER entity covers, by span, with their assertion from the rules, read in the
+    text beside the NER entities (whose own assertions are left as they are)."""
+    from ner.assertions import assign
+
+    extra: dict[tuple[int, int], Entity] = {}
+    for r in relations:
+        for e in (r.subject, r.object):
+            span = (e.span.start, e.span.end)
+            if isinstance(e, Entity) and span not in by_span:
+                extra.setdefault(span, e)
+    if not extra:
+        return {}
+    asserted = assign(text, [*entities, *extra.values()])[len(entities):]
+    return {span: e for span, e in zip(extra, asserted)}
