@@ -31,6 +31,10 @@ app.add_typer(relations_app, name="relations")
 from cli.ingest import ingest_app
 
 app.add_typer(ingest_app, name="ingest")
+from cli.serve import serve, users_app
+
+app.command("serve")(serve)
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 

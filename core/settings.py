@@ -22,6 +22,11 @@ def _default_models_dir() -> Path:
     return Path(cache) / "medkg" / "models"
 
 
+def _default_data_dir() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "medkg" / "api"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDKG_", extra="ignore")
 
@@ -40,6 +45,22 @@ class Settings(BaseSettings):
     max_page_pixels: int = Field(40_000_000, ge=1, description="per page, guards against decompression bombs")
     max_pages: int = Field(100, ge=1)
     page_timeout_s: float = Field(120.0, gt=0)
+
+    # HTTP API (`medkg serve`, api/); README "serve and try it"
+    data_dir: Path = Field(default_factory=lambda: _default_data_dir(), description="API state: users, jobs, claims, files")
+    pseudonym_key: str = Field("", description="HMAC key of researchers' pseudonymised ids; empty: generated into data_dir")
+    cohort_k: int = Field(5, ge=2, description="counts below k are suppressed in researcher responses")
+    api_rate_per_s: float = Field(20.0, gt=0, description="requests per second per API key (token bucket refill)")
+    api_burst: int = Field(60, ge=1, description="token bucket size per API key")
+    api_request_timeout_s: float = Field(120.0, gt=0, description="a request running longer answers 504")
+    api_max_files: int = Field(20, ge=1, description="files per upload")
+    api_sync_max_files: int = Field(2, ge=1, description="uploads with more files run as a background job")
+    api_sync_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="uploads larger than this run as a job")
+    api_jwt_key: str = Field("", description="OAuth2 bearer JWTs: PEM public key (RS*/ES*) or shared secret (HS*)")
+    api_jwt_algorithms: str = Field("RS256", description="accepted JWT algorithms, comma separated")
+    api_jwt_audience: str = Field("", description="required JWT audience (empty: not checked)")
+    api_jwt_issuer: str = Field("", description="required JWT issuer (empty: not checked)")
+    api_jwt_role_claim: str = Field("medkg_role", description="JWT claim holding the medkg role")
 
     def inference_threads(self) -> int:
         return self.threads or len(os.sched_getaffinity(0))

@@ -155,3 +155,112 @@ def claim_view(driver, claim_id: str, database: str | None = None) -> dict | Non
         items.append(item)
     findings = _run(driver, database, _CLAIM_FINDINGS, claim_id=claim_id)
     return {"claim_id": claim_id, "pid": head[0]["pid"], "claim": claim, "items": items, "findings": findings}
+
+
+# --- added for the HTTP API (api/): timeline, concept neighbourhood, cohort window and aggregates ---------------
+
+_TIMELINE_DOCS = """
+MATCH (p:Patient {pid: $pid})
+CALL {
+  WITH p MATCH (p)-[:HAS_ENCOUNTER]->(e:Encounter)-[:HAS_DOCUMENT]->(d:Document) RETURN e, d
+  UNION
+  WITH p MATCH (p)-[:HAS_DOCUMENT]->(d:Document) RETURN null AS e, d
+}
+OPTIONAL MATCH (d)-[m:MENTIONS]->(:Concept)
+RETURN e.eid AS encounter_id, e.date AS encounter_date, d.doc_id AS doc_id, d.kind AS kind,
+       d.recorded_on AS recorded_on, count(m) AS mentions
+"""
+_TIMELINE_CLAIMS = """
+MATCH (p:Patient {pid: $pid})<-[:BILLED_TO]-(c:Claim)
+RETURN c.claim_id AS claim_id, c.doc_id AS doc_id, c.issue_date AS issue_date, c.doc_type AS doc_type
+"""
+
+
+def timeline(driver, pid: str, database: str | None = None) -> dict:
+    """A patient's encounters, documents and billed claims in time order (undated last): each event has
+    ``date`` (ISO text or None), ``kind`` (``document`` or ``claim``), ``encounter_id``, ``doc_id``, and for
+    documents the number of mentions, for claims the ``claim_id`` and ``doc_type``. ``found`` is False for an
+    unknown patient."""
+    docs = _run(driver, database, _TIMELINE_DOCS, pid=pid)
+    claims = _run(driver, database, _TIMELINE_CLAIMS, pid=pid)
+    found = bool(docs or claims) or bool(_run(driver, database, _PATIENT, pid=pid))
+    events = [{"kind": "document", "date": _iso(r["recorded_on"] or r["encounter_date"]),
+               "encounter_id": r["encounter_id"], "doc_id": r["doc_id"], "doc_kind": r["kind"],
+               "mentions": r["mentions"], "claim_id": None, "doc_type": None} for r in docs]
+    events += [{"kind": "claim", "date": _iso(r["issue_date"]), "encounter_id": None, "doc_id": r["doc_id"],
+                "doc_kind": None, "mentions": None, "claim_id": r["claim_id"], "doc_type": r["doc_type"]}
+               for r in claims]
+    events.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["encounter_id"] or "", e["doc_id"] or ""))
+    return {"pid": pid, "found": found, "events": events}
+
+
+def concept_neighbourhood(driver, label: str, name: str, database: str | None = None) -> dict:
+    """A concept, the concepts it is related to (both directions) with each relation's predicate, source
+    label and evidence count, and the number of documents mentioning it (affirmed mentions only). ``found`` is
+    False when the concept is not in the graph. The label comes from the allow-list; name and key are
+    parameters."""
+    label, key = check_concept_label(label), concept_key(name)
+    head = _run(driver, database, f"MATCH (c:{label} {{key: $key}}) RETURN c.name AS name", key=key)
+    if not head:
+        return {"type": label, "key": key, "name": name, "found": False, "documents": 0, "relations": []}
+    rels = _run(driver, database, f"""
+MATCH (c:{label} {{key: $key}})-[r]->(o:Concept) WHERE type(r) <> 'MENTIONS'
+RETURN 'out' AS direction, type(r) AS predicate, r.label AS label, labels(o) AS labels, o.name AS name,
+       o.key AS key, r.evidence AS evidence
+UNION ALL
+MATCH (c:{label} {{key: $key}})<-[r]-(o:Concept) WHERE type(r) <> 'MENTIONS'
+RETURN 'in' AS direction, type(r) AS predicate, r.label AS label, labels(o) AS labels, o.name AS name,
+       o.key AS key, r.evidence AS evidence
+""", key=key)
+    docs = _run(driver, database, f"MATCH (c:{label} {{key: $key}})<-[m:MENTIONS]-(d:Document) "
+                                  "WHERE m.assertion = 'affirmed' RETURN count(DISTINCT d) AS n", key=key)
+    relations = []
+    for r in rels:
+        other = next((x for x in r.pop("labels") if x in CONCEPT_LABELS), None)
+        relations.append({**r, "type": other, "evidence": r["evidence"] or 0})
+    relations.sort(key=lambda r: (-r["evidence"], r["predicate"], r["key"] or ""))
+    return {"type": label, "key": key, "name": head[0]["name"], "found": True, "documents": docs[0]["n"],
+            "relations": relations}
+
+
+def cohort_in_window(driver, pids: Sequence[str], with_concepts: Sequence[tuple[str, str]], since=None, until=None,
+                     database: str | None = None) -> list[str]:
+    """Of ``pids`` (a :func:`cohort`), those with an affirmed mention of every concept of ``with_concepts`` in
+    a document dated (its ``recorded_on``, else its encounter's ``date``) within ``[since, until]`` (either may
+    be None: open). Undated documents are outside every window."""
+    keep = set(pids)
+    for label, param, key in _concept_params(with_concepts, "w"):
+        rows = _run(driver, database, f"""
+UNWIND $pids AS pid MATCH (p:Patient {{pid: pid}})
+CALL {{
+  WITH p MATCH (p)-[:HAS_ENCOUNTER]->(e:Encounter)-[:HAS_DOCUMENT]->(d:Document) RETURN d, e.date AS edate
+  UNION
+  WITH p MATCH (p)-[:HAS_DOCUMENT]->(d:Document) RETURN d, null AS edate
+}}
+MATCH (d)-[m:MENTIONS]->(:{label} {{key: $key}}) WHERE m.assertion = 'affirmed'
+WITH p, coalesce(d.recorded_on, edate) AS day
+WHERE day IS NOT NULL AND ($since IS NULL OR day >= $since) AND ($until IS NULL OR day <= $until)
+RETURN DISTINCT p.pid AS pid
+""", pids=sorted(keep), key=key, since=since, until=until)
+        keep &= {r["pid"] for r in rows}
+        if not keep:
+            break
+    return sorted(keep)
+
+
+def cohort_aggregates(driver, pids: Sequence[str], top: int = 10, min_patients: int = 1,
+                      database: str | None = None) -> dict:
+    """Aggregates of a cohort: patients by ``sex`` and by ``birth_year`` (Patient properties; ``None`` where
+    unknown), and the concepts most often affirmed among them (``top``, each with the number of distinct
+    patients, at least ``min_patients``)."""
+    people = _run(driver, database, "UNWIND $pids AS pid MATCH (p:Patient {pid: pid}) "
+                                    "RETURN p.sex AS sex, p.birth_year AS birth_year", pids=list(pids))
+    concepts = _run(driver, database, f"""
+UNWIND $pids AS pid MATCH (p:Patient {{pid: pid}})-{_LINKS}->(:Document)-[m:MENTIONS]->(c:Concept)
+WHERE m.assertion = 'affirmed'
+WITH c, count(DISTINCT p) AS patients WHERE patients >= $min_patients
+RETURN labels(c) AS labels, c.name AS name, c.key AS key, patients ORDER BY patients DESC, key LIMIT $top
+""", pids=list(pids), min_patients=min_patients, top=top)
+    for r in concepts:
+        r["type"] = next((x for x in r.pop("labels") if x in CONCEPT_LABELS), None)
+    return {"people": people, "concepts": concepts}

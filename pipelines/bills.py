@@ -41,8 +41,8 @@ def patient_of(claim) -> str | None:
 class ReadBills(beam.DoFn):
     """A bill file → a ``GraphDoc`` of its claims, or a dead letter naming the stage that failed."""
 
-    def __init__(self, catalogue: str | None = None, progress: Progress = NO_PROGRESS):
-        self.catalogue_path, self.progress = catalogue, progress
+    def __init__(self, catalogue: str | None = None, progress: Progress = NO_PROGRESS, keep_claims: bool = False):
+        self.catalogue_path, self.progress, self.keep_claims = catalogue, progress, keep_claims
 
     def setup(self):
         from core.settings import get_settings
@@ -80,11 +80,14 @@ class ReadBills(beam.DoFn):
             yield TaggedOutput(DEAD, dead_letter(path, stage, exc, doc_id))
             return
         self.pages.inc(len(pages))
-        yield GraphDoc(path, doc_id, "write_claims", tuple((c, patient_of(c)) for c in claims), _audit(pages, claims))
+        yield GraphDoc(path, doc_id, "write_claims", tuple((c, patient_of(c)) for c in claims),
+                       _audit(pages, claims, self.keep_claims))
 
 
-def _audit(pages, claims) -> dict:
-    return {"kind": "bill", "pages": len(pages), "claims": [{
+def _audit(pages, claims, keep_claims: bool = False) -> dict:
+    """The audit row of a bill file; with ``keep_claims`` also every claim in full (``claim_documents``)."""
+    full = {"claim_documents": [c.model_dump(mode="json") for c in claims]} if keep_claims else {}
+    return {"kind": "bill", "pages": len(pages), **full, "claims": [{
         "page": c.page, "doc_type": c.doc_type.value,
         "total": None if c.total_figures is None else str(c.total_figures.value),
         "items": len(c.items), "matched": sum(i.match is not None for i in c.items),
@@ -96,14 +99,14 @@ class IngestBills(beam.PTransform):
     """Paths of bill files → ``IngestOutputs`` (audit rows, dead letters)."""
 
     def __init__(self, target: GraphTarget, *, catalogue: str | None = None, graph_batch: int = 64,
-                 graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS):
+                 graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS, keep_claims: bool = False):
         super().__init__()
-        self.target, self.catalogue = target, catalogue
+        self.target, self.catalogue, self.keep_claims = target, catalogue, keep_claims
         self.graph_batch, self.graph_timeout_s, self.progress = graph_batch, graph_timeout_s, progress
 
     def expand(self, paths):
         read = paths | "OCR + structure" >> beam.ParDo(
-            ReadBills(self.catalogue, self.progress)).with_outputs(DEAD, main="docs")
+            ReadBills(self.catalogue, self.progress, self.keep_claims)).with_outputs(DEAD, main="docs")
         written = read.docs | "Write claims" >> WriteToGraph(self.target, self.graph_batch, self.graph_timeout_s,
                                                              self.progress)
         dead = (read[DEAD], written[DEAD]) | "Bill dead letters" >> beam.Flatten()

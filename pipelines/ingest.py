@@ -66,6 +66,7 @@ class IngestConfig:
     graph_dir: str | None = None  # the embedded server's data directory (default: MEDKG_GRAPH_DIR)
     dry_run: bool = False  # every stage but the graph write (audit and dead letters as usual)
     progress: bool = True  # local runners: append progress ticks to <out>/progress.log
+    keep_claims: bool = False  # bills: each audit row also carries its claims in full (the API's jobs read them)
 
 
 def _given(args: Sequence[str], name: str) -> bool:
@@ -142,7 +143,8 @@ def build(p: beam.Pipeline, files: dict[str, Sequence[str]], cfg: IngestConfig, 
     if "bills" in files:
         outputs.append(p | "Bill files" >> beam.Create(files["bills"])
                        | "Bills" >> IngestBills(target, catalogue=cfg.catalogue, graph_batch=cfg.graph_batch,
-                                                graph_timeout_s=cfg.graph_timeout_s, progress=progress))
+                                                graph_timeout_s=cfg.graph_timeout_s, progress=progress,
+                                                keep_claims=cfg.keep_claims))
     if "records" in files:
         # reading is cheap and IngestRecords reshuffles the records themselves: no need to spread the files first
         outputs.append(p | "Record files" >> beam.Create(files["records"], reshuffle=False)

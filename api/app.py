@@ -1,0 +1,165 @@
+"""The FastAPI app: ``create_app(settings)``. Routers per resource (api/routers/), services built once in the
+lifespan (models loaded there, the graph connected there), problem details for every error, request metrics
+and the access log in one middleware, a request timeout around every request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+
+from api import problems
+from api.accesslog import AccessLog
+from api.auth import JwtVerifier, Users
+from api.bills_service import BillService
+from api.claims_service import ClaimService
+from api.files import FileStore
+from api.graph_access import GraphAccess
+from api.jobs import JobRunner
+from api.metrics import Metrics
+from api.models import Models
+from api.patients_service import PatientService
+from api.ratelimit import TokenBuckets
+from api.records_service import RecordService
+from api.research_service import ResearchService, pseudonym_key
+from api.store import Database
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("medkg.api")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    users: Users
+    jwt: JwtVerifier | None
+    buckets: TokenBuckets
+    graph: GraphAccess
+    models: Models
+    claims: ClaimService
+    bills: BillService
+    jobs: JobRunner
+    records: RecordService
+    patients: PatientService
+    research: ResearchService
+    access: AccessLog
+    metrics: Metrics
+
+
+def build_services(settings: Settings, graph_dir: str | None = None, load_models: bool = True) -> Services:
+    from pipelines.graphio import GraphTarget
+
+    data = Path(settings.data_dir).expanduser()
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db = Database(data / "medkg-api.sqlite3")
+    metrics = Metrics()
+    target = GraphTarget.from_env(graph_dir)
+    if target.uri is None:
+        from graph.schema import init_schema
+
+        graph_for_schema = GraphAccess(target)
+        graph_for_schema.call(lambda d, database: init_schema(d, database))
+        graph_for_schema.close()
+    graph = GraphAccess(target, on_error=metrics.graph_errors.inc)
+    models = Models()
+    if load_models:
+        models.load(settings)
+    files = FileStore(data / "files")
+    claims = ClaimService(db, files, graph)
+    jwt = None
+    if settings.api_jwt_key:
+        jwt = JwtVerifier(settings.api_jwt_key, [a.strip() for a in settings.api_jwt_algorithms.split(",")],
+                          settings.api_jwt_audience, settings.api_jwt_issuer, settings.api_jwt_role_claim)
+    return Services(
+        settings=settings, db=db, users=Users(db), jwt=jwt,
+        buckets=TokenBuckets(settings.api_rate_per_s, settings.api_burst), graph=graph, models=models,
+        claims=claims, bills=BillService(files, models, claims, settings),
+        jobs=JobRunner(db, claims, data / "jobs", metrics, target.data_dir),
+        records=RecordService(graph, models), patients=PatientService(graph),
+        research=ResearchService(graph, pseudonym_key(settings.pseudonym_key, data), settings.cohort_k),
+        access=AccessLog(data / "access.jsonl"), metrics=metrics)
+
+
+def create_app(settings: Settings | None = None, *, graph_dir: str | None = None, load_models: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.services = await asyncio.to_thread(build_services, settings, graph_dir, load_models)
+        try:
+            yield
+        finally:
+            svc = app.state.services
+            svc.jobs.stop()
+            svc.graph.close()
+            svc.access.close()
+
+    app = FastAPI(title="medkg", version="1", lifespan=lifespan,
+                  description="Bills, claims, clinical records and cohorts over the medkg knowledge graph. "
+                              "Every error is an RFC 9457 problem (application/problem+json) with a `code`.")
+    problems.install(app)
+    _install_middleware(app, settings)
+
+    from api.routers import bills, claims, jobs, ops, patients, records, research, users
+
+    for module in (bills, jobs, claims, records, patients, research, users):
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(ops.router)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        t0 = time.perf_counter()
+        limit = _upload_limit(settings) if request.url.path.startswith("/v1/bills") else None
+        length = request.headers.get("content-length")
+        if limit is not None and length and length.isdigit() and int(length) > limit:
+            response = problems.problem_response(
+                request, 413, "limit:upload_bytes",
+                f"the upload has {int(length):,} bytes, over {limit:,} (MEDKG_API_MAX_FILES x MEDKG_MAX_FILE_BYTES)")
+        else:
+            try:
+                response = await asyncio.wait_for(call_next(request), settings.api_request_timeout_s)
+            except TimeoutError:
+                response = problems.problem_response(request, 504, "timeout",
+                                                     f"the request took over {settings.api_request_timeout_s:g} s "
+                                                     "(MEDKG_API_REQUEST_TIMEOUT_S)")
+        route = request.scope.get("route")
+        template = getattr(route, "path", None) or "<unmatched>"
+        svc = getattr(request.app.state, "services", None)
+        if svc is not None:
+            svc.metrics.requests.labels(template, request.method, str(response.status_code)).inc()
+            svc.metrics.latency.labels(template, request.method).observe(time.perf_counter() - t0)
+            if template.startswith("/v1/"):
+                svc.access.write(principal=getattr(request.state, "principal", None), route=template,
+                                 method=request.method, status=response.status_code,
+                                 client=request.client.host if request.client else None,
+                                 path_params=request.path_params)
+        return response
+
+
+def _upload_limit(settings: Settings) -> int:
+    return settings.api_max_files * settings.max_file_bytes + 64 * 1024  # multipart framing
+
+
+def _openapi(app: FastAPI) -> dict:
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        # problems are application/problem+json, not application/json
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                for status, resp in op.get("responses", {}).items():
+                    content = resp.get("content", {})
+                    if status[0] in "45" and "application/json" in content:
+                        content[problems.MEDIA_TYPE] = content.pop("application/json")
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,40 @@
+"""A patient's post-structured record (the EMR view) and timeline, read from the graph
+(:func:`graph.queries.emr_view`, :func:`graph.queries.timeline`), filtered here."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from api.graph_access import GraphAccess
+from api.problems import ApiProblem
+from graph import queries
+
+_EMR_KEYS = ("name", "key", "assertion", "text", "evidence", "start", "end", "confidence", "doc_id",
+             "encounter_id", "date")
+
+
+class PatientService:
+    def __init__(self, graph: GraphAccess):
+        self.graph = graph
+
+    def emr(self, pid: str, types: list[str] | None = None, assertions: list[str] | None = None,
+            since: date | None = None, until: date | None = None) -> dict:
+        view = self.graph.call(lambda d, db: queries.emr_view(d, pid, db))
+        if not view["found"]:
+            raise ApiProblem(404, "patient-not-found", "no such patient")
+        lo, hi = since.isoformat() if since else None, until.isoformat() if until else None
+        out = {}
+        for label, entries in view["concepts"].items():
+            if types and label not in types:
+                continue
+            out[label] = [{k: e.get(k) for k in _EMR_KEYS} for e in entries
+                          if (not assertions or e["assertion"] in assertions)
+                          and (lo is None or (e["date"] is not None and e["date"][:10] >= lo))
+                          and (hi is None or (e["date"] is not None and e["date"][:10] <= hi))]
+        return {"pid": pid, "concepts": out}
+
+    def timeline(self, pid: str) -> dict:
+        view = self.graph.call(lambda d, db: queries.timeline(d, pid, db))
+        if not view["found"]:
+            raise ApiProblem(404, "patient-not-found", "no such patient")
+        return {"pid": pid, "events": view["events"]}

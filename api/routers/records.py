@@ -1,0 +1,16 @@
+"""POST /v1/records: one clinical text -> NER, assertions, relations -> the graph (synchronous)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import INTEGRATION, services
+from api.problems import problem_responses
+from api.schemas import RecordIn, RecordOut
+
+router = APIRouter(tags=["records"], responses=problem_responses(401, 403, 422, 429, 503))
+
+
+@router.post("/records", response_model=RecordOut, status_code=201)
+def post_record(body: RecordIn, _=Depends(INTEGRATION), svc=Depends(services)):
+    return svc.records.post(body)
