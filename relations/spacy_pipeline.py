@@ -215,6 +215,12 @@ def _register() -> None:
         return MedkgRelations(model=model)
 
 
+# Importing this module registers the extensions and the component factories, so a pipeline saved with
+# ``nlp.to_disk(path)`` loads again with ``spacy.load(path)`` (its components load the models they name).
+_extensions()
+_register()
+
+
 def spacy_pipeline(ner_model: str | None = None, ner_backend: str | None = None, re_model: str | None = None,
                    relations: bool = True, stage=None):
     """A ``spacy.blank("zh")`` Language whose pipeline is ``medkg_ner``, ``medkg_assertions`` and (unless
@@ -223,8 +229,6 @@ def spacy_pipeline(ner_model: str | None = None, ner_backend: str | None = None,
     Nothing is downloaded."""
     import spacy
 
-    _extensions()
-    _register()
     nlp = spacy.blank("zh")  # default segmenter "char": one token per character, offline
     ner = nlp.add_pipe("medkg_ner", config={"model": ner_model, "backend": ner_backend})
     nlp.add_pipe("medkg_assertions")

@@ -202,6 +202,29 @@ def test_reingest_is_idempotent_and_a_new_version_moves_the_evidence(writer, gra
 
 
 @pytest.mark.slow
+def test_a_document_written_under_the_old_rule_is_corrected_by_its_reingest(writer, graph_db, uid, monkeypatch):
+    """Documents written before this rule counted their family triple; the rows version is part of the content
+    hash, so ingesting the same record again rewrites it once and subtracts exactly what it had added."""
+    import graph.rows
+
+    dis, sym = f"病{uid}", f"症{uid}"
+    text = f"父亲{dis}表现为{sym}。"
+    d, s = ent(text, dis, "Disease", "family"), ent(text, sym, "Symptom")
+    item = (record(uid, 1, text), [d, s], [rel(text, d, "临床表现", s)])
+    with monkeypatch.context() as m:  # the previous rule: every triple counts, no statements
+        m.setattr(graph.rows, "RECORD_ROWS_VERSION", 1)
+        m.setattr(graph.rows, "is_affirmed", lambda e: True)
+        writer.write_records([item])
+    assert evidence(graph_db, "Disease", dis, "HAS_MANIFESTATION", "Symptom", sym) == 1
+    writer.write_records([item])
+    assert evidence(graph_db, "Disease", dis, "HAS_MANIFESTATION", "Symptom", sym) is None
+    assert [(st["sa"], st["affirmed"]) for st in statements(graph_db, f"doc-{uid}-1")] == [("family", False)]
+    state = counts(graph_db)
+    writer.write_records([item])
+    assert counts(graph_db) == state
+
+
+@pytest.mark.slow
 def test_patient_facts_are_the_patients_own_affirmed_statements(writer, graph_db, uid):
     from graph.facts import patient_facts
 

@@ -131,3 +131,13 @@ def test_the_readme_example_runs_offline():
                           text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "('糖尿病', 'Disease', 'negated')" in proc.stdout and "<div" in proc.stdout, proc.stdout
+
+
+def test_a_saved_pipeline_loads_again_with_spacy_load(stage, tmp_path):
+    from relations.spacy_pipeline import spacy_pipeline
+
+    spacy_pipeline(stage=stage, relations=False).to_disk(tmp_path / "nlp")
+    nlp = spacy.load(tmp_path / "nlp")  # the components load the shipped models they name (none: the default)
+    assert nlp.pipe_names == ["medkg_ner", "medkg_assertions"]
+    doc = nlp("否认糖尿病史，咳嗽3天。")
+    assert {(e.text, e.label_, e._.assertion) for e in doc.ents} >= {("糖尿病", "Disease", "negated")}
