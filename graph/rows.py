@@ -63,7 +63,7 @@ class DocRows:
     per relation it asserts with both arguments affirmed: ``(type, s_label, s_key, o_label, o_key, n)``
     with ``n`` the number of distinct sentences asserting it; the writer stores it on the Document
     (``asserts``, JSON strings) so a later version can subtract exactly what this one added.
-    ``statements`` are all of the document's triples, affirmed or not (``statement_rows``)."""
+    ``statements`` are all of the document's triples, affirmed or not, keyed by :func:`statement_id`."""
 
     doc_id: str
     content_hash: str

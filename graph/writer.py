@@ -215,7 +215,8 @@ def _statements_query(s_label: str, o_label: str) -> str:
     """A batch's statements whose subject and object have these concept labels. ``CREATE``, as for mentions:
     the documents' previous statements were deleted in the same transaction, and ``statement_id`` is unique."""
     return (f"UNWIND $rows AS r MATCH (d:Document {{doc_id: r.doc_id}}) "
-            f"MATCH (a:{check_concept_label(s_label)} {{key: r.s}}) MATCH (b:{check_concept_label(o_label)} {{key: r.o}}) "
+            f"MATCH (a:{check_concept_label(s_label)} {{key: r.s}}) "
+            f"MATCH (b:{check_concept_label(o_label)} {{key: r.o}}) "
             "CREATE (d)-[:STATES]->(st:Statement) SET st = r.props "
             "CREATE (st)-[:HAS_SUBJECT]->(a) CREATE (st)-[:HAS_OBJECT]->(b)")
 
@@ -386,7 +387,10 @@ class GraphWriter:
             docs[rows.doc_id] = rows  # the same document twice: the last one wins
         with self._lock:
             self.skipped_attributes += sum(d.skipped_attributes for d in docs.values())
-        for chunk in _chunks(list(docs.values()), lambda d: 1 + len(d.mentions) + len(d.statements) + len(d.asserts), self.batch_size):
+        def weight(d: DocRows) -> int:
+            return 1 + len(d.mentions) + len(d.statements) + len(d.asserts)
+
+        for chunk in _chunks(list(docs.values()), weight, self.batch_size):
             self._transact(lambda tx, chunk=chunk: self._records_tx(tx, chunk))
 
     def _records_tx(self, tx, chunk: list[DocRows]) -> int:
@@ -403,7 +407,7 @@ class GraphWriter:
 
     def _replace_docs(self, tx, todo: list[DocRows], old_asserts: dict[str, list[tuple]]) -> None:
         ids = [d.doc_id for d in todo]
-        # 1. the previous version's mentions, statements and links go; its concepts are checked for orphans at the end
+        # 1. the previous version's mentions, statements and links go; its concepts are checked for orphans last
         dropped: dict[str, set[str]] = defaultdict(set)
         for r in tx.run(_DOC_DROP_MENTIONS, ids=ids):
             label = next((x for x in r["labels"] if x in CONCEPT_LABELS), None)

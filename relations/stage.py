@@ -6,9 +6,9 @@
 The NER model gives the text's entities (with assertion status). The relation model finds its own argument
 spans (CMeIE's convention: spans may nest), so an argument that coincides with an NER entity (same span)
 *is* that entity, keeping the NER type and assertion; any other argument joins the entity list with its
-CMeIE type and the assertion the rules (``ner.assertions``) give it in this text: the 糖尿病 the relation model
-finds inside ``父亲患有2型糖尿病`` is a family mention, not an affirmed one. Attribute rules (dose, frequency, lab
-value, body site, date …) run on the NER entities.
+CMeIE type and the assertion the rules (``ner.assertions``) give it in this text: the 糖尿病 the relation
+model finds inside ``父亲患有2型糖尿病`` is a family mention, not an affirmed one. Attribute rules (dose,
+frequency, lab value, body site, date …) run on the NER entities.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def test_the_same_triple_twice_is_one_statement_the_surer_one():
     text = "肺炎予头孢曲松治疗。"
     d, drug = ent(text, "肺炎", "Disease"), ent(text, "头孢曲松", "Drug")
     rows = record_rows(ClinicalRecord.of(text, doc_id="d3"), [d, drug],
-                       [rel(text, d, "药物治疗", drug, confidence=0.6), rel(text, d, "TREATED_WITH_DRUG", drug, "药物治疗", 0.9)])
+                       [rel(text, d, "药物治疗", drug, confidence=0.6),
+                        rel(text, d, "TREATED_WITH_DRUG", drug, "药物治疗", 0.9)])
     assert len(rows.statements) == 1 and rows.statements[0]["props"]["confidence"] == 0.9
 
 
@@ -231,7 +232,8 @@ def test_patient_facts_are_the_patients_own_affirmed_statements(writer, graph_db
     pid, other = f"p-{uid}", f"q-{uid}"
     dis, drug = f"肺炎{uid}", f"头孢曲松{uid}"
     t1 = f"诊断{dis}，予{drug}治疗。父亲{dis}曾用{drug}。"
-    e1 = [ent(t1, dis, "Disease"), ent(t1, drug, "Drug"), ent(t1, dis, "Disease", "family", 1), ent(t1, drug, "Drug", nth=1)]
+    e1 = [ent(t1, dis, "Disease"), ent(t1, drug, "Drug"),
+          ent(t1, dis, "Disease", "family", 1), ent(t1, drug, "Drug", nth=1)]
     t2 = f"{dis}予{drug}治疗。"
     e2 = [ent(t2, dis, "Disease"), ent(t2, drug, "Drug")]
     t3 = f"复查：{dis}，继续{drug}。"
@@ -246,7 +248,8 @@ def test_patient_facts_are_the_patients_own_affirmed_statements(writer, graph_db
     assert [(f["doc_id"], f["encounter_id"], f["date"], f["sentence"]) for f in facts] == [
         (f"doc-{uid}-3", None, "2026-03-09", 0), (f"doc-{uid}-1", f"e-{uid}", "2026-03-02", 0)]
     f = facts[1]
-    assert (f["type"], f["label"], f["affirmed"], f["knowledge_evidence"]) == ("TREATED_WITH_DRUG", "药物治疗", True, 3)
+    assert (f["type"], f["label"], f["affirmed"]) == ("TREATED_WITH_DRUG", "药物治疗", True)
+    assert f["knowledge_evidence"] == 3  # the concept-level edge: this patient's two documents and the other's
     assert f["subject"] == {"label": "Disease", "key": dis, "name": dis, "text": dis, "start": 2, "end": 2 + len(dis),
                             "assertion": "affirmed"}
     assert f["object"]["label"] == "Drug" and f["object"]["key"] == drug.lower() and f["evidence"].startswith("诊断")
