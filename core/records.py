@@ -187,11 +187,15 @@ class ClinicalRecord(Record):
 
 
 class Finding(Record):
-    """The result of a check or reconciliation rule."""
+    """The result of a check or reconciliation rule. ``message`` is one sentence a clerk can act on (Chinese
+    for reconciliation findings); ``evidence`` the structured facts it rests on (claim fields, charge
+    records, graph facts), JSON-ready. Both are optional: checks give only ``detail``."""
 
     rule: str
     severity: str
     detail: str
+    message: str = ""
+    evidence: dict = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------

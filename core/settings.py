@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     api_jwt_issuer: str = Field("", description="required JWT issuer (empty: not checked)")
     api_jwt_role_claim: str = Field("medkg_role", description="JWT claim holding the medkg role")
 
+    # Claims reconciliation (claims/reconcile, `medkg reconcile`): how far a bill may differ from the HIS charges
+    reconcile_amount_tolerance: float = Field(0.01, ge=0, description="yuan: an amount or unit price may differ by this")
+    reconcile_relative_tolerance: float = Field(0.0, ge=0, description="fraction of the charged amount also tolerated")
+    reconcile_quantity_tolerance: float = Field(0.0, ge=0, description="units a billed quantity may differ by")
+    reconcile_name_threshold: float = Field(85.0, ge=0, le=100, description="rapidfuzz score pairing a bill line with a charge by name")
+    reconcile_near_duplicate: float = Field(0.9, gt=0, le=1, description="share of equal lines making two bills near-duplicates")
+    reconcile_mapping_threshold: float = Field(80.0, ge=0, le=100, description="score mapping a diagnosis to the disease dictionary")
+
     def inference_threads(self) -> int:
         return self.threads or len(os.sched_getaffinity(0))
 
