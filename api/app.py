@@ -109,9 +109,15 @@ def create_app(settings: Settings | None = None, *, graph_dir: str | None = None
 
     from api.routers import bills, claims, jobs, ops, patients, records, research, users
 
-    for module in (bills, jobs, claims, records, patients, research, users):
-        app.include_router(module.router, prefix="/v1")
-    app.include_router(ops.router)
+    templates = {}  # endpoint -> full path template, for metrics and the access log (by route, not by URL)
+    for module, prefix in ((bills, "/v1"), (jobs, "/v1"), (claims, "/v1"), (records, "/v1"), (patients, "/v1"),
+                           (research, "/v1"), (users, "/v1"), (ops, "")):
+        app.include_router(module.router, prefix=prefix)
+        templates.update({route.endpoint: prefix + route.path for route in module.router.routes})
+    app.state.route_templates = templates
+    from api.ui.routes import register as register_ui  # the review pages under /ui/ (issue 19)
+
+    register_ui(app)
     app.openapi = lambda: _openapi(app)
     return app
 
@@ -133,8 +139,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
                 response = problems.problem_response(request, 504, "timeout",
                                                      f"the request took over {settings.api_request_timeout_s:g} s "
                                                      "(MEDKG_API_REQUEST_TIMEOUT_S)")
-        route = request.scope.get("route")
-        template = getattr(route, "path", None) or "<unmatched>"
+        template = request.app.state.route_templates.get(request.scope.get("endpoint"), "<unmatched>")
         svc = getattr(request.app.state, "services", None)
         if svc is not None:
             svc.metrics.requests.labels(template, request.method, str(response.status_code)).inc()

@@ -76,7 +76,8 @@ def claim_out(row) -> dict:
                            include={"code", "name", "category", "score", "method"})} for it in claim.items],
             "total_figures": _field_out(claim.total_figures), "total_words": _field_out(claim.total_words),
             "payments": {k: _field_out(v) for k, v in claim.payments.items()},
-            "findings": [f.model_dump() for f in claim.findings]}
+            "findings": [f.model_dump(mode="json", include={"rule", "severity", "detail", "message", "evidence"})
+                         for f in claim.findings]}
 
 
 def _encode_cursor(created_at: str, claim_id: str) -> str:
@@ -90,7 +91,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
             raise ValueError
         return created_at, claim_id
     except (ValueError, TypeError, UnicodeError):
-        raise ApiProblem(400, "bad-cursor", "the cursor is not one this API gave out") from None
+        raise ApiProblem(422, "bad-cursor", "the cursor is not one this API gave out") from None
 
 
 class ClaimService:

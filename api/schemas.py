@@ -57,6 +57,8 @@ class FindingOut(Model):
     rule: str
     severity: str
     detail: str
+    message: str = Field("", description="one sentence a clerk can act on (reconciliation findings)")
+    evidence: dict = Field(default_factory=dict, description="the structured facts the finding rests on")
 
 
 class ClaimSummary(Model):
