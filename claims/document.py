@@ -26,7 +26,7 @@ from .layout import cells_of, median_height, unstack
 from .repair import verify_claim
 from .structure import _ITEMISED_COLS, _header_row, missing, structure_page
 
-__all__ = ["structure_document"]
+__all__ = ["structure_document", "structure_image"]
 
 
 def structure_document(pages: Sequence[Page], *, verify: bool = True) -> list[Claim]:
@@ -104,3 +104,8 @@ def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
     note = Finding(rule="structure.pages_joined", severity="info",
                    detail=f"one itemised list over pages {', '.join(str(n) for n in numbers)}: {len(claim.items)} items")
     return claim.model_copy(update={"findings": (*claim.findings, note)})
+
+
+def structure_image(page: Page, *, verify: bool = True) -> list[Claim]:
+    """The claims of one OCR'd image: one per receipt on it."""
+    return [structure_page(page, verify=verify)]

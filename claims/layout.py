@@ -22,6 +22,8 @@ import numpy as np
 
 from core.records import Quad, TextLine
 
+from .glyphs import simplify
+
 __all__ = [
     "Cell",
     "cells_of",
@@ -71,8 +73,8 @@ class Cell:
 
     @property
     def key(self) -> str:
-        """The text folded and without spaces, for matching labels and headers."""
-        return "".join(nfkc(self.text).split())
+        """The text folded, without spaces and in simplified glyphs, for matching labels and headers."""
+        return simplify("".join(nfkc(self.text).split()))
 
 
 def skew_angle(lines: Sequence[TextLine]) -> float:

@@ -198,7 +198,11 @@ def _financial(s: str) -> Decimal:
 
 CENT = Decimal("0.01")
 _CURRENCY = "¥$"
-_AMOUNT = re.compile(r"(?P<sign>[+-]?)[¥$]?(?P<sign2>[+-]?)(?P<num>[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?P<frac>\.[0-9]+)?元?")
+# a currency sign may be followed by a colon (``¥:102.41``, as some e-receipts print it); a bare zero may
+# end in its decimal point (``0.``: dot-matrix forms print an empty payment so), no other number may: a
+# figure whose decimals were lost is an OCR error, not a whole number
+_AMOUNT = re.compile(r"(?P<sign>[+-]?)(?:[¥$]:?)?(?P<sign2>[+-]?)(?P<num>[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)"
+                     r"(?P<frac>\.[0-9]+|(?<![0-9]0)(?<=0)\.)?元?")
 
 
 def parse_amount(text: str) -> Decimal:
@@ -217,4 +221,5 @@ def parse_amount(text: str) -> Decimal:
         if bad is None:
             bad = s.find(",") if "," in s else len(s) - 1
         raise AmountError(f"not an amount ({s[bad]!r})", text, where[bad])
-    return Decimal((m["sign"] or m["sign2"]) + m["num"].replace(",", "") + (m["frac"] or ""))
+    frac = m["frac"] if m["frac"] and m["frac"] != "." else ""
+    return Decimal((m["sign"] or m["sign2"]) + m["num"].replace(",", "") + frac)

@@ -15,10 +15,14 @@ The claim then goes through ``claims.repair.verify_claim``: the bill's own arith
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+
+from rapidfuzz.distance import Levenshtein
 
 from core.records import BillField, Claim, DocumentType, FieldKind, Finding, LineItem, Page, PaymentKey
 
@@ -35,6 +39,7 @@ from .layout import (
     unstack,
     upright_columns,
 )
+from .glyphs import simplify
 from .numerals import AmountError, NumeralError, parse_amount, parse_financial
 from .repair import FIGURE_LOOKALIKES, verify_claim
 
@@ -83,12 +88,12 @@ LABELS: tuple[Label, ...] = (
     Label(r"医保编号", _H, "insurance_no", digits=True),
     Label(r"医疗机构类型", _H, "institution_type"),
     Label(r"复核人", _H, "reviewer"),
-    Label(r"收款人|制表人", _H, "cashier"),
+    Label(r"收款人|收款员|制表人", _H, "cashier"),
     Label(r"(?:医保)?统筹基金支付|统筹支付", _P, PaymentKey.fund.value, _A),
     Label(r"个人自付", _P, PaymentKey.self_pay.value, _A),
-    Label(r"个人自费|分类自负", _P, PaymentKey.self_expense.value, _A),
+    Label(r"个人自费|分类自负|自费(?=:)", _P, PaymentKey.self_expense.value, _A),
     Label(r"个人账户支付", _P, PaymentKey.account.value, _A),
-    Label(r"个人现金支付", _P, PaymentKey.cash.value, _A),
+    Label(r"(?:个人)?现金支付(?!中)", _P, PaymentKey.cash.value, _A),
     Label(r"大病保险", _P, PaymentKey.critical_illness.value, _A),
     Label(r"其他支付", _P, PaymentKey.other_fund.value, _A),
     Label(r"预缴金额", _P, PaymentKey.prepaid.value, _A),
@@ -129,7 +134,7 @@ _COLON = ":"
 
 
 _STAMP_NOTE = re.compile(r"^[(（]?盖?章[)）]?[:：]?|^[)）][:：]")  # the rest of a split 收款单位(盖章) label
-_DATE = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?")
+_DATE = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?(?:\d{1,2}:\d{2}(?::\d{2})?)?")  # a time may follow
 
 
 def _fold_digits(text: str, name: str = "") -> tuple[str, str]:
@@ -159,6 +164,12 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
             value = parse_financial(raw) if name == "total_words" else parse_amount(raw)
         except (AmountError, NumeralError):
             value, note = _dotted_thousands(raw) if name != "total_words" else (None, "")
+            if value is None and name != "total_words" and (m := _LEADING_AMOUNT.match(text)):
+                # 9248.85附加支付: a value run together with the next (unknown) label on the line
+                try:
+                    value, note = parse_amount(m[1]), f"the figure before {text[m.end():]!r} (read {raw.strip()!r})"
+                except AmountError:
+                    value, note = None, ""
     elif kind is FieldKind.date:
         m = _DATE.fullmatch(text)
         if m is None and (m := _DATE.fullmatch(_refold(text))) is not None:
@@ -167,14 +178,19 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
             value = date(int(m[1]), int(m[2]), int(m[3])) if m else None
         except ValueError:
             value, note = None, ""
-    else:
-        value, note = _fold_digits(text, name) if digits else (text, "")
+    elif digits:
+        value, note = _fold_digits(text, name)
         value = value or None
+    else:
+        value = simplify(text) or None
+        if value is not None and value != text:
+            note = f"traditional or variant glyphs read as simplified (read {text!r})"
     review = value is None or cell.confidence < REVIEW_BELOW
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
 
 
+_LEADING_AMOUNT = re.compile(r"([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)(?=[\u4e00-\u9fff])")
 _RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")
 _EXEMPT = ("免税", "不征税")
 
@@ -234,37 +250,146 @@ def classify(cells: list[Cell], page_height: float) -> DocumentType:
 # Item tables
 
 
-_HEAD_NAME = re.compile(r"(项目)?名称|项目")
+_HEAD_NAME = re.compile(r"(?:收费)?项目(?:名称)?(?:/规格)?|(?:项目)?名称|项目/规格")
 _STOP = re.compile(r"合计|大写|小写|其他信息|总计")
-_ITEMISED_COLS = (("name", r"名称"), ("spec", r"规格"), ("unit", r"单位"), ("quantity", r"数量"),
-                  ("unit_price", r"单价"), ("amount", r"金额"), ("item_class", r"类别|甲乙|等级"))
+_ITEMISED_COLS = (("name", r"名称|项目"), ("spec", r"规格"), ("unit", r"单位"), ("quantity", r"数量"),
+                  ("unit_price", r"单价"), ("self_pay", r"个人支付|自付"), ("amount", r"金额"),
+                  ("item_class", r"类别|甲乙|等级"))
 _NUMERIC = {"quantity": FieldKind.number, "unit_price": FieldKind.number, "amount": FieldKind.amount,
             "tax_rate": FieldKind.number, "tax": FieldKind.amount}
+_NOT_ITEM_FIELDS = {"self_pay", "remark"}
+_FIELD_LIKE = re.compile(r"[^:：()（）\[\]]{1,8}[:：]\s*[¥￥]?[0-9]")  # 微信:102.41  # columns read past: a LineItem has no place for them
+# Column titles of item grids, for cutting a line OCR read across several of them (数量/单位金额(元),
+# 金额(元)备注) back into one cell per title; longest first, so 个人支付金额 is not read as 金额.
+_HEAD_WORDS = re.compile(r"个人支付金额|项目名称|收费项目|项目/规格|数量/单位|金额\(元\)|金额|数量|单位|单价|规格|备注|"
+                         r"类别|等级")
+_NAME_HEAD_LIKE = ("项目名称", "收费项目")
+
+
+def _head_key(key: str) -> str:
+    """A header cell's key without its unit: 金额(元) → 金额."""
+    return re.sub(r"\((?:元|¥)\)$", "", key)
+
+
+def _is_name_head(key: str) -> bool:
+    """An item-name column title, also as OCR misreads it on a poor scan (项目名你, 项马名称): one
+    character off a four-character title still names the column."""
+    k = _head_key(key)
+    if _HEAD_NAME.fullmatch(k):
+        return True
+    return len(k) == 4 and any(Levenshtein.distance(k, t) <= 1 for t in _NAME_HEAD_LIKE)
+
+
+def _is_amount_head(key: str) -> bool:
+    """金额 / 金额(元), also with one character misread when the unit (元) confirms it (全额(元))."""
+    k = _head_key(key)
+    return k.startswith("金额") or (k != key and len(k) == 2 and Levenshtein.distance(k, "金额") <= 1)
+
+
+def _split_heads(row: list[Cell]) -> list[Cell]:
+    """Header cells holding several column titles (OCR read 数量/单位金额(元) as one line) cut into one cell
+    per title, each with the x-range of its characters (printed at an even pitch)."""
+    out = []
+    for c in row:
+        key = c.key
+        words = list(_HEAD_WORDS.finditer(key))
+        covered = sum(m.end() - m.start() for m in words)
+        if len(words) < 2 or covered < len(key) - 1:
+            out.append(c)
+            continue
+        pitch = (c.x1 - c.x0) / max(len(key), 1)
+        for m in words:
+            out.append(replace(c, text=m[0], x0=c.x0 + m.start() * pitch, x1=c.x0 + m.end() * pitch))
+    return out
 
 
 def _header_row(cells: list[Cell]) -> list[Cell] | None:
-    """The first row that holds an item-name header and an amount header."""
+    """The first row that holds an item-name header and an amount header (titles OCR read together
+    split apart)."""
     for cell in cells:
-        if _HEAD_NAME.fullmatch(cell.key):
-            row = sorted((c for c in cells if same_row(c, cell)), key=lambda c: c.x0)
-            if any(c.key.startswith("金额") for c in row):
+        if _is_name_head(cell.key) or (_HEAD_WORDS.match(cell.key) and _is_name_head(_HEAD_WORDS.match(cell.key)[0])):
+            row = _split_heads(sorted((c for c in cells if same_row(c, cell)), key=lambda c: c.x0))
+            if any(_is_amount_head(c.key) for c in row) and any(_is_name_head(c.key) for c in row):
                 return row
     return None
 
 
-def _table(cells: list[Cell], header: list[Cell]) -> tuple[list[list[Cell]], list[tuple[float, float]]]:
+def _table(cells: list[Cell], header: list[Cell], *, align: bool = False
+           ) -> tuple[list[list[Cell]], list[tuple[float, float]]]:
     """The body rows and the column x-ranges of the table under ``header``, its columns stood upright
-    (``upright_columns``: the rows' cells are returned with those x, their indexes and boxes unchanged)."""
+    (``upright_columns``: the rows' cells are returned with those x, their indexes and boxes unchanged).
+    With ``align``, the columns follow a body printed offset from its pre-printed titles (``_offset``)."""
     header, rows = upright_columns(header, _body(cells, header))
-    return rows, columns_from_headers(header, [c for r in rows for c in r])
+    body = [c for r in rows for c in r]
+    if align:
+        dx = _offset(header, body)
+        if dx:
+            header = [replace(h, x0=h.x0 + dx, x1=h.x1 + dx) for h in header]
+    return rows, columns_from_headers(header, body)
+
+
+_FIGURE = re.compile(r"[¥$]?:?[0-9][0-9,]*(?:\.[0-9]*)?")
+
+
+def _cell_kind(c: Cell) -> str:
+    key = c.key
+    if _FIGURE.fullmatch(key):
+        return "num"
+    if re.search(r"[\u4e00-\u9fff]", key) and not re.search(r"[0-9]", key):
+        return "text"
+    return ""
+
+
+def _head_kind(h: Cell) -> str:
+    if _is_name_head(h.key):
+        return "text"
+    if _is_amount_head(h.key) or re.search(r"数量|单价", h.key):
+        return "num"
+    return ""
+
+
+def _offset(header: list[Cell], body: list[Cell]) -> float:
+    """How far right (or left) the body is printed from its column titles.
+
+    Why: a dot-matrix printer fills a pre-printed form wherever the paper sits in it; the whole printed
+    layer can stand half a column off the titles (amounts under 备注, names under 数量). The offset is
+    the shift of the titles that puts most body cells under a title of their kind (names under an
+    item-name title, figures under 金额 / 数量 / 单价), tried at every shift that centres some body cell
+    under a title of its kind; it is taken only when it puts clearly more cells right than no shift."""
+    kinds = [_head_kind(h) for h in header]
+    typed = [(c, k) for c in body if (k := _cell_kind(c))]
+    if len(typed) < 4 or not any(kinds):
+        return 0.0
+
+    def score(dx: float) -> int:
+        cols = columns_from_headers([replace(h, x0=h.x0 + dx, x1=h.x1 + dx) for h in header])
+        return sum(1 if kinds[column_of(c, cols)] == k else -1 for c, k in typed if kinds[column_of(c, cols)])
+
+    width = statistics.median(h.x1 - h.x0 for h in header)
+    shifts = {round(c.cx - h.cx) for c, k in typed for h, hk in zip(header, kinds) if hk == k}
+    shifts = {d for d in shifts if 0 < abs(d) <= 2.5 * width}
+    base = score(0.0)
+    best, best_dx = base, 0.0
+    for dx in sorted(shifts, key=abs):
+        if (sc := score(dx)) > best:
+            best, best_dx = sc, float(dx)
+    return best_dx if best >= base + max(2, 0.25 * len(typed)) else 0.0
 
 
 def _body(cells: list[Cell], header: list[Cell]) -> list[list[Cell]]:
     """Rows under the header down to the first totals row."""
     h_bottom = max(c.y1 for c in header)
-    below = [c for c in cells if c.cy > h_bottom and c not in header]
+    # text much taller than the grid's (a stamp's 现金收讫, a margin printed vertically) would join rows
+    tall = 1.8 * statistics.median(c.height for c in header)
+    below = [c for c in cells if c.cy > h_bottom and c not in header and c.height < tall]
     stop = min((c.cy for c in below if _STOP.search(c.key) and not c.key.endswith("小计")), default=float("inf"))
     return group_rows([c for c in below if c.cy < stop - 0.3 * c.height])
+
+
+def _named(cells: list[Cell]) -> list[Cell]:
+    """The cells of a name column that can be part of a name: a fragment with no letter or ideograph
+    (a stamp's (23), a stray 0) is not."""
+    return [c for c in cells if re.search(r"[A-Za-z\u4e00-\u9fff]", c.key)]
 
 
 def _joined(cells: list[Cell]) -> tuple[str, Cell]:
@@ -277,11 +402,20 @@ def _has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in nfkc(text))
 
 
+def _groups(header: list[Cell], is_name) -> list[range]:
+    """The header's column groups: a new group starts at each item-name title (项目名称 | 金额 | 备注,
+    repeated across a wide page)."""
+    starts = [j for j, h in enumerate(header) if is_name(h)] or [0]
+    starts[0] = 0
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], len(header)])]
+
+
 def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem], set[int]]:
-    """Items of a grid of repeated 项目名称 | 金额 | 备注 groups: each name with the amount cell in the
-    next column of its row. Pre-printed names without an amount are not items."""
-    rows, cols = _table(cells, header)
-    pairs = [j for j, h in enumerate(header[:-1]) if _HEAD_NAME.fullmatch(h.key) and header[j + 1].key.startswith("金额")]
+    """Items of a grid of repeated 项目名称 | 金额 | 备注 groups: each name with the first figure in the
+    next column of its row (a second figure there is an unlabelled self-pay column). Pre-printed names
+    without an amount are not items. Names are snapped to the national fee categories (``snap_category``)."""
+    rows, cols = _table(cells, header, align=True)
+    pairs = [j for j, h in enumerate(header[:-1]) if _is_name_head(h.key) and _is_amount_head(header[j + 1].key)]
     items: list[LineItem] = []
     used = {c.index for c in header}
     for row in rows:
@@ -289,50 +423,148 @@ def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem]
         for c in row:
             by_col.setdefault(column_of(c, cols), []).append(c)
         for j in pairs:
-            names, amounts = by_col.get(j), [c for c in by_col.get(j + 1, []) if _has_digit(c.text)]
+            names, amounts = _named(by_col.get(j, [])), [c for c in by_col.get(j + 1, []) if _has_digit(c.text)]
             if not names or not amounts:
                 continue
+            amounts = sorted(amounts, key=lambda c: c.x0)
+            if len(amounts) > 1 and all(_FIGURE.fullmatch(c.key) for c in amounts):
+                amounts = amounts[:1]
             name_raw, name_cell = _joined(names)
             amount_raw, amount_cell = _joined(amounts)
-            items.append(LineItem(line_no=len(items), name=make_field("name", name_raw, FieldKind.text, name_cell),
+            items.append(LineItem(line_no=len(items), name=snap_category(make_field("name", name_raw, FieldKind.text, name_cell)),
                                   amount=make_field("amount", amount_raw, FieldKind.amount, amount_cell)))
             used |= {c.index for c in names + amounts}
     return items, used
 
 
-def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str, str], ...] = _ITEMISED_COLS
-                   ) -> tuple[list[LineItem], set[int]]:
+def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str, str], ...] = _ITEMISED_COLS,
+                   *, align: bool = False, snap: bool = False) -> tuple[list[LineItem], set[int]]:
     """Rows of a 费用清单 (or another grid whose ``roles`` name its columns): columns named by the
-    header; subtotal (小计) rows are skipped."""
-    rows, cols = _table(cells, header)
+    header, repeated groups of them across a wide page read group by group; subtotal (小计) rows are
+    skipped."""
+    rows, cols = _table(cells, header, align=align)
     role: dict[int, str] = {}
-    for j, h in enumerate(header):
-        for name, pat in roles:
-            if re.search(pat, h.key) and name not in role.values():
-                role[j] = name
-                break
+    name_pat = dict(roles).get("name", r"名称")
+    groups = _groups(header, lambda h: re.search(name_pat, h.key) is not None)
+    group_of = {j: g for g, rng in enumerate(groups) for j in rng}
+    for rng in groups:
+        for j in rng:
+            h = header[j]
+            for name, pat in roles:
+                if re.search(pat, h.key) and name not in (role.get(i) for i in rng):
+                    role[j] = name
+                    break
     items: list[LineItem] = []
     used = {c.index for c in header}
     for row in rows:
-        by_role: dict[str, list[Cell]] = {}
+        by_group: dict[int, dict[str, list[Cell]]] = {}
         for c in row:
-            r = role.get(column_of(c, cols))
+            j = column_of(c, cols)
+            # a long name runs on over the next columns: a name column's text is left-aligned, so a
+            # cell with ideographs that starts in a name column belongs to it
+            k = column_of(replace(c, x1=c.x0 + 1), cols)
+            if role.get(k) == "name" and k != j and re.search(r"[\u4e00-\u9fff]", c.key):
+                j = k
+            r = role.get(j)
             if r:
-                by_role.setdefault(r, []).append(c)
-        if "name" not in by_role or "amount" not in by_role:
-            continue
-        fields = {}
-        for r, group in by_role.items():
-            raw, cell = _joined(group)
-            fields[r] = make_field(r, raw, _NUMERIC.get(r, FieldKind.text), cell)
-        if str(fields["name"].value or "").endswith("小计"):
-            continue
-        if fields.get("item_class") is not None and isinstance(fields["item_class"].value, str):
-            fields["item_class"] = fields["item_class"].model_copy(
-                update={"value": fields["item_class"].value.removesuffix("类") or None})
-        items.append(LineItem(line_no=len(items), **fields))
-        used |= {c.index for c in row}
+                by_group.setdefault(group_of[j], {}).setdefault(r, []).append(c)
+        for g in sorted(by_group):
+            by_role = by_group[g]
+            if "amount" not in by_role and "self_pay" in by_role:
+                # one figure in the row, printed (offset) under 个人支付金额: a self-pay is never printed
+                # without the amount it is part of, so it is the amount
+                by_role["amount"] = by_role.pop("self_pay")
+            if "name" in by_role:
+                by_role["name"] = _named(by_role["name"])
+            if not by_role.get("name") or "amount" not in by_role:
+                continue
+            if _FIELD_LIKE.match(_joined(by_role["name"])[0]):
+                continue  # 支付宝:0. — a labelled field printed across the grid, not an item
+            fields = {}
+            for r, group in by_role.items():
+                if r in _NOT_ITEM_FIELDS:
+                    continue
+                raw, cell = _joined(group)
+                fields[r] = make_field(r, raw, _NUMERIC.get(r, FieldKind.text), cell)
+            if str(fields["name"].value or "").endswith("小计"):
+                continue
+            if fields.get("item_class") is not None and isinstance(fields["item_class"].value, str):
+                fields["item_class"] = fields["item_class"].model_copy(
+                    update={"value": fields["item_class"].value.removesuffix("类") or None})
+            if snap:
+                fields["name"] = snap_category(fields["name"])
+            items.append(LineItem(line_no=len(items), **fields))
+            used |= {c.index for r in by_role.values() for c in r}
     return items, used
+
+
+# Items read as a stream of "name amount" pairs along each row, for a grid with no column titles
+# (a paper form whose category names are printed by the dot-matrix printer too: B超费 0.00 CT费 270.00 …)
+# and for cells that hold a whole item (检查费:10.00).
+_TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)\.[0-9]{1,2}(?![0-9.]))|"
+                    r"(?P<name>[A-Za-z\u4e00-\u9fff][^0-9:：¥￥]{0,14})")
+
+
+def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -> tuple[list[LineItem], set[int]]:
+    """Name–amount pairs read along the rows above the totals (under the column titles when there are
+    some): a name (letters or ideographs, not a field label) directly followed, in the same cell or the
+    next, by a figure with decimals. A row counts only when it holds two or more such pairs or a cell
+    that is one whole pair, so a labelled field (病案号 …) is not read as an item."""
+    top = max(c.y1 for c in header) if header else -math.inf
+    height = median_height(cells)
+    region = [c for c in cells if c.cy > top and c.index not in skip and c.height < 1.8 * height]
+    stop = min((c.cy for c in region if _STOP.search(c.key) and not c.key.endswith("小计")), default=math.inf)
+    items: list[LineItem] = []
+    used: set[int] = set()
+    for row in group_rows([c for c in region if c.cy < stop - 0.3 * c.height]):
+        tokens = []  # (kind, text, cell, the cell's only tokens)
+        for c in row:
+            key = c.key
+            found = [(m.lastgroup, m[0].strip(" :："), c) for m in _TOKEN.finditer(key)]
+            tokens += [(k, t, cc, len(found)) for k, t, cc in found if t]
+        pairs = []
+        for (k1, name, c1, n1), (k2, amount, c2, n2) in zip(tokens, tokens[1:]):
+            if k1 != "name" or k2 != "amount":
+                continue
+            if BILL_LABELS.find(name) or _STOP.search(name) or (len(name) < 2 and not name.isalpha()):
+                continue
+            pairs.append((name, amount, c1, c2, c1 is c2 and n1 == 2))
+        if len(pairs) < 2 and not any(p[-1] for p in pairs):
+            continue
+        for name, amount, c1, c2, _ in pairs:
+            items.append(LineItem(line_no=len(items),
+                                  name=snap_category(make_field("name", name, FieldKind.text, c1)),
+                                  amount=make_field("amount", amount, FieldKind.amount, c2)))
+            used |= {c1.index, c2.index}
+    return items, used
+
+
+_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+# The fee categories of national medical receipts (财政部 医疗收费票据: 住院 and 门诊 项目), as forms print them.
+CATEGORIES = frozenset((
+    "床位费", "诊察费", "诊查费", "检查费", "化验费", "检验费", "治疗费", "手术费", "麻醉费", "护理费", "卫生材料费",
+    "西药费", "中药费", "中成药费", "中成药", "中草药费", "中药饮片费", "中药饮片", "一般诊疗费", "挂号费", "其他费",
+    "其他费用", "其它费", "其他住院费用", "其他住院收费", "其他门诊收费", "输血费", "输氧费", "氧气费", "放射费",
+    "处置费", "材料费", "药事服务费", "体检费", "婴儿费", "取暖费", "空调费", "注射费", "诊疗费", "会诊费",
+    "病理费", "救护车费", "抢救费", "监护费", "彩超费", "心电图费", "手术材料", "特殊材料费", "特殊检查费",
+    "特殊治疗费", "床位费用", "B超费", "CT费", "MRI", "彩超", "材料费", "出诊费", "接生费", "煎药费", "诊察费用", "血费", "卫生材料", "自费药品",
+))
+
+
+def snap_category(f: BillField) -> BillField:
+    """A category name one misread character off exactly one national fee category (护理货, 诊察贸, 化验贵)
+    takes that category's spelling; the field's ``raw`` and note keep what OCR read."""
+    value = f.value
+    if not isinstance(value, str) or value in CATEGORIES or len(value) < 3:
+        return f
+    near = [c for c in CATEGORIES if len(c) == len(value) and Levenshtein.distance(c, value) == 1]
+    if len(near) != 1:
+        return f
+    # only a misread ideograph is put right: a letter (B超费) is printed as it is, not a misread 彩
+    if not all(_IDEOGRAPH.fullmatch(a) for a, b in zip(value, near[0]) if a != b):
+        return f
+    note = "; ".join(x for x in (f.note, f"read {value!r}, one character off the fee category {near[0]!r}") if x)
+    return f.model_copy(update={"value": near[0], "note": note})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +596,13 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                     raw, source = nb.text.strip(), nb
                     if lab.key == "hospital":
                         raw = _STAMP_NOTE.sub("", raw).strip()
-                    taken.add(nb.index)
+                    if found[nb.index]:
+                        # the value runs on into the next label (3836.73 个人账户支付:): the value is what
+                        # comes before it, and the neighbour's own label is still read
+                        nb_key, nb_where = _squeeze(nb.text)
+                        raw = _original(nb.text, nb_where, 0, found[nb.index][0][0]).strip()
+                    else:
+                        taken.add(nb.index)
             if not raw:
                 continue
             if lab.kind is FieldKind.text and n + 1 == len(in_cell):
@@ -407,6 +645,59 @@ def _original(text: str, where: list[int], start: int, stop: int) -> str:
     return text[where[start]:end]
 
 
+_CURRENCY_CELL = re.compile(r"[¥$Y][:]?")  # a currency sign printed (or read, as Y) apart from the figure
+
+
+def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillField | None:
+    """The total in figures printed on the row of the total in words without a (小写) label of its own
+    (合计(大写) 壹佰零贰元肆角壹分 ¥: 102.41): the nearest cell right of the words that opens with a figure
+    (a currency sign before it, in it or in a cell of its own; a label after it is cut off)."""
+    words = totals.get("total_words")
+    label = next((c for c in cells if re.search(r"合计|大写", c.key)), None)
+    anchor = next((c for c in cells if words is not None and c.box == words.box), None) or label
+    if anchor is None:
+        return None
+    row = sorted((c for c in cells if c.x0 > anchor.x1 - 2 and same_row(c, anchor, 0.6)), key=lambda c: c.x0)
+    for c in row:
+        if _CURRENCY_CELL.fullmatch(c.key):
+            continue
+        key = c.key.lstrip("Y")
+        if not re.match(r"[¥$]?:?[0-9]", key):
+            continue
+        f = make_field("total_figures", key, FieldKind.amount, c)
+        if f.value is not None:
+            return f.model_copy(update={"raw": c.text.strip()})
+    return None
+
+
+_PERIOD_LABEL = re.compile(r"住院(?:时间|日期)(?!.*出院)")
+_ANY_DATE = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?|(?<![0-9])(\d{4})(\d{2})(\d{2})(?![0-9])")
+
+
+def stay_period(cells: list[Cell]) -> dict[str, BillField]:
+    """住院时间 2021-04-23 到 2021-04-24 (or 20201217|20201223): the admission and discharge dates, from
+    the label's cell and the cells after it on its row up to the next label."""
+    for c in cells:
+        m = _PERIOD_LABEL.search(c.key)
+        if not m:
+            continue
+        parts = [(c, c.key[m.end():])]
+        for nb in sorted((o for o in cells if o.x0 > c.x1 - 2 and same_row(o, c, 0.6)), key=lambda o: o.x0):
+            if BILL_LABELS.find(nb.key):
+                break
+            parts.append((nb, nb.key))
+        dates = [(cell, d) for cell, text in parts for d in _ANY_DATE.finditer(text)]
+        if len(dates) != 2:
+            continue
+        out = {}
+        for key, (cell, d) in zip(("admitted", "discharged"), dates):
+            y, mo, da = (d[1], d[2], d[3]) if d[1] else (d[4], d[5], d[6])
+            out[key] = make_field(key, f"{y}-{mo}-{da}", FieldKind.date, cell).model_copy(
+                update={"raw": d[0], "note": "from the stay period (住院时间)"})
+        return out
+    return {}
+
+
 _HOSPITAL = re.compile(r"^(.*(?:医院|卫生院|保健院|诊所))|^(.*中心)")
 
 
@@ -445,9 +736,18 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     used: set[int] = set()
     if header is not None:
         itemised = any(re.search(r"单价|数量|规格", h.key) for h in header)
-        items, used = (itemised_table if itemised else category_grid)(cells, header)
+        receipt = doc_type is not DocumentType.itemised_list
+        items, used = (itemised_table(cells, header, align=True, snap=receipt) if itemised
+                       else category_grid(cells, header))
+    if not items:
+        items, stream_used = stream_items(cells, header, used)
+        used |= stream_used
     found = labelled_fields(cells, used, height)
+    if "total_figures" not in found["totals"] and (total := total_on_words_row(cells, found["totals"])) is not None:
+        found["totals"]["total_figures"] = total
     head = found["header"]
+    for key, f in stay_period(cells).items():
+        head.setdefault(key, f)
     if "hospital" not in head and (h := hospital_from_title(cells, page.height)) is not None:
         head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),

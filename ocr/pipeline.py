@@ -27,6 +27,7 @@ from ocr.recognize import Recognizer
 
 PAGES_PER_BATCH = 4  # pages whose crops share recognition batches (bounds memory on long PDFs)
 FLIP_THRESHOLD = 0.9  # a single line is turned only when the classifier is this sure it is upside down
+PREPARE_VERSION = "plain/1"  # how a page image is prepared before detection (part of OCR cache keys)
 
 
 @dataclass
