@@ -151,13 +151,14 @@ def _fact_sentence(kind: str, ev: dict, ctx: VisitContext) -> str:
 
 def restriction_findings(claim_id: str, item: LineItem, entry: CatalogEntry, how: tuple[str, float],
                          ctx: VisitContext, rulebook: RuleBook | None, tol: Tolerance,
-                         day: date | None) -> tuple[list[Finding], list[dict]]:
+                         day: date | None, charges: Sequence[Charge] = ()) -> tuple[list[Finding], list[dict]]:
     """Findings of one billed item's conditions, and the checks it passed (with what satisfied them)."""
     if not entry.rules:
         return [], []
     pctx = _context(ctx, day)
     base = {"claim_id": claim_id, "claim_fields": line_fields(item),
-            "catalogue": {"code": entry.code, "name": entry.name, "matched_by": how[0], "score": how[1]}}
+            "catalogue": {"code": entry.code, "name": entry.name, "matched_by": how[0], "score": how[1]},
+            "charges": [c.evidence() for c in charges]}
     label = f"第{item.line_no}行「{line_name(item)}」（目录{entry.name} {entry.code}）"
     verdicts = [_judge_row(dict(r), ctx, pctx, rulebook, tol) for r in entry.rules]
     verdicts = [v for v in verdicts if v] or [{}]
@@ -325,7 +326,8 @@ def item_rule_findings(claim_id: str, claim: Claim, ctx: VisitContext, rulebook:
             resolved.append((item, key, entry, method, score))
     done: set[str] = set()
     for item, key, entry, method, score in resolved:
-        f, p = restriction_findings(claim_id, item, entry, (method, score), ctx, rulebook, tol, day)
+        f, p = restriction_findings(claim_id, item, entry, (method, score), ctx, rulebook, tol, day,
+                                    groups[key].charges if key else ())
         findings += f
         passed += p
         if entry.code in done:
