@@ -61,18 +61,21 @@ class GraphAccess:
 
     def call(self, fn: Callable[[object, str | None], T]) -> T:
         """``fn(driver, database)``; one reconnect on a broken connection, then 503."""
-        for attempt in (0, 1):
-            driver = self._current()
-            try:
-                return fn(driver, self.database)
-            except Exception as exc:
-                if not (broken_connection(exc) or _server_stopping(exc)):
-                    raise
-                self._drop(driver)
-                if attempt:
-                    self.on_error()
-                    raise GraphUnavailable() from exc
-        raise AssertionError("unreachable")
+        try:
+            for attempt in (0, 1):
+                driver = self._current()
+                try:
+                    return fn(driver, self.database)
+                except Exception as exc:
+                    if not (broken_connection(exc) or _server_stopping(exc)):
+                        raise
+                    self._drop(driver)
+                    if attempt:
+                        raise GraphUnavailable() from exc
+            raise AssertionError("unreachable")
+        except GraphUnavailable:
+            self.on_error()
+            raise
 
     def write(self, fn: Callable[[object], T]) -> T:
         """``fn(GraphWriter)`` on the shared driver (the writer's own retries bounded to a few seconds)."""
