@@ -31,6 +31,9 @@ app.add_typer(relations_app, name="relations")
 from cli.ingest import ingest_app
 
 app.add_typer(ingest_app, name="ingest")
+from cli.feeds import feeds_app
+
+app.add_typer(feeds_app, name="feeds")
 from cli.serve import serve, users_app
 
 app.command("serve")(serve)

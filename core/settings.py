@@ -27,6 +27,11 @@ def _default_data_dir() -> Path:
     return Path(data) / "medkg" / "api"
 
 
+def _default_feeds_dir() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "medkg" / "feeds"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDKG_", extra="ignore")
 
@@ -69,6 +74,20 @@ class Settings(BaseSettings):
     reconcile_name_threshold: float = Field(85.0, ge=0, le=100, description="rapidfuzz score pairing a bill line with a charge by name")
     reconcile_near_duplicate: float = Field(0.9, gt=0, le=1, description="share of equal lines making two bills near-duplicates")
     reconcile_mapping_threshold: float = Field(80.0, ge=0, le=100, description="score mapping a diagnosis to the disease dictionary")
+
+    # HIS feeds (feeds/, `medkg feeds ...`): REDIS_URL points at a production Redis/Valkey instead of the embedded one
+    feeds_dir: Path = Field(default_factory=lambda: _default_feeds_dir(), description="embedded Valkey's data directory")
+    feeds_stream: str = Field("medkg:feeds", description="the stream raw HL7/FHIR messages are appended to")
+    feeds_dead_stream: str = Field("medkg:feeds:dead", description="what could not be accepted or processed, with why")
+    feeds_group: str = Field("medkg-graph", description="consumer group of the streaming pipeline")
+    feeds_encoding: str = Field("utf-8", description="HL7 v2 byte encoding on the wire: utf-8 or gb18030")
+    feeds_max_frame_bytes: int = Field(1024 * 1024, ge=1024, description="largest MLLP frame accepted")
+    feeds_host: str = Field("127.0.0.1", description="MLLP gateway listen address")
+    feeds_port: int = Field(2575, ge=0, le=65535, description="MLLP gateway port (0: pick a free one)")
+    feeds_read_count: int = Field(64, ge=1, description="stream entries per read (one bundle)")
+    feeds_block_ms: int = Field(500, ge=1, description="XREADGROUP blocking timeout")
+    feeds_claim_idle_ms: int = Field(30_000, ge=1, description="pending entries idle this long are reclaimed")
+    feeds_max_deliveries: int = Field(5, ge=1, description="an entry delivered more often is dead-lettered")
 
     def inference_threads(self) -> int:
         return self.threads or len(os.sched_getaffinity(0))
