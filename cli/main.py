@@ -35,6 +35,9 @@ from cli.feeds import feeds_app
 
 app.add_typer(feeds_app, name="feeds")
 from cli.serve import serve, users_app
+from cli.reconcile import reconcile
+
+app.command("reconcile")(reconcile)
 
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")

@@ -145,3 +145,21 @@ def test_rewriting_a_claim_keeps_the_checks_findings_apart(graph_db, tmp_path, b
     assert cid in claim_ids(graph_db.driver, database=graph_db.database)
     ev = _count(graph_db, "MATCH (f:Finding {finding_id: $f}) RETURN f.evidence_json", f=f"{cid}:recon:0")
     assert json.loads(ev)["claim_id"] == cid
+
+
+def test_batch_pipeline_reconciles_claims_and_dead_letters_unknown_ones(graph_db, tmp_path, book):
+    from pipelines.graphio import GraphTarget
+    from pipelines.reconcile import run
+
+    cid, _ = _setup(graph_db, tmp_path, "RG-P4", "RG-E4", "rg-doc-4", "否认肿瘤病史。", [("肿瘤", Assertion.negated)],
+                    [_line(1, "紫杉醇注射液", "1", "300"), _line(2, "奥美拉唑肠溶胶囊", "2", "3.5")])
+    rules = tmp_path / "rules.csv"
+    rules.write_text(RULES, encoding="utf-8")
+    server = graph_db.server
+    state = server.status()
+    target = GraphTarget(None, state.get("user", "root"), graph_db.database, str(server.data_dir))
+    summary = run([cid, "no-such-claim:0"], rules=[rules], target=target)
+    assert summary["reconciled"] == 1 and summary["dead_lettered"] == 1
+    assert summary["claims_by_rule"] == {"recon.restriction.disease": 1}
+    assert _count(graph_db, "MATCH (:Claim {claim_id: $c})-[:HAS_FINDING]->(f:Finding {source: 'reconcile'}) "
+                            "RETURN count(f)", c=cid) == 1
