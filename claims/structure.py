@@ -80,7 +80,7 @@ LABELS: tuple[Label, ...] = (
     Label(r"病历号", _H, "record_no"),
     Label(r"入院日期", _H, "admitted", _D),
     Label(r"出院日期", _H, "discharged", _D),
-    Label(r"医保类型", _H, "insurance_type"),
+    Label(r"医保类[型别]", _H, "insurance_type"),
     Label(r"住院科别|科室|科别", _H, "department"),
     Label(r"床号", _H, "bed"),
     Label(r"住院天数", _H, "stay_days"),
@@ -89,12 +89,12 @@ LABELS: tuple[Label, ...] = (
     Label(r"医疗机构类型", _H, "institution_type"),
     Label(r"复核人", _H, "reviewer"),
     Label(r"收款人|收款员|制表人", _H, "cashier"),
-    Label(r"(?:医保)?统筹基金支付|统筹支付", _P, PaymentKey.fund.value, _A),
+    Label(r"(?:医保)?统筹基金支付|统筹支付|统筹金(?!额)", _P, PaymentKey.fund.value, _A),
     Label(r"个人自付", _P, PaymentKey.self_pay.value, _A),
     Label(r"个人自费|分类自负|自费(?=:)", _P, PaymentKey.self_expense.value, _A),
-    Label(r"个人账户支付", _P, PaymentKey.account.value, _A),
-    Label(r"(?:个人)?现金支付(?!中)", _P, PaymentKey.cash.value, _A),
-    Label(r"大病保险", _P, PaymentKey.critical_illness.value, _A),
+    Label(r"个人[账帐]户(?:支付)?", _P, PaymentKey.account.value, _A),
+    Label(r"(?:个人)?现金支付(?!中)|个人支付(?:金额)?", _P, PaymentKey.cash.value, _A),
+    Label(r"大病(?:保险|救助)|大额\(病\)保险(?:报销)?", _P, PaymentKey.critical_illness.value, _A),
     Label(r"其他支付", _P, PaymentKey.other_fund.value, _A),
     Label(r"预缴金额", _P, PaymentKey.prepaid.value, _A),
     Label(r"补缴金额", _P, PaymentKey.top_up.value, _A),
@@ -258,6 +258,7 @@ _ITEMISED_COLS = (("name", r"名称|项目"), ("spec", r"规格"), ("unit", r"�
 _NUMERIC = {"quantity": FieldKind.number, "unit_price": FieldKind.number, "amount": FieldKind.amount,
             "tax_rate": FieldKind.number, "tax": FieldKind.amount}
 _NOT_ITEM_FIELDS = {"self_pay", "remark"}
+_BRACKET_SPEC = re.compile(r"\[([^\[\]]+)\]$")
 _FIELD_LIKE = re.compile(r"[^:：()（）\[\]]{1,8}[:：]\s*[¥￥]?[0-9]")  # 微信:102.41  # columns read past: a LineItem has no place for them
 # Column titles of item grids, for cutting a line OCR read across several of them (数量/单位金额(元),
 # 金额(元)备注) back into one cell per title; longest first, so 个人支付金额 is not read as 金额.
@@ -340,12 +341,30 @@ def _cell_kind(c: Cell) -> str:
     return ""
 
 
-def _head_kind(h: Cell) -> str:
-    if _is_name_head(h.key):
+def _head_kind(h: Cell, roles: tuple[tuple[str, str], ...] = ()) -> str:
+    """What a column holds: "text" (item names), "num" (figures) or "" (anything: units, remarks, rates)."""
+    name = dict(roles).get("name")
+    if _is_name_head(h.key) or (name and re.search(name, h.key)):
         return "text"
-    if _is_amount_head(h.key) or re.search(r"数量|单价", h.key):
+    if _is_amount_head(h.key) or re.search(r"数量|单价|税额", h.key):
         return "num"
     return ""
+
+
+def _settled(by_col: dict[int, list[Cell]], kinds: list[str]) -> dict[int, list[Cell]]:
+    """A row's cells moved, one by one, out of a column that is not of their kind into the neighbouring
+    column that is and is empty on this row: a right-aligned amount under the next column's title (金额
+    13.32 under 税率), a name printed left of its centred title (under the 备注 before it)."""
+    out = {j: list(g) for j, g in by_col.items()}
+    for j, group in sorted(by_col.items()):
+        for c in group:
+            if not (kind := _cell_kind(c)) or kinds[j] == kind:
+                continue
+            near = [k for k in (j - 1, j + 1) if 0 <= k < len(kinds) and kinds[k] == kind and not out.get(k)]
+            if len(near) == 1:
+                out[j].remove(c)
+                out[near[0]] = [c]
+    return {j: g for j, g in out.items() if g}
 
 
 def _offset(header: list[Cell], body: list[Cell]) -> float:
@@ -416,12 +435,14 @@ def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem]
     without an amount are not items. Names are snapped to the national fee categories (``snap_category``)."""
     rows, cols = _table(cells, header, align=True)
     pairs = [j for j, h in enumerate(header[:-1]) if _is_name_head(h.key) and _is_amount_head(header[j + 1].key)]
+    kinds = [_head_kind(h) for h in header]
     items: list[LineItem] = []
     used = {c.index for c in header}
     for row in rows:
         by_col: dict[int, list[Cell]] = {}
         for c in row:
             by_col.setdefault(column_of(c, cols), []).append(c)
+        by_col = _settled(by_col, kinds)
         for j in pairs:
             names, amounts = _named(by_col.get(j, [])), [c for c in by_col.get(j + 1, []) if _has_digit(c.text)]
             if not names or not amounts:
@@ -454,10 +475,14 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 if re.search(pat, h.key) and name not in (role.get(i) for i in rng):
                     role[j] = name
                     break
+    kinds = [_head_kind(h, roles) for h in header]
+    spec_in_name = [any(role.get(j) == "name" and "规格" in header[j].key for j in rng) for rng in groups]
+    kinds = [_head_kind(h, roles) for h in header]
+    spec_in_name = [any(role.get(j) == "name" and "规格" in header[j].key for j in rng) for rng in groups]
     items: list[LineItem] = []
     used = {c.index for c in header}
     for row in rows:
-        by_group: dict[int, dict[str, list[Cell]]] = {}
+        by_col: dict[int, list[Cell]] = {}
         for c in row:
             j = column_of(c, cols)
             # a long name runs on over the next columns: a name column's text is left-aligned, so a
@@ -465,9 +490,11 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
             k = column_of(replace(c, x1=c.x0 + 1), cols)
             if role.get(k) == "name" and k != j and re.search(r"[\u4e00-\u9fff]", c.key):
                 j = k
-            r = role.get(j)
-            if r:
-                by_group.setdefault(group_of[j], {}).setdefault(r, []).append(c)
+            by_col.setdefault(j, []).append(c)
+        by_group: dict[int, dict[str, list[Cell]]] = {}
+        for j, group in _settled(by_col, kinds).items():
+            if r := role.get(j):
+                by_group.setdefault(group_of[j], {}).setdefault(r, []).extend(group)
         for g in sorted(by_group):
             by_role = by_group[g]
             if "amount" not in by_role and "self_pay" in by_role:
@@ -488,6 +515,11 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 fields[r] = make_field(r, raw, _NUMERIC.get(r, FieldKind.text), cell)
             if str(fields["name"].value or "").endswith("小计"):
                 continue
+            if "spec" not in fields and spec_in_name[g] and (m := _BRACKET_SPEC.search(str(fields["name"].value or ""))):
+                # 项目/规格 prints the spec after the name: (门)伊曲康唑胶囊(斯皮仁诺)[0.1g*14]
+                name = fields["name"]
+                fields["spec"] = name.model_copy(update={"name": "spec", "value": m[1], "kind": FieldKind.text})
+                fields["name"] = name.model_copy(update={"value": name.value[:m.start()].strip() or None})
             if fields.get("item_class") is not None and isinstance(fields["item_class"].value, str):
                 fields["item_class"] = fields["item_class"].model_copy(
                     update={"value": fields["item_class"].value.removesuffix("类") or None})
@@ -607,6 +639,9 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 continue
             if lab.kind is FieldKind.text and n + 1 == len(in_cell):
                 raw, source = _continued(raw, source, free, found, taken)
+            if lab.kind is FieldKind.text:
+                # a remark line strings fields together (住院天数:4;起付线:1200.00): the value ends at a separator
+                raw = re.split(r"[;；,，]", raw, maxsplit=1)[0].strip()
             if lab.target in ("header", "payments"):
                 slot = out[lab.target]
             else:
@@ -701,6 +736,23 @@ def stay_period(cells: list[Cell]) -> dict[str, BillField]:
 _HOSPITAL = re.compile(r"^(.*(?:医院|卫生院|保健院|诊所))|^(.*中心)")
 
 
+_HOSPITAL_NAME = re.compile(r"[\u4e00-\u9fff()]{2,24}(?:医院|卫生院|保健院|诊所|医疗中心)")
+
+
+def hospital_near_label(cells: list[Cell]) -> BillField | None:
+    """A hospital's name printed on a line of its own near 收款单位 (below it, on a pre-printed form filled
+    by a dot-matrix printer): the nearest cell that is a whole hospital name and no label."""
+    label = next((c for c in cells if c.key.startswith("收款单位")), None)
+    if label is None:
+        return None
+    names = [c for c in cells if _HOSPITAL_NAME.fullmatch(c.key) and not BILL_LABELS.find(c.key)]
+    near = [c for c in names if abs(c.cy - label.cy) < 4 * label.height]
+    if not near:
+        return None
+    best = min(near, key=lambda c: math.hypot(c.x0 - label.x0, c.cy - label.cy))
+    return make_field("hospital", best.text, FieldKind.text, best)
+
+
 def hospital_from_title(cells: list[Cell], page_height: float) -> BillField | None:
     """Itemised lists print the hospital above (or before) the title rather than as 收款单位."""
     for c in cells:
@@ -749,6 +801,8 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     for key, f in stay_period(cells).items():
         head.setdefault(key, f)
     if "hospital" not in head and (h := hospital_from_title(cells, page.height)) is not None:
+        head["hospital"] = h
+    if "hospital" not in head and (h := hospital_near_label(cells)) is not None:
         head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),
