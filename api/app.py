@@ -123,33 +123,63 @@ def create_app(settings: Settings | None = None, *, graph_dir: str | None = None
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
+    app.add_middleware(Observe, settings=settings)
+
+
+class Observe:
+    """Pure ASGI middleware (cheaper per request than ``BaseHTTPMiddleware``): the upload size checked from
+    Content-Length before a byte is read, the request timeout, then per request the metrics (by route template)
+    and, under /v1, one access-log line."""
+
+    def __init__(self, app, settings: Settings):
+        self.app, self.settings = app, settings
+        self.upload_limit = _upload_limit(settings)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         t0 = time.perf_counter()
-        limit = _upload_limit(settings) if request.url.path.startswith("/v1/bills") else None
-        length = request.headers.get("content-length")
-        if limit is not None and length and length.isdigit() and int(length) > limit:
-            response = problems.problem_response(
-                request, 413, "limit:upload_bytes",
-                f"the upload has {int(length):,} bytes, over {limit:,} (MEDKG_API_MAX_FILES x MEDKG_MAX_FILE_BYTES)")
-        else:
+        status = {"code": 500, "started": False}
+
+        async def observed_send(message):
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if scope["path"].startswith("/v1/bills") and length.isdigit() and int(length) > self.upload_limit:
+                await problems.problem_response(
+                    Request(scope), 413, "limit:upload_bytes",
+                    f"the upload has {int(length):,} bytes, over {self.upload_limit:,} "
+                    "(MEDKG_API_MAX_FILES x MEDKG_MAX_FILE_BYTES)")(scope, receive, observed_send)
+                return
             try:
-                response = await asyncio.wait_for(call_next(request), settings.api_request_timeout_s)
+                await asyncio.wait_for(self.app(scope, receive, observed_send), self.settings.api_request_timeout_s)
             except TimeoutError:
-                response = problems.problem_response(request, 504, "timeout",
-                                                     f"the request took over {settings.api_request_timeout_s:g} s "
-                                                     "(MEDKG_API_REQUEST_TIMEOUT_S)")
-        template = request.app.state.route_templates.get(request.scope.get("endpoint"), "<unmatched>")
-        svc = getattr(request.app.state, "services", None)
-        if svc is not None:
-            svc.metrics.requests.labels(template, request.method, str(response.status_code)).inc()
-            svc.metrics.latency.labels(template, request.method).observe(time.perf_counter() - t0)
-            if template.startswith("/v1/"):
-                svc.access.write(principal=getattr(request.state, "principal", None), route=template,
-                                 method=request.method, status=response.status_code,
-                                 client=request.client.host if request.client else None,
-                                 path_params=request.path_params)
-        return response
+                if status["started"]:
+                    raise
+                await problems.problem_response(
+                    Request(scope), 504, "timeout", f"the request took over {self.settings.api_request_timeout_s:g} s "
+                    "(MEDKG_API_REQUEST_TIMEOUT_S)")(scope, receive, observed_send)
+        finally:
+            self._record(scope, status["code"], time.perf_counter() - t0)
+
+    @staticmethod
+    def _record(scope, status: int, seconds: float) -> None:
+        app = scope.get("app")
+        svc = getattr(getattr(app, "state", None), "services", None)
+        if svc is None:
+            return
+        template = app.state.route_templates.get(scope.get("endpoint"), "<unmatched>")
+        method = scope["method"]
+        svc.metrics.requests.labels(template, method, str(status)).inc()
+        svc.metrics.latency.labels(template, method).observe(seconds)
+        if template.startswith("/v1/"):
+            client = scope.get("client")
+            svc.access.write(principal=scope.get("state", {}).get("principal"), route=template, method=method,
+                             status=status, client=client[0] if client else None,
+                             path_params=scope.get("path_params") or {})
 
 
 def _upload_limit(settings: Settings) -> int:
