@@ -17,6 +17,7 @@ A page continues the claim before it when all of these hold (anything else start
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -106,6 +107,54 @@ def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
     return claim.model_copy(update={"findings": (*claim.findings, note)})
 
 
+_TITLE = re.compile(r"(?:医疗|收费|住院|门诊).*票据|发票$|费用清单")
+SEPARATE = 6.0  # titles further apart than this many line heights head receipts of their own
+
+
+def receipt_regions(page: Page) -> list[list[int]]:
+    """The page's lines (indexes) grouped by receipt, for a photo or scan of several receipts on one
+    sheet: each receipt prints its title (…医疗…收费票据, …发票, 费用清单) once, large, at its top. With
+    two or more titles far apart, side by side titles split the page at the middles between them (left to
+    right), titles one above another at the line above each title. One group (all lines) otherwise."""
+    cells = cells_of(page.lines)
+    everything = [list(range(len(page.lines)))]
+    if not cells:
+        return everything
+    height = median_height(cells)
+    titles = [c for c in cells if _TITLE.search(c.key) and c.height >= 1.2 * height]
+    heads: list = []
+    for t in sorted(titles, key=lambda c: (c.cy, c.cx)):
+        if all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads):
+            heads.append(t)
+    if len(heads) < 2:
+        return everything
+    spread_x = max(h.cx for h in heads) - min(h.cx for h in heads)
+    spread_y = max(h.cy for h in heads) - min(h.cy for h in heads)
+    if spread_x > spread_y:
+        heads.sort(key=lambda h: h.cx)
+        cuts = [(a.cx + b.cx) / 2 for a, b in zip(heads, heads[1:])]
+        where = [sum(c.cx > x for x in cuts) for c in cells]
+    else:
+        heads.sort(key=lambda h: h.cy)
+        cuts = [h.y0 - height for h in heads[1:]]
+        where = [sum(c.cy > y for y in cuts) for c in cells]
+    groups = [[c.index for c, w in zip(cells, where) if w == k] for k in range(len(heads))]
+    return [g for g in groups if g]
+
+
 def structure_image(page: Page, *, verify: bool = True) -> list[Claim]:
-    """The claims of one OCR'd image: one per receipt on it."""
-    return [structure_page(page, verify=verify)]
+    """The claims of one OCR'd image: one per receipt on it (``receipt_regions``). A region that gives
+    no bill (no items, no total) is left out when another region gives one; with none, the whole page is
+    structured as one."""
+    regions = receipt_regions(page)
+    if len(regions) < 2:
+        return [structure_page(page, verify=verify)]
+    claims = []
+    for k, region in enumerate(regions):
+        part = page.model_copy(update={"lines": tuple(page.lines[i] for i in region)})
+        claim = structure_page(part, verify=verify)
+        if claim.items or claim.total_figures is not None:
+            note = Finding(rule="structure.receipt_on_sheet", severity="info",
+                           detail=f"receipt {k + 1} of {len(regions)} found on one image")
+            claims.append(claim.model_copy(update={"findings": (*claim.findings, note)}))
+    return claims or [structure_page(page, verify=verify)]
