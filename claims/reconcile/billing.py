@@ -55,8 +55,12 @@ _RECEIPTS = frozenset({DocumentType.inpatient_e_receipt, DocumentType.outpatient
 
 
 def is_category_line(item: LineItem, claim: Claim) -> bool:
-    """A receipt's category line (西药费 …); an itemised list's 床位费 is an item like any other."""
-    return claim.doc_type in _RECEIPTS and canonical_category(line_name(item)) in _CATEGORY_KEYS
+    """A receipt's category line (西药费, or any 费用项目 the class dictionaries name: 其他服务费 …); an itemised
+    list's 床位费 is an item like any other."""
+    if claim.doc_type not in _RECEIPTS:
+        return False
+    name = canonical_category(line_name(item)) or ""
+    return name in _CATEGORY_KEYS or name.endswith(("费", "费用"))
 
 
 def line_fields(item: LineItem) -> dict:

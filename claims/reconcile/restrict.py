@@ -321,7 +321,7 @@ def item_rule_findings(claim_id: str, claim: Claim, ctx: VisitContext, rulebook:
             continue
         key = pairing.pair(item)[0] if pairing is not None else None
         code = item.match.code if item.match is not None else (groups[key].code if key else "")
-        entry, method, score = rulebook.entry(code, line_name(item))
+        entry, method, score = rulebook.entry(code, line_name(item), tol.name_threshold)
         if entry is not None:
             resolved.append((item, key, entry, method, score))
     done: set[str] = set()

@@ -101,6 +101,8 @@ class RuleBook:
     def __post_init__(self):
         self._prefix_lengths = sorted({len(p) for p in self.classes}, reverse=True)
         self._disease_keys = [d.key for d in self.diseases]
+        self._name_matches: dict[str, tuple] = {}  # printed name -> (CatalogMatch | None,): bills repeat names
+        self._disease_hits: dict[tuple[str, float], list] = {}
 
     @classmethod
     def load(cls, rules: Iterable[str | Path] = (), classes: Iterable[str | Path] = (),
@@ -142,16 +144,21 @@ class RuleBook:
     def entries(self, code: str) -> tuple[CatalogEntry, ...]:
         return self.rules.by_code(code) if code else ()
 
-    def entry(self, code: str | None, name: str | None) -> tuple[CatalogEntry | None, str, float]:
+    def entry(self, code: str | None, name: str | None, min_score: float = 85.0
+              ) -> tuple[CatalogEntry | None, str, float]:
         """The rule entry for a billed item: by code when the code is known, else by name (the catalogue's
-        matcher); (entry, method, score)."""
+        matcher, accepted here only at ``min_score``: a restriction is not pinned on an item by a loose match,
+        e.g. 一级护理 → 特级护理 at 76); (entry, method, score)."""
         if code:
             found = self.entries(code)
             if found:
                 return self._merged(found), "code", 100.0
         if name:
-            m = self.rules.match(name)
-            if m is not None:
+            m = self._name_matches.get(name)
+            if m is None:
+                m = self._name_matches.setdefault(name, (self.rules.match(name),))
+            m = m[0]
+            if m is not None and m.score >= min_score:
                 return self._merged(self.rules.by_code(m.code)), m.method, m.score
         return None, "", 0.0
 
@@ -180,6 +187,9 @@ class RuleBook:
         at or above ``threshold``; best first."""
         if not self.diseases or not name:
             return []
-        key = normalise_name(name)
-        hits = process.extract(key, self._disease_keys, scorer=fuzz.WRatio, limit=3, score_cutoff=threshold)
-        return [(self.diseases[i], float(score)) for _, score, i in hits]
+        cached = self._disease_hits.get((name, threshold))
+        if cached is None:
+            key = normalise_name(name)
+            hits = process.extract(key, self._disease_keys, scorer=fuzz.WRatio, limit=3, score_cutoff=threshold)
+            cached = self._disease_hits[(name, threshold)] = [(self.diseases[i], float(score)) for _, score, i in hits]
+        return cached
