@@ -108,6 +108,13 @@ def test_every_template_renders_with_its_appearance(pages):
     a4 = [p for (t, _), p in pages.items() if t == "a4_receipt"]
     assert all(p.meta["upright_size"][1] >= 1.41 * p.meta["upright_size"][0] for p in a4)  # A4 portrait
     assert all(max(p.meta["font_sizes"]) <= 26 and min(p.meta["font_sizes"]) <= 17 for p in a4)  # small print
+    printed = [p for (t, _), p in pages.items() if t == "e_receipt_print"]
+    for p in printed:
+        texts = [ln.text for ln in p.lines]
+        assert all(ch in texts for ch in "其他信息")  # written downwards, one character a line
+        assert texts.count("备注") == 3 and texts.count("项目名称") == 3
+        body = max(p.meta["font_sizes"][:3])
+        assert body < max(p.meta["font_sizes"])  # items in smaller print than the form
     dots = [p for (t, _), p in pages.items() if t == "dotmatrix_form"]
     for p in dots:
         names = {d["name"] for d in p.meta["degradations"]}

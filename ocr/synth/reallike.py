@@ -39,10 +39,11 @@ from . import lexicon as lx
 from .content import Bill, sample_bill
 from .fonts import Face, all_faces
 from .layout import REFERENCE_WIDTH, RGB, Canvas, Layout, Stamp, Style
+from .page import GtLine, RenderedPage, _quad
 from .render import rasterize
 from .stamp import draw_stamp
 
-TEMPLATES = ("a4_receipt", "dotmatrix_form", "photo_sheet")
+TEMPLATES = ("a4_receipt", "e_receipt_print", "dotmatrix_form", "photo_sheet")
 FORM_TINTS: tuple[RGB, ...] = ((250, 241, 196), (231, 242, 226), (247, 232, 232), (228, 236, 246), (246, 246, 232))
 DOT_INKS: tuple[RGB, ...] = ((60, 95, 190), (85, 75, 170), (70, 120, 205), (105, 70, 160), (45, 80, 160))
 FORM_INKS: tuple[RGB, ...] = ((175, 60, 50), (150, 45, 40), (40, 75, 150), (35, 110, 80), (60, 60, 60))
@@ -203,6 +204,137 @@ def a4_receipt(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
     c.pair(round(W * 0.42), y, "收款员", lx.digits(r, 4), st, size, max_width=round(W * 0.22))
     c.pair(round(W * 0.66), y, "日期", hdr["开票日期"], st, size, max_width=x1 - round(W * 0.66))
     return c.finish(min_height=round(W * 1.414), margin=60), {"self_paid": second, **opts}
+
+
+# -- e_receipt_print -----------------------------------------------------------------------------
+
+
+def e_receipt_print(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
+    """The national e-receipt as a hospital's printer puts it on paper (the Guizhou / Fujian scans): the form's
+    labels and frame in red-brown, often kaishu; three ``项目名称 | 金额（元） | 备注`` groups with no rules
+    between rows and the items in smaller print than the form, filled row by row, 备注 empty; amounts with
+    thousands separators; 其他信息 written downwards, its values right after their labels, some printed short
+    (``35000``, ``0``); the 监制章 across the title and the hospital's stamp across the footer."""
+    r = c.r
+    W = c.width
+    kai = [f for f in c.faces if f.style == "kai"]
+    label_face = r.choice(kai) if kai and r.random() < 0.7 else r.choice(_faces(c.faces, "serif", "ming"))
+    title_face = r.choice(_faces(c.faces, "serif", "kai"))
+    value_face = r.choice(_faces(c.faces, "ming", "serif", "sans", plain=True))
+    frame = r.choice(((185, 70, 40), (200, 80, 50), (160, 50, 40), (190, 90, 40)))
+    ink = r.choice(((20, 20, 20), (35, 35, 35)))
+    colon = r.choice(("：", ":"))
+    short = r.random() < 0.5
+    opts: dict = {"label_face": label_face.name, "short_amounts": short, "thousands": bill.thousands}
+    m = c.px(r.randint(50, 80))
+    x0, x1 = m, W - m
+    side = c.px(r.randint(90, 120))
+    _qr(c, x1 - side, m, side)
+    tsize = c.size(30, 36)
+    tbox = c.text(W // 2, m + tsize + c.px(10), bill.title, title_face, tsize, frame, anchor="ms",
+                  max_width=W - 2 * m - 2 * side - c.px(40))
+    if tbox:
+        c.layout.stamps.append(Stamp("oval", (tbox[0] + tbox[2]) // 2 + c.px(r.randint(-60, 60)), tbox[3] + c.px(10),
+                                     "票据监制章", "财政部监制"))
+    size = c.size(18, 22)
+    rh = round(size * r.uniform(1.6, 1.8))
+
+    def pair(x: int, y: int, k: str, v: str, limit: int) -> None:
+        lbox = c.text(x, y, k + colon, label_face, size, frame, max_width=limit)
+        if lbox and v:
+            vx = lbox[2] + c.px(6)
+            if x + limit - vx > size:
+                c.text(vx, y, v, value_face, size, ink, max_width=x + limit - vx)
+
+    hdr = dict(bill.header)
+    y = max(c.bottom, m + side) + c.px(10)
+    left = [("票据代码", hdr["票据代码"]), ("交款人统一社会信用代码", hdr.get("交款人统一社会信用代码", "")),
+            ("交款人", hdr["交款人"])]
+    right = [("票据号码", hdr["票据号码"]), ("校验码", hdr["校验码"]), ("开票日期", hdr["开票日期"])]
+    rx = round(W * 0.6)
+    for i in range(3):
+        y += rh
+        pair(x0, y, *left[i], limit=rx - x0 - c.px(20))
+        pair(rx, y, *right[i], limit=x1 - rx)
+    grid_top = y + round(rh * 0.6)
+
+    # the grid: three groups, header in the form's face, body smaller, no row rules
+    hsize = c.size(19, 23)
+    th = round(hsize * 1.9)
+    gw = (x1 - x0) / 3
+    amount_head = r.choice(("金额（元）", "金额(元)", "金额 （元）"))
+    for g in range(3):
+        a = x0 + gw * g
+        for text, fx in (("项目名称", 0.12), (amount_head, 0.5), ("备注", 0.82)):
+            c.text(round(a + gw * fx), c.baseline_in(label_face, hsize, grid_top, grid_top + th), text, label_face,
+                   hsize, frame, max_width=round(gw * 0.3))
+    c.rule(x0, grid_top + th, x1, grid_top + th, frame, 1)
+    bsize = c.size(14, 17)
+    bh = round(bsize * r.uniform(1.9, 2.3))
+    cats = list(bill.categories)
+    nrows = max(math.ceil(len(cats) / 3), r.randint(6, 9))
+    for i, (name, amount) in enumerate(cats):
+        row, g = divmod(i, 3)
+        a = x0 + gw * g
+        yb = grid_top + th + (row + 1) * bh
+        c.text(round(a) + c.px(4), yb, name, value_face, bsize, ink, max_width=round(gw * 0.44))
+        c.text(round(a + gw * 0.5), yb, bill.m(amount), value_face, bsize, ink, max_width=round(gw * 0.3))
+    y = grid_top + th + (nrows + 1) * bh
+    c.rule(x0, y, x1, y, frame, 1)
+
+    # totals
+    tb = y + th
+    yb = c.baseline_in(label_face, size, y, tb)
+    lbox = c.text(x0 + c.px(6), yb, r.choice(("金额合计（大写）", "金额合计(大写)")), label_face, size, frame)
+    wx = (lbox[2] if lbox else x0) + c.px(6)
+    c.text(wx, yb, lx.amount_in_words(bill.total), value_face, size, ink, max_width=round(W * 0.6) - wx)
+    sbox = c.text(round(W * 0.6), yb, "（小写）" if r.random() < 0.5 else "(小写)", label_face, size, frame)
+    figures = r.choice(("", "", "¥", "￥")) + bill.m(bill.total)
+    if sbox:
+        c.text(sbox[2] + c.px(6), yb, figures, value_face, size, ink, max_width=x1 - sbox[2] - c.px(12))
+    opts["total_printed"] = figures
+    c.rule(x0, tb, x1, tb, frame, 1)
+
+    # 其他信息: the label downwards in its own column, pairs in four columns
+    pat = dict(bill.patient)
+    pays = dict(bill.payments)
+    osize = c.size(17, 20)
+    oh = round(osize * 1.75)
+    lab_w = c.px(50)
+    pairs = [(k, pat[k]) for k in ("业务流水号", "住院号", "住院科别", "门诊号", "科室", "医保类型", "医保编号", "性别",
+                                   "医疗机构类型") if k in pat]
+    pairs += [(k, short_money(v) if short else bill.m(v)) for k, v in bill.payments]
+    colw = (x1 - x0 - lab_w) // 4
+    for i, (k, v) in enumerate(pairs):
+        row, col = divmod(i, 4)
+        yy = tb + (row + 1) * oh
+        xx = x0 + lab_w + col * colw
+        lbox = c.text(xx, yy, k + colon, label_face, osize, frame, max_width=colw - c.px(10))
+        if lbox and colw - (lbox[2] - xx) - c.px(16) > osize:
+            c.text(lbox[2] + c.px(6), yy, v, value_face, osize, ink, max_width=xx + colw - lbox[2] - c.px(16))
+    other_bottom = tb + (math.ceil(len(pairs) / 4) + 1) * oh - round(oh * 0.5)
+    step = (other_bottom - tb) / 5
+    for k, ch in enumerate("其他信息"):
+        c.text(x0 + lab_w // 2, round(tb + step * (k + 1) + osize * 0.4), ch, label_face, osize, frame, anchor="ms")
+    c.rule(x0 + lab_w, tb, x0 + lab_w, other_bottom, frame, 1)
+    c.box_rules(x0, grid_top, x1, other_bottom, frame, c.px(2))
+
+    # footer
+    y = other_bottom + c.px(14) + size
+    foot = dict(bill.footer)
+    lbox = c.text(x0, y, r.choice(("收款单位（章）", "收款单位(章)")) + colon, label_face, size, frame)
+    if lbox:
+        hbox = c.text(lbox[2] + c.px(6), y, foot["收款单位"], value_face, size, ink, max_width=round(W * 0.5) - lbox[2])
+        cx = (hbox or lbox)[0] + c.px(r.randint(20, 90))
+        c.layout.stamps.append(Stamp("round", cx, y - c.px(r.randint(0, 30)), bill.hospital, "收费专用章"))
+    pair(round(W * 0.55), y, "复核人", foot["复核人"], limit=round(W * 0.2))
+    pair(round(W * 0.76), y, "收款人", foot["收款人"], limit=x1 - round(W * 0.76))
+    return c.finish(margin=r.randint(100, 140)), opts
+
+
+def _qr(c: Canvas, x: int, y: int, side: int) -> None:
+    c.layout.qr = (x, y, side)
+    c.reserve((x, y, x + side, y + side))
 
 
 # -- dotmatrix_form ------------------------------------------------------------------------------
@@ -406,16 +538,20 @@ def perforate(img: np.ndarray, margin: int, r: random.Random) -> dict:
 # -- rendering -------------------------------------------------------------------------------------
 
 
-BUILDERS = {"a4_receipt": a4_receipt, "dotmatrix_form": dotmatrix_form}
+BUILDERS = {"a4_receipt": a4_receipt, "e_receipt_print": e_receipt_print, "dotmatrix_form": dotmatrix_form}
 
 
 def _receipt(seed_key: str, template: str, faces: list[Face], width: int) -> tuple[Bill, Layout, dict]:
     """Content and layout of one receipt of a real-like template, from its own stream ``seed_key``."""
     r = random.Random(f"reallike:{seed_key}")
-    kind = "inpatient" if template == "a4_receipt" else r.choice(("inpatient", "outpatient", "outpatient"))
+    if template == "a4_receipt":
+        kind = "inpatient"
+    else:
+        kind = r.choice(("inpatient", "inpatient", "outpatient") if template == "e_receipt_print"
+                        else ("inpatient", "outpatient", "outpatient"))
     bill = sample_bill(r, kind)
     bill.thousands = r.random() < 0.5  # real totals often carry separators
-    if template == "a4_receipt":
+    if template in ("a4_receipt", "e_receipt_print"):
         paper: RGB = (r.randint(244, 255),) * 3  # type: ignore[assignment]
     else:
         paper = r.choice(FORM_TINTS)
@@ -467,8 +603,6 @@ def render_reallike(seed: int, *, template: str | None = None, degrade: bool = T
     Its own seed space: ``render_reallike(s)`` and ``render_page(s)`` are unrelated bills. ``degrade=False``
     leaves out the scan (or photo) damage but keeps what the paper itself shows: tint, perforations, stamps.
     """
-    from .page import GtLine, RenderedPage, _quad
-
     if template is not None and template not in TEMPLATES:
         raise ValueError(f"template must be one of {TEMPLATES}, not {template!r}")
     template = template or random.Random(f"reallike-template:{seed}").choice(TEMPLATES)
@@ -493,8 +627,6 @@ def render_reallike(seed: int, *, template: str | None = None, degrade: bool = T
 
 def _photo_sheet(seed: int, faces: list[Face], width: int, degrade: bool):
     """Two or three receipts pasted on one sheet, photographed at an angle, sometimes turned by 90°."""
-    from .page import GtLine, RenderedPage, _quad
-
     r = random.Random(f"reallike-sheet:{seed}")
     rng = np.random.default_rng([seed, 43])
     n = r.choice((2, 2, 3))
@@ -509,11 +641,11 @@ def _photo_sheet(seed: int, faces: list[Face], width: int, degrade: bool):
     scale = width / REFERENCE_WIDTH
     dropped = 0
     for k in range(n):
-        template = r.choice(("dotmatrix_form", "dotmatrix_form", "a4_receipt"))
+        template = r.choice(("dotmatrix_form", "dotmatrix_form", "e_receipt_print", "a4_receipt"))
         bill, layout, opts = _receipt(f"{seed}:{k}", template, faces, width)
         img, gt, done = _clean(layout, opts, faces, scale, f"{seed}:{k}")
         dropped += layout.dropped
-        if template == "a4_receipt":  # the printout is cut below its content before pasting
+        if template == "a4_receipt":  # the A4 printout is cut below its content before pasting
             used = max((int(q[:, 1].max()) for _, q in gt), default=img.shape[0])
             cut = min(img.shape[0], used + round(scale * 140))
             img = img[:cut]
