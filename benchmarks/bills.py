@@ -55,11 +55,12 @@ PHOTO_SEEDS = tuple(range(9200, 9260))
 # never copied); three in four pages an itemised list, every fourth a receipt; no photo damage. Nothing is
 # tuned on it either.
 CATALOGUE_SEEDS = tuple(range(9300, 9340))
-# The fourth fixed set, "real-like" (issue 17): render_reallike pages in turn an A4 self-printed receipt with
-# small print and three wide column groups, a dot-matrix form on tinted perforated paper (light blue/purple
-# print offset from kaishu labels, short amounts, stamps across values, ¥:/￥ totals), and a phone photo of two
-# or three receipts pasted on one sheet. Its appearances were designed from the real development set's tuning
-# part; nothing is tuned on these seeds.
+# The fourth fixed set, "real-like" (issue 17): render_reallike pages, template by seed in turn: an A4 self-printed
+# receipt with small print and three wide column groups; the national e-receipt as printed (red-brown kaishu
+# labels, items in small print without row rules, thousands separators); a dot-matrix form on tinted perforated
+# paper (light blue/purple print offset from kaishu labels, short amounts, stamps across values, ¥:/￥ totals);
+# a phone photo of two or three receipts pasted on one sheet. Its appearances were designed from the real
+# development set's tuning part; nothing is tuned on these seeds.
 REALLIKE_SEEDS = tuple(range(9400, 9460))
 
 
@@ -232,7 +233,7 @@ def reallike(args) -> None:
     out = {
         "benchmark": "bills-reallike",
         "data": (f"fourth fixed set, real-like: {len(seeds)} of {len(REALLIKE_SEEDS)} pages (ocr.synth.reallike "
-                 f"render_reallike seeds {seeds[0]}-{seeds[-1]}, template by seed % 3: "
+                 f"render_reallike seeds {seeds[0]}-{seeds[-1]}, template by seed % {len(REALLIKE_TEMPLATES)}: "
                  f"{', '.join(REALLIKE_TEMPLATES)}; a photo_sheet's receipts count as bills of their own); "
                  "appearances designed from the real development set's tuning part; nothing tuned on it"),
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),

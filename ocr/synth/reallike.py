@@ -297,7 +297,6 @@ def e_receipt_print(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
 
     # 其他信息: the label downwards in its own column, pairs in four columns
     pat = dict(bill.patient)
-    pays = dict(bill.payments)
     osize = c.size(17, 20)
     oh = round(osize * 1.75)
     lab_w = c.px(50)
