@@ -623,7 +623,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 raw = _STAMP_NOTE.sub("", raw).strip()
             source = cell
             if not raw and n + 1 == len(in_cell):
-                nb = right_neighbour(cell, free, OFFSET_GAP * max(cell.height, line_height))
+                nb = _offset_value(cell, free, OFFSET_GAP * max(cell.height, line_height), lab, taken)
                 if nb is not None and nb.index not in taken and not (found[nb.index] and found[nb.index][0][0] == 0):
                     raw, source = nb.text.strip(), nb
                     if lab.key == "hospital":
@@ -649,6 +649,36 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
             if lab.key not in slot:
                 slot[lab.key] = make_field(lab.key, raw, lab.kind, source, digits=lab.digits)
     return out
+
+
+def _fits(lab: Label, text: str) -> bool:
+    """Whether a text can be the value of ``lab`` by its grammar: a date parses as one, an amount starts
+    with a figure, a digits-only field (codes, numbers) has no date in it."""
+    key = "".join(nfkc(text).split())
+    if lab.kind is FieldKind.date:
+        return bool(_DATE.fullmatch(key) or _DATE.fullmatch(_refold(key)))
+    if lab.kind is FieldKind.amount and lab.target != "total_words":
+        return bool(re.match(r"[¥$Y]?:?[0-9OolS]", key))
+    if lab.digits:
+        return not _DATE.fullmatch(key)
+    return True
+
+
+def _offset_value(cell: Cell, free: list[Cell], max_gap: float, lab: Label, taken: set[int]) -> Cell | None:
+    """The value of a label whose own cell holds none: the nearest cell to its right on its row
+    (``right_neighbour``); where a dot-matrix offset puts two rows' values level with the label (校验码
+    between f04e above and 2021-02-10 below), the nearest one that fits the label's grammar."""
+    nb = right_neighbour(cell, free, max_gap)
+    if nb is None or _fits(lab, nb.text):
+        return nb
+    rest = [c for c in free if c is not nb and c.index not in taken]
+    while (other := right_neighbour(cell, rest, max_gap)) is not None:
+        if other.x0 > nb.x0 + 2 * cell.height:
+            break  # only values level with the first one compete with it
+        if _fits(lab, other.text):
+            return other
+        rest.remove(other)
+    return nb
 
 
 def _continued(raw: str, cell: Cell, free: list[Cell], found: dict, taken: set[int]) -> tuple[str, Cell]:
