@@ -292,7 +292,6 @@ def build_case(w: World, kind: str | None, idx: int) -> dict:
     kinds = ("sex", "frequency", "age") if kind == "recon.restriction.disease" else ("sex", "disease", "frequency", "age")
     charges = w.plain_charges(p, r.randint(3, 6)) + w.clean_catalogue_charges(p, r.randint(1, 3), kinds)
     doc = f"bill-{idx:05d}"
-    extra: list[Charge] = []
     claim_kind = "itemised"
 
     def add_item(pool_key, qty=1, unit=None, days=None, sex=None):
@@ -475,9 +474,9 @@ def main() -> None:
         "benchmark": "reconcile",
         "command": "python benchmarks/reconcile.py " + " ".join(sys.argv[1:]),
         "data": "rules: ../shared/data/catalog (drug/service restriction rules, class and disease dictionaries); "
-                "patients, records, charges and bills generated here (seed %d); bills are Claim objects built "
+                f"patients, records, charges and bills generated here (seed {args.seed}); bills are Claim objects built "
                 "from the charges, not rendered/OCR'd; record assertions read by ner.assertions.assign over known "
-                "spans (NER not run)" % args.seed,
+                "spans (NER not run)",
         "claims": len(cases), "planted": sum(1 for k in plan if k), "clean_controls": plan.count(None),
         "per_rule_kind": per_kind,
         "min_precision": min(v["precision"] for v in per_kind.values() if v["precision"] is not None),

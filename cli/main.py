@@ -34,10 +34,10 @@ app.add_typer(ingest_app, name="ingest")
 from cli.feeds import feeds_app
 
 app.add_typer(feeds_app, name="feeds")
-from cli.serve import serve, users_app
 from cli.reconcile import reconcile
 
 app.command("reconcile")(reconcile)
+from cli.serve import serve, users_app
 
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")

@@ -1,32 +1,37 @@
 """Reconciliation in the graph (issue 21): read a claim's inputs, write its findings (Neo4j 5 Cypher, every
 value a parameter; runs unchanged on the embedded ArcadeDB).
 
-Graph model added here (the HIS-feed stage writes the same labels and keys for DFT^P03 charges):
+Graph model: the HIS-feed stage (``graph.feed_rows``, DFT^P03 → FT1) and this module write charges alike:
 
 ```
-(:Encounter {eid})-[:HAS_CHARGE]->(:Charge {charge_id, encounter_id, code, name, quantity, unit_price, amount,
-                                           day, category, unit, source})
+(:Encounter {eid})-[:HAS_CHARGE]->(:Charge {charge_id, eid, pid, code, name, quantity, unit_price, amount,
+                                           posted_at, [type], [category, unit, source]})
 (:Claim {claim_id})-[:FOR_ENCOUNTER]->(:Encounter)                 which stay a claim bills
 (:Claim)-[:HAS_FINDING]->(:Finding {finding_id, claim_id, seq, rule, severity, detail, message, evidence_json,
-                                    source: 'reconcile', reconciled_at})
+                                    source: 'reconcile'})
 (:Finding)-[:CITES {role}]->(:Charge | :LineItem | :Document | :Disease)   the evidence nodes
+(:Claim {reconciled_at, reconciliation_passed, reconciliation_findings})
 ```
 
-- ``Charge.charge_id`` is unique (constraint ``charge_charge_id``); amounts are exact decimal strings and
-  ``day`` a ``Date``, as :mod:`graph.rows` stores claims. A charges file without ids gets derived ones (the
-  sha256 of the encounter, item, figures and date, and the row's occurrence among equal rows), so writing the
-  same file twice changes nothing.
+- ``Charge.charge_id`` is unique (constraint ``charge_charge_id``, the feeds' name too). A charges file writes
+  ``posted_at`` as ISO text (the feeds write ISO timestamps), amounts as exact decimal strings (the feeds write
+  numbers: both are read), ``source = 'charges-file'``, plus ``category`` (费用项目) and ``unit`` when the file has
+  them. A row without a ``charge_id`` gets a derived one (the sha256 of the encounter, item, figures and date,
+  and the row's occurrence among equal rows), so writing the same file twice changes nothing.
 - Reconciliation findings are keyed ``"<claim_id>:recon:<n>"`` and carry ``source = 'reconcile'``; a new run
   ``DETACH DELETE``s the claim's previous reconciliation findings and writes the new ones in one transaction
-  (idempotent; the checks' own findings, ``"<claim_id>:<n>"``, are left alone). ``CITES.role`` is
-  ``charge`` or ``line`` (what was compared), ``satisfied_by`` or ``not_counted`` (a diagnosis's document and
-  concept: affirmed and counted, or negated/family/possible/historical and not). Restrictions that held are
-  kept on the claim as ``reconciliation_passed`` (JSON) with the diagnosis that met them.
+  (idempotent; the checks' own findings, ``"<claim_id>:<n>"``, are left alone; a new version of the claim,
+  which the writer rewrites with its items and findings, drops them until reconciliation runs again).
+  ``CITES.role`` is ``charge`` or ``line`` (what was compared), ``satisfied_by`` or ``not_counted`` (a
+  diagnosis's document, with ``sentence`` and ``evidence``, and concept: affirmed and counted, or
+  negated/family/possible/historical and not). Restrictions that held are kept on the claim as
+  ``reconciliation_passed`` (JSON) with the diagnosis that met them.
 
-The visit's context is read from the graph: ``Patient.sex`` / ``birth_date`` (or ``birth_year``),
-``Encounter.setting`` ('inpatient' | 'outpatient'), ``admitted``, ``discharged``, ``institution_level``,
-``department``, ``insurance_type``; the claim's own printed header fills what the graph lacks. Diagnoses are
-every ``Disease`` mention of the patient's documents with its assertion, document and sentence.
+The visit's context is read as the feeds write it: ``Patient.sex`` ('M'/'F', or 男/女) and ``birth_date`` (or
+``birth_year``), ``Encounter.admitted_at``, ``discharged_at``, ``visit_class`` (PV1-2: I inpatient; O, E
+outpatient); besides those ``Encounter.institution_level`` (1-3, from the bureau's register), ``department`` and
+``insurance_type``, which no feed sends yet (a charges file may). The claim's printed header fills what the graph
+lacks. Diagnoses are every ``Disease`` mention of the patient's documents with its assertion, document and sentence.
 """
 
 from __future__ import annotations
@@ -166,19 +171,27 @@ def charges_from_file(path: str | Path) -> tuple[list[Charge], dict[str, dict], 
     return charges, encounters, patients
 
 
-def _prop(k: str, v):
-    if v is None:
-        return None
+_FEED_NAMES = {"admitted": "admitted_at", "discharged": "discharged_at", "setting": "visit_class"}
+_VISIT_CLASS = {"inpatient": "I", "outpatient": "O", "住院": "I", "门诊": "O", "i": "I", "o": "O", "e": "E"}
+_SEX_CODE = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F"}
+
+
+def _prop(k: str, v) -> tuple[str, Any]:
+    """A charges file's visit fact as the feeds store it: (property name, value)."""
     if k in _DATE_PROPS:
-        return date.fromisoformat(str(v)[:10])
+        return _FEED_NAMES.get(k, k), date.fromisoformat(str(v)[:10]).isoformat()
+    if k == "setting":
+        return "visit_class", _VISIT_CLASS.get(str(v).strip().lower(), str(v))
+    if k == "sex":
+        return "sex", _SEX_CODE.get(str(v).strip().lower(), str(v))
     if k == "institution_level":
-        return int(v)
-    return str(v)
+        return k, int(v)
+    return k, str(v)
 
 
 _WRITE_CHARGES = """
 UNWIND $rows AS r
-MERGE (e:Encounter {eid: r.encounter_id})
+MERGE (e:Encounter {eid: r.eid})
 MERGE (ch:Charge {charge_id: r.charge_id}) SET ch += r
 MERGE (e)-[:HAS_CHARGE]->(ch)
 """
@@ -191,10 +204,11 @@ MERGE (p:Patient {pid: r.pid}) MERGE (p)-[:HAS_ENCOUNTER]->(e)
 _WRITE_PATIENTS = "UNWIND $rows AS r MERGE (p:Patient {pid: r.pid}) SET p += r.props"
 
 
-def charge_row(c: Charge, source: str = "charges-file") -> dict:
-    return {"charge_id": c.charge_id, "encounter_id": c.encounter_id, "code": c.code, "name": c.name,
+def charge_row(c: Charge, pid: str | None = None, source: str = "charges-file") -> dict:
+    return {"charge_id": c.charge_id, "eid": c.encounter_id, "pid": pid, "code": c.code, "name": c.name,
             "quantity": str(c.quantity), "unit_price": None if c.unit_price is None else str(c.unit_price),
-            "amount": str(c.amount), "day": c.day, "category": c.category, "unit": c.unit, "source": source}
+            "amount": str(c.amount), "posted_at": c.day.isoformat() if c.day else None, "category": c.category,
+            "unit": c.unit, "source": source}
 
 
 def write_charges(driver, charges: Sequence[Charge], encounters: dict[str, dict] | None = None,
@@ -202,11 +216,11 @@ def write_charges(driver, charges: Sequence[Charge], encounters: dict[str, dict]
     """MERGE charges under their encounters (and the encounters' and patients' visit facts); idempotent."""
     ensure_schema(driver, database)
     enc_rows = [{"eid": eid, "pid": facts.get("patient_id"),
-                 "props": {k: _prop(k, facts[k]) for k in _ENCOUNTER_PROPS if k in facts}}
+                 "props": dict(_prop(k, facts[k]) for k in _ENCOUNTER_PROPS if k in facts)}
                 for eid, facts in (encounters or {}).items()]
-    pat_rows = [{"pid": pid, "props": {k: _prop(k, v) for k, v in facts.items() if k in _PATIENT_PROPS}}
+    pat_rows = [{"pid": pid, "props": dict(_prop(k, v) for k, v in facts.items() if k in _PATIENT_PROPS)}
                 for pid, facts in (patients or {}).items()]
-    rows = [charge_row(c) for c in charges]
+    rows = [charge_row(c, (encounters or {}).get(c.encounter_id, {}).get("patient_id")) for c in charges]
     with driver.session(database=database) as s:
         if pat_rows:
             s.execute_write(lambda tx: tx.run(_WRITE_PATIENTS, rows=pat_rows).consume())
@@ -214,7 +228,7 @@ def write_charges(driver, charges: Sequence[Charge], encounters: dict[str, dict]
             s.execute_write(lambda tx: tx.run(_WRITE_ENCOUNTERS, rows=enc_rows).consume())
         for i in range(0, len(rows), batch):
             part = rows[i:i + batch]
-            s.execute_write(lambda tx: tx.run(_WRITE_CHARGES, rows=part).consume())
+            s.execute_write(lambda tx, part=part: tx.run(_WRITE_CHARGES, rows=part).consume())
     return len(rows)
 
 
@@ -243,7 +257,7 @@ RETURN cid, properties(i) AS item, ci.code AS code, ci.name AS name, ci.category
 _CLAIMS = "UNWIND $cids AS cid MATCH (c:Claim {claim_id: cid}) RETURN cid, properties(c) AS claim"
 _ENCOUNTER_OF = """
 MATCH (p:Patient {pid: $pid})-[:HAS_ENCOUNTER]->(e:Encounter)
-RETURN e.eid AS eid, e.admitted AS admitted, e.discharged AS discharged
+RETURN e.eid AS eid, e.admitted_at AS admitted, e.discharged_at AS discharged
 """
 _ENCOUNTER = """
 MATCH (e:Encounter {eid: $eid})
@@ -301,10 +315,10 @@ def claim_from_graph(props: dict, items: Iterable[dict]) -> Claim:
     for r in sorted(items, key=lambda r: r["item"]["line_no"]):
         it = r["item"]
 
-        def num(k, kind=FieldKind.number):
+        def num(k, kind=FieldKind.number, it=it):
             return None if it.get(k) in (None, "") else BillField(name=k, value=Decimal(str(it[k])), kind=kind)
 
-        def txt(k):
+        def txt(k, it=it):
             return None if it.get(k) in (None, "") else BillField(name=k, value=str(it[k]))
 
         match = None if r.get("code") is None else CatalogMatch(
@@ -331,12 +345,13 @@ def _claims(driver, database, cids: Sequence[str]) -> dict[str, Claim]:
     return {cid: claim_from_graph(heads[cid], items.get(cid, [])) for cid in heads}
 
 
-def _charge(p: dict) -> Charge:
-    return Charge(charge_id=p["charge_id"], encounter_id=p.get("encounter_id") or "", code=p.get("code") or "",
+def _charge(p: dict, eid: str) -> Charge:
+    """A stored charge (a charges file's or a feed's: numbers as text or as numbers, ``posted_at`` ISO text)."""
+    return Charge(charge_id=p["charge_id"], encounter_id=p.get("eid") or eid, code=p.get("code") or "",
                   name=p.get("name") or "", quantity=Decimal(str(p.get("quantity") or 1)),
                   unit_price=None if p.get("unit_price") in (None, "") else Decimal(str(p["unit_price"])),
-                  amount=Decimal(str(p.get("amount") or 0)), day=_date(p.get("day")), category=p.get("category"),
-                  unit=p.get("unit"))
+                  amount=Decimal(str(p.get("amount") or 0)), day=_date(p.get("posted_at")),
+                  category=p.get("category"), unit=p.get("unit"))
 
 
 def _resolve_encounter(driver, database, props: dict, pid: str | None, linked: str | None) -> str | None:
@@ -361,6 +376,7 @@ def _resolve_encounter(driver, database, props: dict, pid: str | None, linked: s
     return None
 
 
+_SETTING = {"I": "inpatient", "O": "outpatient", "E": "outpatient"}  # PV1-2 patient class
 _SEX = {"男": "男", "女": "女", "m": "男", "f": "女", "male": "男", "female": "女", "1": "男", "2": "女"}
 
 
@@ -380,7 +396,7 @@ def read_inputs(driver, claim_id: str, database: str | None = None, encounter_id
             enc = got[0]["enc"] or {}
             pid = pid or got[0]["pid"]
     patient = (_run(driver, database, _PATIENT, pid=pid) or [{"p": {}}])[0]["p"] if pid else {}
-    charges = [_charge(r["ch"]) for r in _run(driver, database, _CHARGES, eid=eid)] if eid else []
+    charges = [_charge(r["ch"], eid) for r in _run(driver, database, _CHARGES, eid=eid)] if eid else []
     diagnoses, docs = [], set()
     if pid:
         for r in _run(driver, database, _DIAGNOSES, pid=pid):
@@ -406,10 +422,10 @@ def read_inputs(driver, claim_id: str, database: str | None = None, encounter_id
         age_years=parse_age_years(props["age"]) if props.get("age") else None,
         insurance_type=enc.get("insurance_type") or props.get("insurance_type"),
         institution_level=int(level) if level not in (None, "") else None,
-        setting=enc.get("setting") or {"inpatient_e_receipt": "inpatient", "outpatient_e_receipt": "outpatient"}.get(
-            props.get("doc_type")),
-        admitted=_date(enc.get("admitted")) or _date(props.get("admitted")),
-        discharged=_date(enc.get("discharged")) or _date(props.get("discharged")),
+        setting=_SETTING.get(str(enc.get("visit_class") or "").upper()) or {
+            "inpatient_e_receipt": "inpatient", "outpatient_e_receipt": "outpatient"}.get(props.get("doc_type")),
+        admitted=_date(enc.get("admitted_at")) or _date(props.get("admitted")),
+        discharged=_date(enc.get("discharged_at")) or _date(props.get("discharged")),
         department=enc.get("department"), diagnoses=tuple(diagnoses), records=len(docs))
     other_ids = [r["id"] for r in _run(driver, database, _STAY_CLAIMS, cid=claim_id, eid=eid or "", pid=pid or "",
                                        ino=props.get("inpatient_no"))]

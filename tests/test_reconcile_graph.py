@@ -163,3 +163,34 @@ def test_batch_pipeline_reconciles_claims_and_dead_letters_unknown_ones(graph_db
     assert summary["claims_by_rule"] == {"recon.restriction.disease": 1}
     assert _count(graph_db, "MATCH (:Claim {claim_id: $c})-[:HAS_FINDING]->(f:Finding {source: 'reconcile'}) "
                             "RETURN count(f)", c=cid) == 1
+
+
+def test_reads_charges_and_visit_as_the_his_feeds_write_them(graph_db, book):
+    """DFT^P03 charges and ADT visit facts in the feeds' shape (graph.feed_rows): numbers as floats, ISO
+    timestamps, PV1-2 patient class, HL7 sex codes."""
+    from graph.reconcile import reconcile_claim
+
+    w = _graph_writer(graph_db)
+    w.write_records([_record("rg-feed-rec", "RG-P5", "RG-E5", "诊断：胃溃疡。", ("胃溃疡", Assertion.affirmed))])
+    cid = w.write_claim(Claim(doc_id="rg-feed-bill", doc_type=DocumentType.itemised_list, items=(
+        _line(1, "奥美拉唑肠溶胶囊", "2", "3.5"), _line(2, "紫杉醇注射液", "1", "300"))), "RG-P5")
+    with graph_db.driver.session(database=graph_db.database) as s:
+        s.run("MATCH (p:Patient {pid: 'RG-P5'}) SET p.sex = 'F', p.birth_date = '1961-02-03' "
+              "WITH p MATCH (p)-[:HAS_ENCOUNTER]->(e:Encounter {eid: 'RG-E5'}) "
+              "SET e.visit_class = 'I', e.admitted_at = '2026-04-01T08:00:00.000000Z', "
+              "e.discharged_at = '2026-04-04T10:00:00.000000Z', e.status = 'discharged' "
+              "WITH e UNWIND $rows AS r MERGE (c:Charge {charge_id: r.id}) SET c += r.props "
+              "MERGE (e)-[:HAS_CHARGE]->(c)",
+              rows=[{"id": "HIS:1", "props": {"eid": "RG-E5", "pid": "RG-P5", "code": "XA02BCO008", "name": "奥美拉唑肠溶胶囊",
+                                              "quantity": 2.0, "amount": 7.0, "unit_price": 3.5, "type": "CG",
+                                              "posted_at": "2026-04-01T09:30:00.000000Z"}},
+                    {"id": "HIS:2", "props": {"eid": "RG-E5", "pid": "RG-P5", "code": "XL01CDP001", "name": "紫杉醇注射液",
+                                              "quantity": 1.0, "amount": 300.0, "unit_price": 300.0, "type": "CG",
+                                              "posted_at": "2026-04-02T09:30:00.000000Z"}}]).consume()
+    rec = reconcile_claim(graph_db.driver, cid, book, database=graph_db.database)
+    ctx = rec.context
+    assert (ctx.sex, ctx.setting, ctx.admitted, ctx.discharged, ctx.birth_date) == (
+        "女", "inpatient", date(2026, 4, 1), date(2026, 4, 4), date(1961, 2, 3))
+    assert rec.charges == 2
+    assert [f.rule for f in rec.findings] == ["recon.restriction.disease"]  # figures agree; no tumour affirmed
+    assert rec.findings[0].evidence["charges"][0]["charge_id"] == "HIS:2"

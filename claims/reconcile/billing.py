@@ -210,7 +210,7 @@ def charge_findings(claim_id: str, claim: Claim, charges: Sequence[Charge], rule
                     other_billed[key].append((oid, it))
     here: dict[str, list[LineItem]] = defaultdict(list)
     for it in items:
-        key, method, score = index.pair(it)
+        key = index.pair(it)[0]
         if key is None:
             amt = num(it.amount) or ZERO
             findings.append(Finding(
