@@ -258,6 +258,7 @@ _ITEMISED_COLS = (("name", r"名称|项目"), ("spec", r"规格"), ("unit", r"�
 _NUMERIC = {"quantity": FieldKind.number, "unit_price": FieldKind.number, "amount": FieldKind.amount,
             "tax_rate": FieldKind.number, "tax": FieldKind.amount}
 _NOT_ITEM_FIELDS = {"self_pay", "remark"}
+_QTY_IN_NAME = re.compile(r"(?<=[\u4e00-\u9fff)）\]])\s*([0-9]+(?:\.[0-9]+)?)\s*([项次个支盒瓶袋片粒张组份天]?)$")
 _BRACKET_SPEC = re.compile(r"\[([^\[\]]+)\]$")
 _FIELD_LIKE = re.compile(r"[^:：()（）\[\]]{1,8}[:：]\s*[¥￥]?[0-9]")  # 微信:102.41  # columns read past: a LineItem has no place for them
 # Column titles of item grids, for cutting a line OCR read across several of them (数量/单位金额(元),
@@ -476,8 +477,10 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                     role[j] = name
                     break
     kinds = [_head_kind(h, roles) for h in header]
+    has_quantity = [any(role.get(j) in ("quantity", "unit") for j in rng) for rng in groups]
     spec_in_name = [any(role.get(j) == "name" and "规格" in header[j].key for j in rng) for rng in groups]
     kinds = [_head_kind(h, roles) for h in header]
+    has_quantity = [any(role.get(j) in ("quantity", "unit") for j in rng) for rng in groups]
     spec_in_name = [any(role.get(j) == "name" and "规格" in header[j].key for j in rng) for rng in groups]
     items: list[LineItem] = []
     used = {c.index for c in header}
@@ -515,6 +518,14 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 fields[r] = make_field(r, raw, _NUMERIC.get(r, FieldKind.text), cell)
             if str(fields["name"].value or "").endswith("小计"):
                 continue
+            if "quantity" not in fields and "unit" not in fields and has_quantity[g] and (m := _QTY_IN_NAME.search(str(fields["name"].value or ""))):
+                # the 数量/单位 column OCR'd into the name's line (床位费 1项): the quantity and unit apart
+                name = fields["name"]
+                fields["quantity"] = make_field("quantity", m[1], FieldKind.number, cells_of_name := min(
+                    by_role["name"], key=lambda c: c.confidence))
+                if m[2] and "unit" not in fields:
+                    fields["unit"] = make_field("unit", m[2], FieldKind.text, cells_of_name)
+                fields["name"] = name.model_copy(update={"value": name.value[:m.start()].strip() or None})
             if "spec" not in fields and spec_in_name[g] and (m := _BRACKET_SPEC.search(str(fields["name"].value or ""))):
                 # 项目/规格 prints the spec after the name: (门)伊曲康唑胶囊(斯皮仁诺)[0.1g*14]
                 name = fields["name"]

@@ -222,3 +222,15 @@ def test_several_receipts_on_one_sheet_are_found_and_structured_each(side_by_sid
 
 def test_one_receipt_is_one_claim():
     assert len(structure_image(page(_small_receipt(0, 40, "挂号费", "2.00")))) == 1
+
+
+def test_a_quantity_and_unit_read_into_the_name_are_put_back():
+    claim = structure_page(page([
+        *receipt_top("吉林省医疗机构住院收费票据"),
+        line(200, 300, "项目名称"), line(420, 300, "数量/单位"), line(600, 300, "金额（元）"), line(760, 300, "备注"),
+        line(200, 340, "床位费 1项", 260), line(620, 340, "166.00", 80),
+        line(200, 380, "检查费"), line(440, 380, "1项"), line(620, 380, "2232.80", 90),
+    ]), verify=False)
+    assert items_of(claim) == {("床位费", Decimal("166.00")), ("检查费", Decimal("2232.80"))}
+    first = next(i for i in claim.items if i.name.value == "床位费")
+    assert first.quantity is not None and first.quantity.value == Decimal(1) and first.unit.value == "项"
