@@ -87,9 +87,9 @@ def _encode_cursor(created_at: str, claim_id: str) -> str:
 def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         created_at, claim_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not (isinstance(created_at, str) and isinstance(claim_id, str)):
-            raise ValueError
-        return created_at, claim_id
+        if isinstance(created_at, str) and isinstance(claim_id, str):
+            return created_at, claim_id
+        raise ValueError("not two strings")
     except (ValueError, TypeError, UnicodeError):
         raise ApiProblem(422, "bad-cursor", "the cursor is not one this API gave out") from None
 

@@ -4,6 +4,7 @@ services the app built at start-up (``app.state.services``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -20,8 +21,8 @@ def services(request: Request):
     return request.app.state.services
 
 
-def current_principal(request: Request, key: str | None = Depends(api_key_header),
-                      token: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+def current_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)],
+                      token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     svc = request.app.state.services
     principal = None
     if key:
@@ -45,7 +46,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
     """A dependency admitting only ``roles``."""
     allowed = frozenset(roles)
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             raise ApiProblem(403, "forbidden-role",
                              f"role {principal.role.value} may not do this; it needs {', '.join(sorted(r.value for r in allowed))}")
@@ -60,3 +61,11 @@ CLINICIAN = require(Role.clinician)
 RESEARCHER = require(Role.researcher)
 INTEGRATION = require(Role.integration)
 ADMIN = require(Role.admin)
+
+# route parameters: ``who: Clerk`` admits clerks only and names the caller; ``svc: Svc`` is the services
+Clerk = Annotated[Principal, Depends(CLERK)]
+Clinician = Annotated[Principal, Depends(CLINICIAN)]
+Researcher = Annotated[Principal, Depends(RESEARCHER)]
+Integration = Annotated[Principal, Depends(INTEGRATION)]
+Admin = Annotated[Principal, Depends(ADMIN)]
+Svc = Annotated[object, Depends(services)]

@@ -74,7 +74,7 @@ class JobRunner:
         while (job_id := self._queue.get()) is not None:
             try:
                 self._run(job_id)
-            except Exception as exc:  # noqa: BLE001 - a failed job is recorded, the worker goes on
+            except Exception as exc:  # a failed job is recorded, the worker goes on
                 log.exception("job %s failed", job_id)
                 with self.db.tx() as c:
                     c.execute("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE job_id = ?",

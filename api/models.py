@@ -30,7 +30,7 @@ class Models:
                 from ocr.pipeline import OcrEngine
 
                 self.ocr = OcrEngine.load(settings=settings)
-            except Exception as exc:  # noqa: BLE001 - reported by /readyz, not fatal for the other routes
+            except Exception as exc:  # reported by /readyz, not fatal for the other routes
                 log.exception("OCR models failed to load")
                 self.errors["ocr"] = str(exc)
         if "records" in wanted:
@@ -38,7 +38,7 @@ class Models:
                 from relations.stage import RelationStage
 
                 self.records = RelationStage.load()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("NER/relation models failed to load")
                 self.errors["records"] = str(exc)
 

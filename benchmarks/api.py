@@ -180,7 +180,6 @@ def main() -> None:
 
         read_bill(0)
         in_process = direct(read_bill, args.uploads)
-        del engine
         upload = {"api_upload": summary(uploads[1:]), "cli_bills_read_ms": round(cli_ms, 1),
                   "cli_note": "a new process: imports and model load included",
                   "in_process_ocr_structure": in_process,

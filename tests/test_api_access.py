@@ -9,7 +9,6 @@ import time
 
 import jwt
 import pytest
-
 from api_helpers import JWT_SECRET, ROLE_OF_TEMPLATE, ROLES, ROUTES, graph_counts, shared_api
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from api_helpers import ROOT, shared_api
 
 pytestmark = pytest.mark.slow

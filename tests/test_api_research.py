@@ -9,7 +9,6 @@ import hmac
 import json
 
 import pytest
-
 from api_helpers import shared_api
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from api_helpers import ROLE_OF_TEMPLATE, shared_api
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
-
-from api_helpers import ROLE_OF_TEMPLATE, shared_api
 
 pytestmark = pytest.mark.slow
 EXAMPLES = 12  # per operation; ~20 operations: the whole fuzz takes well under a minute here

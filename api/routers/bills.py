@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from api.auth import Principal
-from api.deps import CLERK, services
+from api.deps import Clerk, Svc
 from api.problems import ApiProblem, problem_responses
 from api.schemas import JobOut, UploadResult
 
@@ -26,9 +25,9 @@ async def _read_all(files: list[UploadFile], limit: int) -> list[bytes]:
 
 @router.post("/bills", response_model=UploadResult, status_code=200,
              responses={202: {"model": JobOut, "description": "a job runs the upload in the background"}})
-async def upload_bills(request: Request, files: Annotated[list[UploadFile], File(description="bill images or PDFs")],
+async def upload_bills(*, request: Request, files: Annotated[list[UploadFile], File(description="bill images or PDFs")],
                        run_async: Annotated[bool, Query(alias="async")] = False,
-                       who: Principal = Depends(CLERK), svc=Depends(services)):
+                       who: Clerk, svc: Svc):
     if not files or len(files) > svc.settings.api_max_files:
         raise ApiProblem(413 if files else 422, "limit:api_max_files" if files else "no-files",
                          f"send 1 to {svc.settings.api_max_files} files (MEDKG_API_MAX_FILES)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import services
+from api.deps import Svc
 from api.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -21,7 +21,7 @@ def healthz():
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready"}})
-async def readyz(svc=Depends(services)):
+async def readyz(svc: Svc):
     graph = await asyncio.to_thread(svc.graph.ping)
     models = svc.models.status()
     ready = graph and all(models.values())
@@ -30,5 +30,5 @@ async def readyz(svc=Depends(services)):
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
-def metrics(svc=Depends(services)):
+def metrics(svc: Svc):
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from api.deps import INTEGRATION, services
+from api.deps import Integration, Svc
 from api.problems import problem_responses
 from api.schemas import RecordIn, RecordOut
 
@@ -12,5 +12,5 @@ router = APIRouter(tags=["records"], responses=problem_responses(401, 403, 422, 
 
 
 @router.post("/records", response_model=RecordOut, status_code=201)
-def post_record(body: RecordIn, _=Depends(INTEGRATION), svc=Depends(services)):
+def post_record(body: RecordIn, _: Integration, svc: Svc):
     return svc.records.post(body)

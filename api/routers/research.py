@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
-from api.deps import RESEARCHER, services
+from api.deps import Researcher, Svc
 from api.problems import problem_responses
 from api.schemas import CohortIn, CohortOut, ConceptOut, ConceptType
 
@@ -14,12 +14,12 @@ router = APIRouter(tags=["research"], responses=problem_responses(401, 403, 422,
 
 
 @router.post("/cohorts", response_model=CohortOut)
-def cohort(body: CohortIn, _=Depends(RESEARCHER), svc=Depends(services)):
+def cohort(body: CohortIn, _: Researcher, svc: Svc):
     return svc.research.cohort([(c.type, c.name) for c in body.include], [(c.type, c.name) for c in body.exclude],
                                body.since, body.until)
 
 
 @router.get("/concepts/{type}/{name}", response_model=ConceptOut, responses=problem_responses(404))
-def concept(type: ConceptType, name: Annotated[str, Path(min_length=1, max_length=100)],  # noqa: A002
-            _=Depends(RESEARCHER), svc=Depends(services)):
+def concept(type: ConceptType, name: Annotated[str, Path(min_length=1, max_length=100)],
+            _: Researcher, svc: Svc):
     return svc.research.concept(type, name)
