@@ -639,6 +639,8 @@ def _photo_sheet(seed: int, faces: list[Face], width: int, degrade: bool):
     applied: list[dict] = []
     scale = width / REFERENCE_WIDTH
     dropped = 0
+    fonts: set[str] = set()
+    sizes: set[int] = set()  # as pasted: the print's sizes times the receipt's scale
     for k in range(n):
         template = r.choice(("dotmatrix_form", "dotmatrix_form", "e_receipt_print", "a4_receipt"))
         bill, layout, opts = _receipt(f"{seed}:{k}", template, faces, width)
@@ -674,6 +676,8 @@ def _photo_sheet(seed: int, faces: list[Face], width: int, degrade: bool):
                          "appearance": {kk: v for kk, v in opts.items()
                                         if kk not in ("self_paid", "perforated", "hole_margin")}})
         applied += [{**d, "receipt": k} for d in done]
+        fonts |= {it.face.name for it in layout.items}
+        sizes |= {round(it.size * s) for it in layout.items}
     quads = np.stack([q for _, q in all_gt])
     corners = np.stack([rc["corners"] for rc in receipts])
     both = np.concatenate([quads, corners])
@@ -701,6 +705,8 @@ def _photo_sheet(seed: int, faces: list[Face], width: int, degrade: bool):
         "kind": receipts[0]["fields"]["kind"],
         "upright_size": [sw, sh],
         "paper": list(paper),
+        "fonts": sorted(fonts),
+        "font_sizes": sorted(sizes),
         "degradations": applied,
         "dropped_items": dropped,
         "fields": receipts[0]["fields"],
