@@ -48,7 +48,7 @@ from decimal import Decimal
 from claims.reconcile import Charge, Diagnosis, RuleBook, Tolerance, VisitContext, reconcile
 from core.hardware import probe
 from core.records import BillField, CatalogMatch, Claim, DocumentType, Entity, EntityType, FieldKind, LineItem, Span
-from graph.model import Sentences
+from graph.model import Sentences, concept_key
 from ner.assertions import assign
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,9 +165,10 @@ class World:
         ents = [Entity(span=Span(start=s, end=e, text=t), type=EntityType.disease) for s, e, t in spans]
         sentences = Sentences(text)
         doc = f"doc-{p['pid']}"
-        return text, [Diagnosis(name=e.span.text, key=e.span.text, assertion=e.assertion, doc_id=doc,
+        self.entities = assign(text, ents)
+        return text, [Diagnosis(name=e.span.text, key=concept_key(e.span.text), assertion=e.assertion, doc_id=doc,
                                 sentence=sentences.index(e.span.start),
-                                evidence=sentences.context(e.span.start, e.span.end)) for e in assign(text, ents)]
+                                evidence=sentences.context(e.span.start, e.span.end)) for e in self.entities]
 
     def context(self, p: dict, diagnoses, **override) -> VisitContext:
         ctx = VisitContext(patient_id=p["pid"], encounter_id=p["eid"], sex=p["sex"], birth_date=p["birth"],
@@ -359,6 +360,7 @@ def build_case(w: World, kind: str | None, idx: int) -> dict:
         cap = Decimal(item["总额限制"].rstrip("元"))
         charges.append(w.charge(p, item["code"], item["name"], 1, cap + r.randint(10, 500)))
     text, dx = w.render(p)
+    entities = w.entities
     ctx = w.context(p, dx, **override)
 
     # the bill(s)
@@ -411,7 +413,72 @@ def build_case(w: World, kind: str | None, idx: int) -> dict:
             twin = w.itemised(p, bill_charges, doc + "-twin", bill_no=f"9{idx:07d}")
             others = [(f"{doc}-twin:0", twin)]
     return {"claim_id": f"{doc}:0", "claim": claim, "charges": charges, "context": ctx, "others": others,
-            "planted": kind, "variant": variant, "claim_kind": claim_kind, "record": text}
+            "planted": kind, "variant": variant, "claim_kind": claim_kind, "record": text,
+            "entities": entities, "patient": p, "override": override}
+
+
+def graph_run(cases: list[dict], book: RuleBook, n: int) -> dict:
+    """The same claims through the graph (embedded ArcadeDB in a temporary directory): claims, records (the
+    known spans with their assertions), charges and visit facts written, then ``graph.reconcile.reconcile_claim``
+    per claim, timed; its findings compared with the pure run's. Claims planted as the same file twice are left
+    out (one file is one Claim node in the graph: the duplicate cannot be stored as a second claim)."""
+    import tempfile
+
+    import neo4j
+
+    from core.records import ClinicalRecord
+    from graph.reconcile import link_claim, reconcile_claim, write_charges
+    from graph.schema import init_schema
+    from graph.server import EmbeddedServer
+    from graph.writer import GraphWriter
+
+    chosen = [c for c in cases if c["planted"] != "recon.duplicate.same_file"][:n]
+    with tempfile.TemporaryDirectory(prefix="medkg-bench-reconcile-") as tmp:
+        server = EmbeddedServer(Path(tmp), heap="1g")
+        try:
+            conn = server.connection()
+            with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password)) as driver:
+                db = conn.database
+                init_schema(driver, db)
+                writer = GraphWriter(driver, db)
+                t0 = time.perf_counter()
+                for c in chosen:
+                    p, ctx = c["patient"], c["context"]
+                    writer.write_records([(ClinicalRecord(doc_id=f"doc-{p['pid']}", text=c["record"], patient_id=p["pid"],
+                                                          encounter_id=p["eid"]), tuple(c["entities"]), ())])
+                    claims = [(c["claim_id"], c["claim"])] + list(c["others"])
+                    writer.write_claims([(cl, p["pid"]) for _, cl in claims])
+                    enc = {p["eid"]: {"patient_id": p["pid"], "setting": ctx.setting,
+                                      "admitted": ctx.admitted.isoformat(),
+                                      **({"discharged": ctx.discharged.isoformat()} if ctx.discharged else {}),
+                                      "institution_level": ctx.institution_level, "department": ctx.department,
+                                      "insurance_type": ctx.insurance_type}}
+                    pat = {p["pid"]: {k: v for k, v in (("sex", ctx.sex), ("birth_date", ctx.birth_date.isoformat()))
+                                      if v}}
+                    write_charges(driver, c["charges"], enc, pat, db)
+                    for cid, cl in claims:
+                        link_claim(driver, f"{cl.doc_id}:{cl.page}", p["eid"], db)
+                load_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                recs = [reconcile_claim(driver, f"{c['claim'].doc_id}:{c['claim'].page}", book, database=db)
+                        for c in chosen]
+                run_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                for c in chosen[:50]:  # again: replaces the findings
+                    reconcile_claim(driver, f"{c['claim'].doc_id}:{c['claim'].page}", book, database=db)
+                again_s = time.perf_counter() - t0
+                with driver.session(database=db) as s:
+                    stored = s.run("MATCH (f:Finding {source: 'reconcile'}) RETURN count(f) AS n").single()["n"]
+        finally:
+            server.down()
+    agree = sum({f.rule for f in r.findings} == c["pure_rules"] for c, r in zip(chosen, recs))
+    return {"claims": len(chosen), "claims_per_s": round(len(chosen) / run_s, 1),
+            "rerun_claims_per_s": round(min(50, len(chosen)) / again_s, 1), "load_s": round(load_s, 1),
+            "same_rules_as_pure_run": agree, "findings_stored": stored,
+            "findings_expected": sum(len(r.findings) for r in recs),
+            "disagreements": [{"claim": c["claim_id"], "pure": sorted(c["pure_rules"]),
+                               "graph": sorted({f.rule for f in r.findings})}
+                              for c, r in zip(chosen, recs) if {f.rule for f in r.findings} != c["pure_rules"]][:5]}
 
 
 def main() -> None:
@@ -419,6 +486,7 @@ def main() -> None:
     ap.add_argument("--claims-per-kind", type=int, default=40)
     ap.add_argument("--controls", type=int, default=400)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--graph", type=int, default=200, help="claims also reconciled through the graph (0: none)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
     if not (CATALOG / "drug_restriction_rules.csv").exists():
@@ -439,6 +507,9 @@ def main() -> None:
     results = [reconcile(c["claim"], claim_id=c["claim_id"], charges=c["charges"], context=c["context"],
                          rulebook=book, others=c["others"], tolerance=tol) for c in cases]
     run_s = time.perf_counter() - t0
+    for c, rec in zip(cases, results):
+        c["pure_rules"] = {f.rule for f in rec.findings}
+    graph = graph_run(cases, book, args.graph) if args.graph else None
     tp, fp, fn = Counter(), Counter(), Counter()
     confusions: dict[str, Counter] = defaultdict(Counter)
     control_findings = Counter()
@@ -488,6 +559,7 @@ def main() -> None:
         "examples_of_errors": examples,
         "claims_per_s": round(len(cases) / run_s, 1),
         "seconds": {"rulebook_load": round(load_s, 2), "reconcile": round(run_s, 2)},
+        "graph": graph,
         "cpu": {"model": hw.cpu_model, "cores": hw.cores,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average at the end "
                            f"{os.getloadavg()[0]:.1f} (the machine is shared)"},

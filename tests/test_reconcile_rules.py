@@ -145,7 +145,7 @@ def test_category_total_of_an_e_receipt(book):
         LineItem(line_no=2, name=f("name", "中成药费"), amount=f("amount", Decimal("30.00"), FieldKind.amount)),
         LineItem(line_no=3, name=f("name", "其他住院费用"), amount=f("amount", Decimal("5.00"), FieldKind.amount))))
     charges = [charge(1, "紫杉醇注射液", 1, 100, code="XL01CDP001"), charge(2, "奥美拉唑", 1, 10, code="XA02BCO008"),
-               charge(3, "小儿咳嗽宁糖浆", 1, 30, code="ZA06CAX003")]
+               charge(3, "小儿咳嗽宁糖浆", 1, 30, code="ZA06CAX003"), charge(4, "陪护费", 1, 5, category="其他住院费用")]
     rec = reconcile(receipt, charges=charges, context=CTX, rulebook=book, tolerance=TOL)
     assert rules_of(rec) == ["recon.category_total"]
     got = rec.findings[0]
@@ -153,6 +153,33 @@ def test_category_total_of_an_e_receipt(book):
     ok = receipt.model_copy(update={"items": (receipt.items[0].model_copy(update={
         "amount": f("amount", Decimal("110.00"), FieldKind.amount)}), *receipt.items[1:])})
     assert reconcile(ok, charges=charges, context=CTX, rulebook=book, tolerance=TOL).findings == ()
+    # the remainder line (其他住院费用) holds what no printed category does: here also an unmapped charge
+    more = [*charges, charge(5, "营养配餐", 1, 12)]
+    got = reconcile(ok, charges=more, context=CTX, rulebook=book, tolerance=TOL).findings
+    assert [x.rule for x in got] == ["recon.category_total"] and got[0].evidence["charged_total"] == "17"
+    # without a remainder line, charges of a category the receipt does not print are a finding of their own
+    bare = ok.model_copy(update={"items": ok.items[:2]})
+    got = reconcile(bare, charges=more, context=CTX, rulebook=book, tolerance=TOL).findings
+    assert [x.rule for x in got] == ["recon.category_total"] and "其他住院费用" in got[0].evidence["categories"]
+
+
+def test_a_price_changed_during_the_stay_billed_at_the_average(book):
+    charges = [charge(1, "奥美拉唑肠溶胶囊", 2, "3.5"), charge(2, "奥美拉唑肠溶胶囊", 2, "4.5")]
+    claim = itemised(line(1, "奥美拉唑肠溶胶囊", 4, "4", amount="16.00"))
+    assert reconcile(claim, charges=charges, context=CTX, rulebook=book, tolerance=TOL).findings == ()
+
+
+def test_an_item_allowed_by_one_of_its_rows(book, tmp_path):
+    p = tmp_path / "rows.csv"
+    p.write_text("药品编码,药品名称,性别限制,疾病限制,阶梯限制\nX1,某靶向药,,(肿瘤|癌),\nX1,某靶向药,女,(a.*b),\n",
+                 encoding="utf-8")
+    two = RuleBook.load(rules=[p])
+    claim = itemised(line(1, "某靶向药", 1, 100))
+    ch = [charge(1, "某靶向药", 1, 100, code="X1")]
+    ctx = _with_dx(Diagnosis(name="肺腺癌", doc_id="d", sentence=0))
+    assert reconcile(claim, charges=ch, context=ctx, rulebook=two, tolerance=TOL).findings == ()
+    got = reconcile(claim, charges=ch, context=CTX, rulebook=two, tolerance=TOL).findings
+    assert sorted(x.rule for x in got) == ["recon.rule.uninterpretable"]  # row 1 broken, row 2 unreadable: open
 
 
 def test_duplicates(book):

@@ -272,7 +272,9 @@ def _compare(claim_id: str, key: str, lines: list[LineItem], g: ChargeGroup,
                         message=f"{where}账单数量{qty}与医院收费数量{g.quantity}不符（金额{_yuan(amount)}对{_yuan(g.amount)}），请核对数量。",
                         evidence=ev)]
     prices = {num(i.unit_price) for i in lines if num(i.unit_price) is not None}
-    charged_prices = g.unit_prices
+    charged_prices = set(g.unit_prices)
+    if g.quantity:  # a price changed during the stay: the bill may print the average
+        charged_prices.add((g.amount / g.quantity).quantize(Decimal("0.0001")))
     bad = [p for p in prices if all(tol.money_differs(p, c) for c in charged_prices)]
     if bad:
         return [Finding(rule="recon.unit_price_mismatch", severity="error",
@@ -287,18 +289,27 @@ def _compare(claim_id: str, key: str, lines: list[LineItem], g: ChargeGroup,
     return []
 
 
+REMAINDERS = frozenset({"其他住院费用", "其他门诊费用", "其他费用", "其他"})
+
+
 def _category_findings(claim_id: str, categories: list[LineItem], charges: Sequence[Charge],
                        rulebook: RuleBook | None, tol: Tolerance) -> list[Finding]:
+    """Each printed category against the charges the class dictionaries (or the HIS) put in it; the receipt's
+    remainder line (其他住院费用 …) against the charges of every category it does not print (and those no
+    dictionary maps); with no remainder line, such charges are a finding of their own."""
     by_cat: dict[str, list[Charge]] = defaultdict(list)
     unmapped: list[Charge] = []
     for c in charges:
         cat = canonical_category(c.category) or (rulebook.category_of(c.code) if rulebook else None)
         (by_cat[cat] if cat else unmapped).append(c)
+    printed = {canonical_category(line_name(it)) for it in categories} - REMAINDERS
+    leftover = unmapped + [c for cat, cs in by_cat.items() if cat not in printed for c in cs]
     out = []
+    remainder_lines = [it for it in categories if canonical_category(line_name(it)) in REMAINDERS]
     for it in categories:
         cat = canonical_category(line_name(it))
-        if cat.startswith("其他"):
-            continue  # a remainder: what the other categories leave; no charge maps to it
+        if cat in REMAINDERS:
+            continue
         billed = num(it.amount) or ZERO
         cs = by_cat.get(cat, [])
         charged = sum((c.amount for c in cs), ZERO)
@@ -310,6 +321,27 @@ def _category_findings(claim_id: str, categories: list[LineItem], charges: Seque
                 evidence={"claim_id": claim_id, "claim_fields": line_fields(it), "category": cat,
                           "charged_total": str(charged), "charges": [c.evidence() for c in cs],
                           "unmapped_charges": [c.evidence() for c in unmapped]}))
+    rest = sum((c.amount for c in leftover), ZERO)
+    if remainder_lines:
+        billed = sum((num(it.amount) or ZERO for it in remainder_lines), ZERO)
+        if tol.money_differs(billed, rest):
+            it = remainder_lines[0]
+            out.append(Finding(
+                rule="recon.category_total", severity="error",
+                detail=f"remainder {line_name(it)}: billed {billed}, charges of unprinted categories sum to {rest}",
+                message=f"票据「{line_name(it)}」{_yuan(billed)}与医院收费中未单列类别的合计{_yuan(rest)}不符，请核对。",
+                evidence={"claim_id": claim_id, "claim_fields": [line_fields(i) for i in remainder_lines],
+                          "category": "其他", "charged_total": str(rest),
+                          "charges": [c.evidence() for c in leftover]}))
+    elif tol.money_differs(ZERO, rest):
+        cats = sorted({canonical_category(c.category) or (rulebook.category_of(c.code) if rulebook else None)
+                       or "未归类" for c in leftover})
+        out.append(Finding(
+            rule="recon.category_total", severity="error",
+            detail=f"charges of {', '.join(cats)} ({rest}) in no category the receipt prints",
+            message=f"医院收费中{'、'.join(cats)}共{_yuan(rest)}未出现在票据的任何类别中，请核对票据是否漏列或收费是否有误。",
+            evidence={"claim_id": claim_id, "categories": cats, "charged_total": str(rest),
+                      "charges": [c.evidence() for c in leftover]}))
     return out
 
 

@@ -163,18 +163,20 @@ def restriction_findings(claim_id: str, item: LineItem, entry: CatalogEntry, how
     verdicts = [_judge_row(dict(r), ctx, pctx, rulebook, tol) for r in entry.rules]
     verdicts = [v for v in verdicts if v] or [{}]
     findings: list[Finding] = []
-    # a text the product cannot read is its own finding, whatever the other rows say
+
+    def holds(v):
+        return all(ok is True for _, ok, _ in v.values())
+
+    passing = next((v for v in verdicts if holds(v)), None)
+    if passing is not None:  # one row's conditions all hold: allowed, whatever the other rows say
+        passed = [{"rule": f"recon.restriction.{k}", "rule_text": t, **base, "evidence": ev}
+                  for k, (t, ok, ev) in passing.items()]
+        return findings, passed
+    # a text the product cannot read is its own finding (the row it is on can be neither met nor broken)
     for v in verdicts:
         for kind, (text, ok, ev) in v.items():
             if ok == "uninterpretable":
                 findings.append(_uninterpretable(claim_id, label, kind, text, ev["reason"], base))
-    def holds(v):
-        return all(ok is True for _, ok, _ in v.values())
-    passing = next((v for v in verdicts if holds(v)), None)
-    if passing is not None:
-        passed = [{"rule": f"recon.restriction.{k}", "rule_text": t, **base, "evidence": ev}
-                  for k, (t, ok, ev) in passing.items()]
-        return findings, passed
     broken = [v for v in verdicts if any(ok is False for _, ok, _ in v.values())]
     open_ = [v for v in verdicts if not any(ok is False for _, ok, _ in v.values())]
     if not open_:  # every row has a condition the facts break: the first row's broken ones are the findings
