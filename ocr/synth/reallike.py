@@ -214,7 +214,11 @@ def e_receipt_print(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
     labels and frame in red-brown, often kaishu; three ``项目名称 | 金额（元） | 备注`` groups with no rules
     between rows and the items in smaller print than the form, filled row by row, 备注 empty; amounts with
     thousands separators; 其他信息 written downwards, its values right after their labels, some printed short
-    (``35000``, ``0``); the 监制章 across the title and the hospital's stamp across the footer."""
+    (``35000``, ``0``); the 监制章 across the title and the hospital's stamp across the footer.
+
+    Or, as the Henan scans (grey, low resolution): the whole form in a thin Ming face, item names and grid
+    heads letter-spaced (``床 位 费``), scanned in grey at a low resolution (``opts["grey_scan"]``), the print
+    the recogniser reads as 費 for 费."""
     r = c.r
     W = c.width
     kai = [f for f in c.faces if f.style == "kai"]
@@ -225,7 +229,16 @@ def e_receipt_print(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
     ink = r.choice(((20, 20, 20), (35, 35, 35)))
     colon = r.choice(("：", ":"))
     short = r.random() < 0.5
-    opts: dict = {"label_face": label_face.name, "short_amounts": short, "thousands": bill.thousands}
+    thin = r.random() < 0.4
+    if thin:  # the Henan print: one thin Ming face for form and values, names letter-spaced, a grey scan
+        ming = [f for f in c.faces if f.style == "ming"]
+        label_face = value_face = ming[0] if ming else value_face
+    spaced = thin and r.random() < 0.7
+    opts: dict = {"label_face": label_face.name, "short_amounts": short, "thousands": bill.thousands,
+                  "thin": thin, "spaced": spaced, "grey_scan": round(r.uniform(0.5, 0.7), 3) if thin else 0}
+
+    def sp(text: str) -> str:
+        return " ".join(text) if spaced else text
     m = c.px(r.randint(50, 80))
     x0, x1 = m, W - m
     side = c.px(r.randint(90, 120))
@@ -265,7 +278,7 @@ def e_receipt_print(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
     amount_head = r.choice(("金额（元）", "金额(元)", "金额 （元）"))
     for g in range(3):
         a = x0 + gw * g
-        for text, fx in (("项目名称", 0.12), (amount_head, 0.5), ("备注", 0.82)):
+        for text, fx in ((sp("项目名称"), 0.12), (amount_head, 0.5), (sp("备注"), 0.82)):
             c.text(round(a + gw * fx), c.baseline_in(label_face, hsize, grid_top, grid_top + th), text, label_face,
                    hsize, frame, max_width=round(gw * 0.3))
     c.rule(x0, grid_top + th, x1, grid_top + th, frame, 1)
@@ -277,7 +290,7 @@ def e_receipt_print(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
         row, g = divmod(i, 3)
         a = x0 + gw * g
         yb = grid_top + th + (row + 1) * bh
-        c.text(round(a) + c.px(4), yb, name, value_face, bsize, ink, max_width=round(gw * 0.44))
+        c.text(round(a) + c.px(4), yb, sp(name), value_face, bsize, ink, max_width=round(gw * 0.44))
         c.text(round(a + gw * 0.5), yb, bill.m(amount), value_face, bsize, ink, max_width=round(gw * 0.3))
     y = grid_top + th + (nrows + 1) * bh
     c.rule(x0, y, x1, y, frame, 1)
@@ -534,6 +547,13 @@ def perforate(img: np.ndarray, margin: int, r: random.Random) -> dict:
     return {"name": "perforations", "pitch": pitch, "radius": rad}
 
 
+def grey_scan(img: np.ndarray, factor: float) -> np.ndarray:
+    """A grey scan at a low resolution: one channel (kept as three equal ones), sampled at ``factor`` of the
+    page's resolution and shown at full size again; thin strokes break up and fade."""
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(dg.downscale(grey, factor), cv2.COLOR_GRAY2RGB)
+
+
 # -- rendering -------------------------------------------------------------------------------------
 
 
@@ -612,6 +632,9 @@ def render_reallike(seed: int, *, template: str | None = None, degrade: bool = T
     bill, layout, opts = _receipt(str(seed), template, faces, width)
     img, gt, applied = _clean(layout, opts, faces, scale, f"{seed}")
     quads = np.stack([q for _, q in gt]) if gt else np.zeros((0, 4, 2))
+    if degrade and opts.get("grey_scan"):
+        img = grey_scan(img, opts["grey_scan"])
+        applied.append({"name": "grey_scan", "factor": opts["grey_scan"]})
     if degrade:
         img, quads, more = dg.page(img, quads, paper=layout.paper, stamps=[], faces=faces, scale=scale,
                                    r=random.Random(f"reallike-degrade:{seed}"),
