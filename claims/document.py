@@ -6,6 +6,8 @@ rows; later pages continue the grid under a repeated column header; only the las
 the last a claim whose items do not add up to its total; none of their checks can pass. Joined, the
 items sum to the total on the last page and every check runs on the whole bill.
 
+A photo or scan of several receipts on one sheet gives one claim per receipt (``structure_image``).
+
 A page continues the claim before it when all of these hold (anything else starts a new claim):
 - both are pages of one document (``doc_id``) and both are itemised lists;
 - the claim so far has printed no total yet (a page with its own total ends a bill);
@@ -35,7 +37,11 @@ def structure_document(pages: Sequence[Page], *, verify: bool = True) -> list[Cl
     joined into its claim; the checks (by default) run on each claim once it is whole."""
     out: list[tuple[Claim, tuple[str, ...] | None, list[int]]] = []
     for page in pages:
-        claim = structure_page(page, verify=False)
+        found = structure_image(page, verify=False)
+        if len(found) > 1:  # several receipts on one sheet: bills of their own, never joined
+            out += [(claim, None, [claim.page]) for claim in found]
+            continue
+        claim = found[0]
         # a second layout pass, so only where a join is possible: itemised pages of a multi-page file
         joinable = len(pages) > 1 and claim.doc_type is DocumentType.itemised_list
         columns = _grid_roles(page) if joinable else None

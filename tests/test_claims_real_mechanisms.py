@@ -234,3 +234,10 @@ def test_a_quantity_and_unit_read_into_the_name_are_put_back():
     assert items_of(claim) == {("床位费", Decimal("166.00")), ("检查费", Decimal("2232.80"))}
     first = next(i for i in claim.items if i.name.value == "床位费")
     assert first.quantity is not None and first.quantity.value == Decimal(1) and first.unit.value == "项"
+
+
+def test_a_file_whose_page_holds_two_receipts_gives_two_claims():
+    from claims.document import structure_document
+
+    p = page([*_small_receipt(0, 40, "挂号费", "2.00"), *_small_receipt(800, 40, "诊察费", "4.00")])
+    assert [items_of(c) for c in structure_document([p])] == [{("挂号费", Decimal("2.00"))}, {("诊察费", Decimal("4.00"))}]
