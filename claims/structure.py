@@ -310,10 +310,29 @@ def _header_row(cells: list[Cell]) -> list[Cell] | None:
     split apart)."""
     for cell in cells:
         if _is_name_head(cell.key) or (_HEAD_WORDS.match(cell.key) and _is_name_head(_HEAD_WORDS.match(cell.key)[0])):
-            row = _split_heads(sorted((c for c in cells if same_row(c, cell)), key=lambda c: c.x0))
+            # a stamp's large text beside the titles is no title
+            row = _split_heads(sorted((c for c in cells if same_row(c, cell) and c.height < 1.8 * cell.height),
+                                      key=lambda c: c.x0))
             if any(_is_amount_head(c.key) for c in row) and any(_is_name_head(c.key) for c in row):
-                return row
+                return _repeated_titles(row)
     return None
+
+
+def _repeated_titles(row: list[Cell]) -> list[Cell]:
+    """A title misread in a repeated group (项目/规格 read as 第格 under a stamp) is the first group's: a
+    cell that is no known title, standing where the first group's titles start again, is given the
+    first group's item-name title."""
+    first = next(j for j, c in enumerate(row) if _is_name_head(c.key))
+    if first + 1 >= len(row):
+        return row
+    after = row[first + 1].key
+    out = list(row)
+    for j in range(first + 2, len(row) - 1):
+        c = row[j]
+        if (row[j + 1].key == after and not _HEAD_WORDS.fullmatch(_head_key(c.key)) and not _is_name_head(c.key)
+                and not _is_name_head(out[j - 1].key)):
+            out[j] = replace(c, text=row[first].text)
+    return out
 
 
 def _table(cells: list[Cell], header: list[Cell], *, align: bool = False
@@ -551,7 +570,8 @@ _TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|
 def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -> tuple[list[LineItem], set[int]]:
     """Name–amount pairs read along the rows above the totals (under the column titles when there are
     some): a name (letters or ideographs, not a field label) directly followed, in the same cell or the
-    next, by a figure with decimals. A row counts only when it holds two or more such pairs or a cell
+    next, by a figure with decimals (measured: a dot-matrix figure without them is more often one whose
+    decimal point OCR lost, 1243 for 123.43, than one printed short). A row counts only when it holds two or more such pairs or a cell
     that is one whole pair, so a labelled field (病案号 …) is not read as an item."""
     top = max(c.y1 for c in header) if header else -math.inf
     height = median_height(cells)
