@@ -444,11 +444,14 @@ class Buffer:
 
         def get(c):
             out = {"stream": t.stream, "length": c.xlen(t.stream), "dead_letters": c.xlen(t.dead_stream),
-                   "group": t.group, "pending": 0, "lag": None}
+                   "group": t.group, "pending": 0, "lag": None, "unread": None}
             with contextlib.suppress(redis.ResponseError):
+                last = _s(c.xinfo_stream(t.stream)["last-generated-id"])
                 for g in c.xinfo_groups(t.stream):
                     if _s(g["name"]) == t.group:
                         out["pending"], out["lag"] = g["pending"], g.get("lag")
+                        # lag can be unknown (NULL); whether the group has read up to the last entry cannot
+                        out["unread"] = _s(g["last-delivered-id"]) != last and out["length"] > 0
             return out
 
         return self.call(get)
