@@ -63,7 +63,8 @@ def parse_sample(items: list[str]) -> dict[str, float]:
 
 @ner_app.command("train")
 def ner_train(
-    data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE, cMedQANER, BIO)")],
+    data: Annotated[list[Path], typer.Argument(help="annotation files (Yidu-S4K, CMeEE official or flat, cMedQANER, "
+                                                    "BIO) or CCKS 2017 directories / files")],
     out: Annotated[Path, typer.Option(help="model directory to write")] = Path("models/ner"),
     encoder: Annotated[Path | None, typer.Option(help="Hugging Face encoder directory (default: e5-small), or a medkg NER model to continue training")] = None,
     scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
@@ -78,12 +79,20 @@ def ner_train(
                                                     "along the loss gradient; doubles the step's cost")] = 0.0,
     heads_only: Annotated[bool, typer.Option(help="re-fit only these datasets' heads on a trained model's frozen "
                                                    "encoder (--encoder names the model)")] = False,
+    part: Annotated[str, typer.Option(help="side of a dataset's fixed reporting split to train on (CCKS 2017: record "
+                                           "N is test when N % 5 == 0); only 'train': the test part is reporting "
+                                           "only")] = "train",
+    max_steps: Annotated[int | None, typer.Option(help="stop after this many optimiser steps (a smoke test of a "
+                                                       "training command; the schedule stays that of --epochs)")] = None,
 ) -> None:
     """Fine-tune the encoder with one BIO head per dataset; early stopping on a held-out 10 % of the data."""
     from ner.data import load
     from ner.train import TrainConfig, train
 
-    examples = [e for p in data for e in load(p, scheme=scheme)]
+    if part != "train":
+        raise typer.BadParameter(f"--part {part!r}: only the training part may be trained on (a fixed split's test "
+                                 "part is for reporting only)")
+    examples = [e for p in data for e in load(p, scheme=scheme, part=part)]
     emit = json_log(log)
     if heads_only:
         from ner.train import refit_heads
@@ -95,7 +104,7 @@ def ner_train(
         return
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
                       patience=patience, ema=ema, crf=crf, adversarial=adversarial, sample=parse_sample(sample or []),
-                      extra={"data": [str(p) for p in data]})
+                      max_steps=max_steps, extra={"data": [str(p) for p in data], "part": part})
     try:
         meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
     except ValueError as exc:  # data that cannot train (nothing held out, a scheme the data lacks …)
@@ -104,21 +113,47 @@ def ner_train(
     emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})
 
 
+CCKS17_NEGATION = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ccks17_negation.jsonl"
+
+
 @ner_app.command("eval")
 def ner_eval(
-    data: Annotated[Path, typer.Argument(help="annotated file to score (strict spans)")],
+    data: Annotated[Path, typer.Argument(help="annotated file to score (strict spans), or a CCKS 2017 directory / file")],
     model: Annotated[Path | None, typer.Option(help="model directory (default: shipped)")] = None,
     backend: Annotated[str, typer.Option(help="auto | torch-fp32 | torch-bf16 | torch-int8 | openvino-…")] = "auto",
     scheme: Annotated[str | None, typer.Option(help="label scheme of BIO files")] = None,
+    part: Annotated[str, typer.Option(help="side of a dataset's fixed reporting split: test (default, the reporting "
+                                           "part), train or all (CCKS 2017; other files are one part each)")] = "test",
+    negation: Annotated[Path | None, typer.Option(help="assertion fixture (our labels, offsets and text hashes) for "
+                                                       "negated-mention P/R; default for CCKS 2017: "
+                                                       "tests/fixtures/ccks17_negation.jsonl")] = None,
+    save: Annotated[Path | None, typer.Option(help="also write the report, with the command, to this JSON file")] = None,
 ) -> None:
-    """Strict span precision, recall and F1 per type and micro, as JSON."""
-    from ner.data import load
+    """Strict span precision, recall and F1, micro and per type, the type confusions on exact spans, and (CCKS 2017,
+    with an assertion fixture) negated symptoms and signs found with the right assertion, as JSON."""
+    import platform
+    import time
+
+    from ner.data import load, load_assertion_fixture
     from ner.tagger import Tagger
     from ner.train import evaluate
 
+    examples = load(data, scheme=scheme, part=part)
+    if negation is None and examples and examples[0].scheme == "ccks17" and CCKS17_NEGATION.is_file():
+        negation = CCKS17_NEGATION
+    fixture = load_assertion_fixture(negation) if negation else None
     tagger = Tagger.load(model, backend)
-    scores = evaluate(tagger, load(data, scheme=scheme))
-    sys.stdout.write(json.dumps({"data": str(data), "model": tagger.name, "scores": scores}, ensure_ascii=False) + "\n")
+    t0 = time.time()
+    scores = evaluate(tagger, examples, assertion_fixture=fixture)
+    report = {"data": str(data), "part": part if examples and examples[0].scheme == "ccks17" else None,
+              "texts": len(examples), "model": tagger.name, "negation_fixture": str(negation) if negation else None,
+              "scores": scores}
+    sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+    if save:
+        report = {"command": "medkg ner " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None,
+                  "seconds": round(time.time() - t0, 1), "machine": platform.machine(), **report}
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 @ner_app.command("tag")

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ner.chars import CharVocab, gb2312_chars
-from ner.data import Example, held_out
-from ner.metrics import strict_scores
-from ner.schema import bio_labels
+from ner.data import Example, assertion_gold, held_out
+from ner.metrics import assertion_scores, strict_scores
+from ner.schema import bio_labels, entity_type, scheme_label
 
 _SENTENCE_END = re.compile(r"(?<=[。；;！？!?\n])")
 
@@ -42,6 +42,7 @@ class TrainConfig:
     ema: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights with this decay
     adversarial: float = 0.0  # > 0: also train on word embeddings pushed this far along the loss gradient (FGM)
     sample: dict[str, float] = field(default_factory=dict)  # scheme -> fraction of its pieces drawn each epoch
+    max_steps: int | None = None  # stop (evaluate, save) after this many steps: a smoke test; the schedule keeps epochs
     bf16: bool | None = None  # autocast; None = where the CPU has native BF16
     threads: int | None = None
     extra: dict = field(default_factory=dict)
@@ -97,15 +98,53 @@ def build_vocab(tokenizer, examples: list[Example]) -> CharVocab:
     return CharVocab.from_tokenizer(tokenizer, chars)
 
 
-def evaluate(tagger, examples: list[Example], nested: bool = True) -> dict:
-    """Strict scores per scheme on ``examples`` (each scored on its own scheme's head), nested where the scheme
-    nests: inner entities decoded and scored against ``Example.gold``; ``nested=False``: flat decoding against
-    ``Example.spans`` (a flattened file's outer spans)."""
+def predict(tagger, texts: list[str], scheme: str, nested: bool = True, assertions: bool = False) -> list[list[tuple]]:
+    """Spans ``(start, end, label, confidence[, assertion])`` in ``scheme``'s own labels: from its head where the model
+    has one, else from the tagger's graph output (every head, as the pipeline sees it) with each type mapped onto
+    the scheme's labels (``ner.schema.scheme_label``; types it has no label for are dropped): how a model trained
+    without a dataset is scored on it. ``assertions``: each span's assertion by ``ner.assertions.assign`` (over
+    the head's spans, or over the whole graph output)."""
+    from core.records import Entity, Span
+    from ner.assertions import assign
+
+    out = []
+    if scheme in tagger.labels:
+        for text, found in zip(texts, tagger.spans(texts, scheme, nested)):
+            if assertions:
+                ents = assign(text, [Entity(span=Span(start=s, end=e, text=text[s:e]), type=entity_type(scheme, lab),
+                                            confidence=min(1.0, c)) for s, e, lab, c in found])
+                found = [(*sp, ent.assertion.value) for sp, ent in zip(found, ents)]
+            out.append(found)
+        return out
+    for text, ents in zip(texts, tagger(texts)):
+        if assertions:
+            ents = assign(text, ents)
+        out.append([(e.span.start, e.span.end, lab, e.confidence, *((e.assertion.value,) if assertions else ()))
+                    for e in ents if (lab := scheme_label(scheme, e.type)) is not None])
+    return out
+
+
+def evaluate(tagger, examples: list[Example], nested: bool = True, assertion_fixture: dict | None = None) -> dict:
+    """Strict scores per scheme on ``examples`` (each scored on its own scheme's head, or by the graph output mapped
+    onto its labels where the model has no head for it: ``predict``), nested where the scheme nests: inner
+    entities decoded and scored against ``Example.gold``; ``nested=False``: flat decoding against ``Example.spans``
+    (a flattened file's outer spans). Each scheme's scores carry ``per_type`` and ``confusions``; with an
+    ``assertion_fixture`` (``ner.data.load_assertion_fixture``) the examples it annotates are also scored on
+    negated mentions of its label (span, label and assertion right): ``negated``."""
     out = {}
     for scheme in sorted({e.scheme for e in examples}):
         exs = [e for e in examples if e.scheme == scheme]
-        pred = tagger.spans([e.text for e in exs], scheme, nested)
+        golds = [assertion_gold(e, assertion_fixture) if assertion_fixture else None for e in exs]
+        pred = predict(tagger, [e.text for e in exs], scheme, nested, assertions=any(g is not None for g in golds))
         out[scheme] = strict_scores((e.gold if nested else e.spans, p) for e, p in zip(exs, pred))
+        if scheme not in tagger.labels:
+            out[scheme]["mapped_from"] = "graph output (no head for this scheme): types mapped by ner.schema.scheme_label"
+        rated = [(g, p) for g, p in zip(golds, pred) if g is not None]
+        if rated:
+            label = next(iter({s[2] for g, _ in rated for s in g}), "")
+            out[scheme]["negated"] = {"label": label, "texts": len(rated),
+                                      **assertion_scores([([(*s[:3], s[3]) for s in g], [(*s[:3], s[4]) for s in p])
+                                                          for g, p in rated], label, "negated")}
     return out
 
 
@@ -137,8 +176,10 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                          "train on: early stopping needs both (give a few dozen texts at least)")
     if (Path(encoder_dir) / nm.CONFIG).is_file():  # continue from a medkg NER model (its vocabulary and heads)
         net, vocab, _ = nm.load(Path(encoder_dir), full=True)
-        if set(schemes) - set(net.schemes):
-            raise ValueError(f"{encoder_dir} has no head for {sorted(set(schemes) - set(net.schemes))}")
+        new = sorted(set(schemes) - set(net.schemes))
+        if new:  # a dataset the model was not trained on (CCKS 2017 on e5small-5): a fresh head for it
+            add_heads(net, new)
+            log({"event": "new_heads", "schemes": new})
         keep = list(range(net.encoder.config.vocab_size))
     else:
         tok = AutoTokenizer.from_pretrained(encoder_dir)
@@ -167,7 +208,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     rng = random.Random(cfg.seed)
     best, bad, step, t0 = -1.0, 0, 0, time.time()
     history = []
-    while step < total:
+    stop = min(total, cfg.max_steps) if cfg.max_steps else total
+    while step < stop:
         for batch in length_batches(feats, cfg.max_tokens, rng, epoch_sample(feats, cfg.sample, rng)):
             net.train()
             width = max(len(feats[i][0]) for i in batch)
@@ -191,10 +233,10 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             if ema is not None:
                 ema.update_parameters(net)
             step += 1
-            if step % 20 == 0:
+            if step % 20 == 0 or step <= 3:
                 log({"event": "step", "step": step, "loss": round(loss.item(), 4),
                      "elapsed_s": round(time.time() - t0)})
-            if step % cfg.eval_every == 0 or step >= total:
+            if step % cfg.eval_every == 0 or step >= stop:
                 kept.eval()
                 scores = evaluate(Tagger(TorchBackend(kept, "bf16" if bf16 else "fp32"), vocab, nm.decoding_meta(kept)),
                                   dev)
@@ -210,14 +252,29 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                     bad += 1
                     if bad >= cfg.patience:
                         log({"event": "early_stop", "step": step})
-                        step = total
-            if step >= total:
+                        stop = step
+            if step >= stop:
                 break
     meta = json.loads((out_dir / nm.CONFIG).read_text(encoding="utf-8"))
     meta["history"] = history
     meta["train_seconds"] = round(time.time() - t0)
     (out_dir / nm.CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def add_heads(net, schemes: list[str]) -> None:
+    """Fresh BIO heads (and, on a CRF model, zero start/transition scores) for schemes a trained model lacks."""
+    import torch
+    from torch import nn
+
+    hidden = net.encoder.config.hidden_size
+    for s in schemes:
+        n = len(bio_labels(s))
+        net.heads[s] = nn.Linear(hidden, n)
+        if net.crf is not None:
+            net.crf[f"{s}_start"] = nn.Parameter(torch.zeros(n))
+            net.crf[f"{s}_trans"] = nn.Parameter(torch.zeros(n, n))
+        net.schemes.append(s)
 
 
 def batch_loss(net, ids, mask, tags, row_schemes: list[str], hard: dict, bf16: bool):
