@@ -127,7 +127,7 @@ def receipt_regions(page: Page) -> list[list[int]]:
     if not cells:
         return everything
     height = median_height(cells)
-    titles = [c for c in cells if _TITLE.search(c.key) and c.height >= 1.2 * height]
+    titles = [c for c in cells if _TITLE.search(c.key) and c.height >= 0.9 * height]
     heads: list = []
     for t in sorted(titles, key=lambda c: (c.cy, c.cx)):
         if all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads):

@@ -241,3 +241,15 @@ def test_a_file_whose_page_holds_two_receipts_gives_two_claims():
 
     p = page([*_small_receipt(0, 40, "挂号费", "2.00"), *_small_receipt(800, 40, "诊察费", "4.00")])
     assert [items_of(c) for c in structure_document([p])] == [{("挂号费", Decimal("2.00"))}, {("诊察费", Decimal("4.00"))}]
+
+
+def test_a_title_misread_where_its_group_repeats_is_the_first_groups():
+    heads = []
+    for x, first in ((100, "项目/规格"), (620, "第格")):  # the second 项目/规格 under a stamp
+        heads += [line(x, 240, first), line(x + 200, 240, "数量"), line(x + 260, 240, "金额"), line(x + 390, 240, "个人支付金额")]
+    claim = structure_page(page([
+        *receipt_top("山东省医疗门诊收费票据"), *heads,
+        line(110, 285, "治疗费"), line(360, 285, "28.62", 70),
+        line(630, 285, "西药费"), line(830, 286, "1"), line(880, 285, "101.97", 70), line(1010, 284, "89.73", 60),
+    ]), verify=False)
+    assert items_of(claim) == {("治疗费", Decimal("28.62")), ("西药费", Decimal("101.97"))}
