@@ -74,7 +74,6 @@ PLAIN = [  # (name, category, unit price): items of no rule file, the HIS sends 
 ]
 BACKGROUND_DX = ["高血压病", "2型糖尿病", "社区获得性肺炎", "冠状动脉粥样硬化性心脏病", "慢性胃炎", "腰椎间盘突出症",
                  "高脂血症", "脑梗死", "慢性阻塞性肺疾病", "骨质疏松症", "痛风", "胆囊结石"]
-PLAIN_NAMES = frozenset(name for name, _, _ in PLAIN)
 UNCHARGED = ["营养配餐指导", "心脏彩超检查", "血气分析", "中心静脉置管术"]  # billed, never charged (no rule entry)
 DEPARTMENTS = ["内科", "外科", "骨科", "心内科", "呼吸科"]
 INSURANCE = ["城镇职工基本医疗保险", "城乡居民基本医疗保险"]
@@ -125,8 +124,9 @@ def _overlaps(terms) -> bool:
 
 
 class World:
-    def __init__(self, seed: int, book: RuleBook):
+    def __init__(self, seed: int, book: RuleBook, noise: float = 0.0):
         self.rng = random.Random(seed)
+        self.noise, self.noise_rng = noise, random.Random(seed + 1)  # a stream of its own: same world, other names
         self.book = book
         self.pools = pools(book)
         self.n = 0
@@ -238,15 +238,25 @@ class World:
         for c in charges:
             groups[c.code or c.name].append(c)
         items = []
+        self.plain_lines = {n for n, cs in enumerate(groups.values(), 1) if not cs[0].code}
         for n, cs in enumerate(groups.values(), 1):
             c = cs[0]
+            name = self.misread(c.name)
             qty = sum((x.quantity for x in cs), Decimal(0))
             amount = sum((x.amount for x in cs), Decimal(0))
-            items.append(line(n, c.name, qty, c.unit_price, amount, c.code if with_codes and c.code and n % 2 else None,
+            items.append(line(n, name, qty, c.unit_price, amount, c.code if with_codes and c.code and n % 2 else None,
                               c.unit))
         header = {"bill_code": BillField(name="bill_code", value="3301"),
                   "bill_no": BillField(name="bill_no", value=bill_no or doc[-8:])}
         return Claim(doc_id=doc, doc_type=DocumentType.itemised_list, items=tuple(items), header=header)
+
+    def misread(self, name: str) -> str:
+        """OCR-like damage to a printed name (``noise``: the share of lines with one character replaced by
+        another hanzi); the charges keep the true name."""
+        if not self.noise or len(name) < 3 or self.noise_rng.random() >= self.noise:
+            return name
+        i = self.noise_rng.randrange(len(name))
+        return name[:i] + self.noise_rng.choice("未末术木己已巳日曰人入八土士干千汁计") + name[i + 1:]
 
     def receipt(self, p, charges: list[Charge], doc: str) -> Claim:
         totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -396,7 +406,7 @@ def build_case(w: World, kind: str | None, idx: int) -> dict:
                 line(n, r.choice(UNCHARGED), 1, "88", "88"),)})
         elif kind in ("recon.quantity_mismatch", "recon.unit_price_mismatch", "recon.amount_mismatch"):
             # a plain line: raising a limited item's quantity would also (rightly) break its limit
-            i = r.choice([n for n, it in enumerate(claim.items) if it.name.value in PLAIN_NAMES])
+            i = r.choice([n for n, it in enumerate(claim.items) if it.line_no in w.plain_lines])
             it = claim.items[i]
             q, pr = it.quantity.value, it.unit_price.value
             if kind == "recon.quantity_mismatch":
@@ -487,6 +497,8 @@ def main() -> None:
     ap.add_argument("--controls", type=int, default=400)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--graph", type=int, default=200, help="claims also reconciled through the graph (0: none)")
+    ap.add_argument("--misread", type=float, default=0.15,
+                    help="share of itemised bill lines whose name has one character misread (OCR-like)")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
     if not (CATALOG / "drug_restriction_rules.csv").exists():
@@ -498,7 +510,7 @@ def main() -> None:
                                                          "material_class_dict.csv")],
                          diseases=[CATALOG / "disease_class_dict.csv"])
     load_s = time.perf_counter() - t0
-    w = World(args.seed, book)
+    w = World(args.seed, book, args.misread)
     plan = [k for k in KINDS for _ in range(args.claims_per_kind)] + [None] * args.controls
     w.rng.shuffle(plan)
     cases = [build_case(w, k, i) for i, k in enumerate(plan)]
@@ -547,7 +559,9 @@ def main() -> None:
         "data": "rules: ../shared/data/catalog (drug/service restriction rules, class and disease dictionaries); "
                 f"patients, records, charges and bills generated here (seed {args.seed}); bills are Claim objects built "
                 "from the charges, not rendered/OCR'd; record assertions read by ner.assertions.assign over known "
-                "spans (NER not run)",
+                f"spans (NER not run); {args.misread:.0%} of itemised bill lines carry one misread character "
+                "in their name (the charges keep the true name)",
+        "misread_share": args.misread,
         "claims": len(cases), "planted": sum(1 for k in plan if k), "clean_controls": plan.count(None),
         "per_rule_kind": per_kind,
         "min_precision": min(v["precision"] for v in per_kind.values() if v["precision"] is not None),

@@ -328,3 +328,33 @@ def test_findings_are_json_ready(book):
 
     rec = _taxol(CTX, book)
     json.dumps(rec.to_json(), ensure_ascii=False)
+
+
+def test_a_misread_name_is_paired_by_its_figures(book):
+    charges = [charge(1, "奥美拉唑肠溶胶囊", 2, "3.5"), charge(2, "雾化吸入", 3, 10)]
+    misread = itemised(line(1, "臭美拉挫肠溶胶囊", 2, "3.5"), line(2, "雾化吸人", 3, 10))  # two and one characters off
+    assert reconcile(misread, charges=charges, context=CTX, rulebook=book, tolerance=TOL).findings == ()
+    # the same misread with other figures: the one line and the one charge nothing else accounts for, names alike
+    other = itemised(line(1, "臭美拉挫肠溶胶囊", 5, "3.5"), line(2, "雾化吸入", 3, 10))
+    rec = reconcile(other, charges=charges, context=CTX, rulebook=book, tolerance=TOL)
+    assert rules_of(rec) == ["recon.quantity_mismatch"]
+    assert rec.findings[0].evidence["paired_by"] == [{"line_no": 1, "method": "leftover name", "score": 75.0}]
+    # names not alike: two findings
+    unlike = itemised(line(1, "静脉采血", 5, "3.5"), line(2, "雾化吸入", 3, 10))
+    rules = rules_of(reconcile(unlike, charges=charges, context=CTX, rulebook=book, tolerance=TOL))
+    assert rules == ["recon.billed_not_charged", "recon.charged_not_billed"]
+
+
+def test_a_diagnosis_inside_a_longer_class_name_is_not_that_class(tmp_path):
+    d = tmp_path / "d.csv"
+    d.write_text("类目类型,类目编码,类目名称,归并名称\n西医诊断,I66.,大脑动脉的闭塞和狭窄，未造成脑梗死,心血管系统疾病\n"
+                 "西医诊断,I63.,脑梗死,心血管系统疾病\n", encoding="utf-8")
+    r = tmp_path / "r.csv"
+    r.write_text("诊疗编码,诊疗名称,疾病限制\n003202000100000,经皮动脉支架置入术,(狭窄)\n", encoding="utf-8")
+    book2 = RuleBook.load(rules=[r], diseases=[d])
+    assert [c.code for c, _ in book2.disease_classes("急性脑梗死", 80)] == ["I63."]
+    claim = itemised(line(1, "经皮动脉支架置入术", 1, 3000))
+    ch = [charge(1, "经皮动脉支架置入术", 1, 3000, code="003202000100000")]
+    rec = reconcile(claim, charges=ch, context=_with_dx(Diagnosis(name="脑梗死", doc_id="d", sentence=0)),
+                    rulebook=book2, tolerance=TOL)
+    assert rules_of(rec) == ["recon.restriction.disease"]

@@ -83,10 +83,10 @@ def reconcile(claim: Claim, *, claim_id: str | None = None, charges: Sequence[Ch
     findings: list[Finding] = []
     dupes, named = duplicate_findings(claim_id, claim, others, tol)
     findings += dupes
-    findings += charge_findings(claim_id, claim, charges, rulebook, tol, others, named)
+    index = ChargeIndex(charges, tol.name_threshold) if charges else None
+    findings += charge_findings(claim_id, claim, charges, rulebook, tol, others, named, index)
     passed: list[dict] = []
     if rulebook is not None:
-        index = ChargeIndex(charges, tol.name_threshold) if charges else None
         f, passed = item_rule_findings(claim_id, claim, ctx, rulebook, tol, index, _service_day(claim, ctx, charges))
         findings += f
     return Reconciliation(claim_id, tuple(findings), tuple(passed), ctx, len(charges), claim_kind(claim))

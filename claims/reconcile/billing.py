@@ -21,7 +21,7 @@ best rapidfuzz ratio at or above the tolerance's ``name_threshold``.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,6 +51,7 @@ def line_name(item: LineItem) -> str:
     return str(item.name.value or item.name.raw or "").strip()
 
 
+LEFTOVER_FLOOR = 60.0  # one character off in a 3-character name is 67
 _RECEIPTS = frozenset({DocumentType.inpatient_e_receipt, DocumentType.outpatient_e_receipt, DocumentType.paper_receipt})
 
 
@@ -124,6 +125,8 @@ class ChargeIndex:
             if name_key:
                 self._by_name.setdefault(name_key, key)
         self._names = list(self._by_name)
+        self.assigned: dict[int, str] = {}  # line_no -> group key, once charge_findings has paired a claim
+        self.how: dict[int, tuple[str, float]] = {}  # line_no -> (pairing method, score)
 
     def pair(self, item: LineItem) -> tuple[str | None, str, float]:
         """(group key, method, score) for a bill line; None when no charge group is close enough."""
@@ -140,6 +143,26 @@ class ChargeIndex:
                 return self._by_name[best[0]], "fuzzy", float(best[1])
         return None, "", 0.0
 
+    def corroborated(self, item: LineItem, free: set[str], tol: Tolerance, floor: float = 50.0
+                     ) -> tuple[str | None, float]:
+        """A line whose name pairs with no charge (an OCR misread: 奥美拉挫 for 奥美拉唑) paired with a charge group
+        no other line took, when the names are still alike (ratio ≥ ``floor``) and the figures agree: the same
+        amount, or the same quantity and unit price. The closest such group, or None."""
+        key = normalise_name(line_name(item))
+        amount, qty, price = num(item.amount), num(item.quantity), num(item.unit_price)
+        best: tuple[str | None, float] = (None, 0.0)
+        for gk in free:
+            g = self.groups[gk]
+            score = fuzz.ratio(key, normalise_name(g.name)) if key else 0.0
+            if score < floor:
+                continue
+            same_amount = amount is not None and not tol.money_differs(amount, g.amount)
+            same_figures = (qty is not None and price is not None and not tol.quantity_differs(qty, g.quantity)
+                            and any(not tol.money_differs(price, p) for p in g.unit_prices))
+            if (same_amount or same_figures) and score > best[1]:
+                best = (gk, score)
+        return best
+
 
 def _bill_id(claim: Claim) -> tuple[str, str] | None:
     code, no = (claim.header.get(k.value) for k in (HeaderKey.bill_code, HeaderKey.bill_no))
@@ -148,8 +171,29 @@ def _bill_id(claim: Claim) -> tuple[str, str] | None:
     return str(code.value), str(no.value)
 
 
-def _signature(claim: Claim) -> Counter:
-    return Counter((normalise_name(line_name(i)), num(i.amount)) for i in claim.items)
+def _shared_lines(a: Claim, b: Claim, floor: float = 50.0) -> int:
+    """Lines of ``a`` that ``b`` repeats: the same amount, and a name alike (ratio ≥ ``floor``: two copies of one
+    bill are read with different misreads, one character each in a 4-character name is 50) or the same printed
+    quantity and unit price too; each line of ``b`` used once, the closest name first."""
+    def figures(i):
+        return normalise_name(line_name(i)), num(i.amount), num(i.quantity), num(i.unit_price)
+
+    left = [figures(i) for i in b.items]
+    shared = 0
+    for i in a.items:
+        key, amount, qty, price = figures(i)
+        best, best_score = None, -1.0
+        for j, (k2, a2, q2, p2) in enumerate(left):
+            if a2 != amount:
+                continue
+            score = 100.0 if k2 == key else fuzz.ratio(key, k2)
+            same_figures = qty is not None and price is not None and (qty, price) == (q2, p2)
+            if (score >= floor or same_figures) and score > best_score:
+                best, best_score = j, score
+        if best is not None:
+            left.pop(best)
+            shared += 1
+    return shared
 
 
 def duplicate_findings(claim_id: str, claim: Claim, others: Sequence[tuple[str, Claim]],
@@ -158,7 +202,6 @@ def duplicate_findings(claim_id: str, claim: Claim, others: Sequence[tuple[str, 
     the ids of the claims they name (left out of the item-level accounting: their lines are one finding)."""
     findings, named = [], set()
     mine = _bill_id(claim)
-    sig = _signature(claim)
     for oid, other in others:
         if oid == claim_id:
             continue
@@ -174,9 +217,8 @@ def duplicate_findings(claim_id: str, claim: Claim, others: Sequence[tuple[str, 
             continue
         if other.doc_type != claim.doc_type or len(claim.items) < 2:
             continue
-        osig = _signature(other)
-        shared = sum((sig & osig).values())
-        share = shared / max(sum(sig.values()), sum(osig.values()), 1)
+        shared = _shared_lines(claim, other)
+        share = shared / max(len(claim.items), len(other.items), 1)
         if share >= tol.near_duplicate:
             findings.append(Finding(
                 rule="recon.duplicate.near_bill", severity="error",
@@ -188,13 +230,14 @@ def duplicate_findings(claim_id: str, claim: Claim, others: Sequence[tuple[str, 
 
 
 def charge_findings(claim_id: str, claim: Claim, charges: Sequence[Charge], rulebook: RuleBook | None,
-                    tol: Tolerance, others: Sequence[tuple[str, Claim]] = (), skip: set[str] = frozenset()
-                    ) -> list[Finding]:
+                    tol: Tolerance, others: Sequence[tuple[str, Claim]] = (), skip: set[str] = frozenset(),
+                    index: ChargeIndex | None = None) -> list[Finding]:
     """Item-level and category-level comparison of the bill with the encounter's charges. ``others``: the
-    stay's other claims (``skip``: those already named as duplicates of this one)."""
+    stay's other claims (``skip``: those already named as duplicates of this one). The pairing of this claim's
+    lines with charge groups is left in ``index.assigned`` (line_no → group key) for the restriction rules."""
     if not charges:
         return []
-    index = ChargeIndex(charges, tol.name_threshold)
+    index = index or ChargeIndex(charges, tol.name_threshold)
     findings: list[Finding] = []
     items = [i for i in claim.items if not is_category_line(i, claim)]
     categories = [i for i in claim.items if is_category_line(i, claim)]
@@ -205,25 +248,56 @@ def charge_findings(claim_id: str, claim: Claim, charges: Sequence[Charge], rule
             continue
         for it in other.items:
             if not is_category_line(it, other):
-                key, _, _ = index.pair(it)
+                # another bill's misread line may be a charge this bill also has: any group, figures agreeing
+                key = index.pair(it)[0] or index.corroborated(it, set(index.groups), tol)[0]
                 if key:
                     other_billed[key].append((oid, it))
     here: dict[str, list[LineItem]] = defaultdict(list)
+    how: dict[int, tuple[str, float]] = {}
+    unpaired: list[LineItem] = []
     for it in items:
-        key = index.pair(it)[0]
+        key, method, score = index.pair(it)
         if key is None:
-            amt = num(it.amount) or ZERO
-            findings.append(Finding(
-                rule="recon.billed_not_charged", severity="error",
-                detail=f"line {it.line_no} {line_name(it)!r} ({amt}): no HIS charge of the encounter",
-                message=f"第{it.line_no}行「{line_name(it)}」（{_yuan(amt)}）在医院收费记录中找不到对应收费，请核实是否实际发生。",
-                evidence={"claim_id": claim_id, "claim_fields": line_fields(it), "charges": [],
-                          "encounter_id": charges[0].encounter_id}))
+            unpaired.append(it)
             continue
         here[key].append(it)
+        how[it.line_no] = (method, score)
+    still: list[LineItem] = []
+    for it in unpaired:
+        free = set(index.groups) - set(here)  # billed on another bill of the stay too: _compare says so
+        key, score = index.corroborated(it, free, tol) if free else (None, 0.0)
+        if key is None:
+            still.append(it)
+            continue
+        here[key].append(it)
+        how[it.line_no] = ("name+figures", score)
+    # what is left on both sides: a misread name whose figures differ too is still the same item when its
+    # name is alike (ratio >= LEFTOVER_FLOOR) to a charge no bill of the stay accounts for; closest pairs first
+    free = set(index.groups) - set(here) - set(other_billed)
+    pairs = sorted(((fuzz.ratio(normalise_name(line_name(it)), normalise_name(index.groups[g].name)), it.line_no, g, it)
+                    for it in still for g in free), key=lambda x: (-x[0], x[1], x[2]))
+    for score, _, g, it in pairs:
+        if score < LEFTOVER_FLOOR:
+            break
+        if g in here or it.line_no in how:
+            continue
+        here[g].append(it)
+        how[it.line_no] = ("leftover name", score)
+    for it in still:
+        if it.line_no in how:
+            continue
+        amt = num(it.amount) or ZERO
+        findings.append(Finding(
+            rule="recon.billed_not_charged", severity="error",
+            detail=f"line {it.line_no} {line_name(it)!r} ({amt}): no HIS charge of the encounter",
+            message=f"第{it.line_no}行「{line_name(it)}」（{_yuan(amt)}）在医院收费记录中找不到对应收费，请核实是否实际发生。",
+            evidence={"claim_id": claim_id, "claim_fields": line_fields(it), "charges": [],
+                      "encounter_id": charges[0].encounter_id}))
+    index.how = how
+    index.assigned = {it.line_no: key for key, lines in here.items() for it in lines}
     for key, lines in here.items():
         g = index.groups[key]
-        findings += _compare(claim_id, key, lines, g, other_billed.get(key, []), tol)
+        findings += _compare(claim_id, key, lines, g, other_billed.get(key, []), tol, how)
     if items:
         billed_keys = set(here) | set(other_billed)
         for key, g in index.groups.items():
@@ -239,14 +313,16 @@ def charge_findings(claim_id: str, claim: Claim, charges: Sequence[Charge], rule
 
 
 def _compare(claim_id: str, key: str, lines: list[LineItem], g: ChargeGroup,
-             others: list[tuple[str, LineItem]], tol: Tolerance) -> list[Finding]:
+             others: list[tuple[str, LineItem]], tol: Tolerance, how: dict | None = None) -> list[Finding]:
     qty = sum((num(i.quantity) if num(i.quantity) is not None else Decimal(1) for i in lines), ZERO)
     amount = sum((num(i.amount) or ZERO for i in lines), ZERO)
     printed_qty = all(i.quantity is not None for i in lines)
     first = lines[0]
     ev = {"claim_id": claim_id, "claim_fields": [line_fields(i) for i in lines],
           "charges": [c.evidence() for c in g.charges],
-          "charged": {"quantity": str(g.quantity), "amount": str(g.amount)}}
+          "charged": {"quantity": str(g.quantity), "amount": str(g.amount)},
+          "paired_by": [{"line_no": i.line_no, "method": (how or {}).get(i.line_no, ("", 0.0))[0],
+                         "score": round((how or {}).get(i.line_no, ("", 0.0))[1], 1)} for i in lines]}
     name = line_name(first)
     where = f"第{first.line_no}行「{name}」"
     if others:

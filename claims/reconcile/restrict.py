@@ -321,7 +321,7 @@ def item_rule_findings(claim_id: str, claim: Claim, ctx: VisitContext, rulebook:
     for item in claim.items:
         if is_category_line(item, claim):
             continue
-        key = pairing.pair(item)[0] if pairing is not None else None
+        key = (pairing.assigned.get(item.line_no) or pairing.pair(item)[0]) if pairing is not None else None
         code = item.match.code if item.match is not None else (groups[key].code if key else "")
         entry, method, score = rulebook.entry(code, line_name(item), tol.name_threshold)
         if entry is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from claims.catalogue import Catalogue, CatalogEntry, ColumnMap
+from claims.catalogue import CatalogEntry, Catalogue, ColumnMap
 from claims.names import normalise_name
 
 __all__ = ["LIMIT_COLUMNS", "RECEIPT_CATEGORIES", "RuleBook", "canonical_category", "read_table"]
@@ -183,13 +183,22 @@ class RuleBook:
         return None
 
     def disease_classes(self, name: str, threshold: float) -> list[tuple[DiseaseClass, float]]:
-        """Dictionary entries a diagnosis's name maps to, with rapidfuzz scores (WRatio on normalised names)
-        at or above ``threshold``; best first."""
+        """Dictionary entries a diagnosis's name maps to, with scores at or above ``threshold`` (100: the class's
+        name is inside the diagnosis's; else rapidfuzz ``ratio`` on normalised names); best first."""
         if not self.diseases or not name:
             return []
         cached = self._disease_hits.get((name, threshold))
         if cached is None:
             key = normalise_name(name)
-            hits = process.extract(key, self._disease_keys, scorer=fuzz.WRatio, limit=3, score_cutoff=threshold)
-            cached = self._disease_hits[(name, threshold)] = [(self.diseases[i], float(score)) for _, score, i in hits]
+            # a class whose whole name the diagnosis contains (急性脑梗死 → 脑梗死) scores 100; otherwise whole-name
+            # similarity. Not partial matching: 脑梗死 inside 大脑动脉的闭塞和狭窄，未造成脑梗死 is not that class.
+            inside = [(i, 100.0) for i, k in enumerate(self._disease_keys) if len(k) >= 2 and k in key]
+            inside.sort(key=lambda x: -len(self._disease_keys[x[0]]))
+            hits = process.extract(key, self._disease_keys, scorer=fuzz.ratio, limit=3, score_cutoff=threshold)
+            seen, out = set(), []
+            for i, score in [*inside[:3], *((i, float(sc)) for _, sc, i in hits)]:
+                if i not in seen:
+                    seen.add(i)
+                    out.append((self.diseases[i], score))
+            cached = self._disease_hits[(name, threshold)] = out[:3]
         return cached
