@@ -206,7 +206,7 @@ class Parse(beam.DoFn):
             if source == "fhir":
                 from feeds.fhir import parse_entry
 
-                msg = parse_entry(fields["raw"])
+                msg = parse_entry(fields["raw"], _s(fields.get("received_at", b"")))
             else:
                 from feeds.hl7v2 import parse
 

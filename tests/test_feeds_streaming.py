@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from feeds.buffer import BufferTarget, EmbeddedValkey
+from feeds.fhir import accept as fhir_accept
 from feeds.mllp import Gateway, MllpClient
 from graph.server import EmbeddedServer
 from pipelines.graphio import GraphTarget, read_queries
@@ -77,8 +78,10 @@ def test_order_cancellations_duplicates_and_dead_letters(stack):
         assert gw.accept(m).code == "AA"
     bad = hl7("MSH|^~\\&|HIS|T|MEDKG|M|20260101||ADT^A01|O-BAD|P|2.5", "PID|1||P9", "PV1|1")
     buffer.connect().append({"raw": bad, "source": "mllp", "encoding": "utf-8"})  # bypassing the gateway's check
+    assert fhir_accept((ROOT / "samples" / "fhir" / "bundle_inpatient.json").read_bytes(), "Bundle",
+                       buffer.connect())[0] == 201
     out = run(buffer, target, StreamConfig(idle_stop_s=2.0, relations=False, claim_idle_ms=60_000))
-    assert out["counters"]["feed_read"] == 21
+    assert out["counters"]["feed_read"] == 22
     enc, labs, docs = read_queries(target, [
         "MATCH (p:Patient)-[:HAS_ENCOUNTER]->(e:Encounter) RETURN p.pid AS pid, e.eid AS eid, e.status AS status, "
         "e.ward AS ward, e.admitted_at AS admitted, e.discharged_at AS discharged ORDER BY eid",
@@ -86,11 +89,12 @@ def test_order_cancellations_duplicates_and_dead_letters(stack):
         "RETURN l.value AS value, t.key AS test",
         "MATCH (e:Encounter {eid: 'V1'})-[:HAS_DOCUMENT]->(d:Document)-[m:MENTIONS]->() "
         "RETURN d.version AS version, count(m) AS mentions"])
-    v1, v2 = enc
+    fv, v1, v2 = enc
+    assert (fv["eid"], fv["status"], fv["ward"]) == ("DEMO-FV001", "admitted", "GI-0302-02")
     assert (v1["status"], v1["ward"], v1["discharged"]) == ("admitted", "W1-01-1", None)
     assert v1["admitted"] == "2026-01-01T10:00:00.000000Z"
     assert (v2["status"], v2["admitted"]) == ("cancelled", None)
-    assert labs == [{"value": "7.2", "test": "血糖"}]
+    assert sorted(labs, key=str) == [{"value": "7.2", "test": "血糖"}, {"value": "98", "test": "血红蛋白"}]
     assert docs[0]["version"] == 1 and docs[0]["mentions"] > 0
     info = buffer.connect().info()
     assert info["pending"] == 0 and info["dead_letters"] == 1
