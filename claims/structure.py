@@ -126,6 +126,29 @@ class LabelSet:
 
 
 BILL_LABELS = LabelSet(LABELS)
+# the labels' plain spellings (alternatives without regex syntax), for reading a label OCR misread
+_LITERALS = tuple(sorted({alt for lab in LABELS for alt in lab.pattern.split("|")
+                          if len(alt) >= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}))
+
+
+def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
+    """A cell ``XXXX:value`` whose XXXX is no label but one misread ideograph off exactly one label of four
+    or more characters (退费全额 for 退费金额, 公务员补动) is read with that label; the value is untouched."""
+    key = cell.key
+    p = key.find(":")
+    if p < 4 or labels.find(key[:p]):
+        return cell
+    head = key[:p]
+    near = {lit for lit in _LITERALS if len(lit) <= len(head) and Levenshtein.distance(head[len(head) - len(lit):], lit) == 1
+            and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head[len(head) - len(lit):], lit) if a != b)}
+    if len(near) != 1:
+        return cell
+    lit = near.pop()
+    text = nfkc(cell.text)
+    q = text.find(":") if ":" in text else text.find("：")
+    if q < len(lit):
+        return cell
+    return replace(cell, text=text[:q - len(lit)] + lit + text[q:])
 _COLON = ":"
 
 
@@ -855,6 +878,7 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     if not items:
         items, stream_used = stream_items(cells, header, used)
         used |= stream_used
+    cells = [fix_misread_label(c) for c in cells]
     found = labelled_fields(cells, used, height)
     if "total_figures" not in found["totals"] and (total := total_on_words_row(cells, found["totals"])) is not None:
         found["totals"]["total_figures"] = total

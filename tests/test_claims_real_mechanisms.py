@@ -253,3 +253,12 @@ def test_a_title_misread_where_its_group_repeats_is_the_first_groups():
         line(630, 285, "西药费"), line(830, 286, "1"), line(880, 285, "101.97", 70), line(1010, 284, "89.73", 60),
     ]), verify=False)
     assert items_of(claim) == {("治疗费", Decimal("28.62")), ("西药费", Decimal("101.97"))}
+
+
+def test_a_label_with_one_misread_ideograph_is_read_as_that_label():
+    claim = structure_page(page([
+        *receipt_top("福建省医疗住院收费票据（电子）"),
+        line(130, 864, "预缴金额：10024.00", 300), line(905, 866, "补缴金额：0", 180), line(1276, 868, "退费全额：0.92", 200),
+        line(1276, 962, "个人现金支付：10023.08", 300),
+    ]), verify=False)
+    assert claim.payments["refund"].value == Decimal("0.92") and claim.payments["refund"].raw == "0.92"
