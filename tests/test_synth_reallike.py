@@ -178,15 +178,20 @@ def test_ground_truth_adds_up_and_is_printed(pages):
                 else:
                     assert name in squeezed and Decimal(amount) in values, (template, seed, name)
                     forms["columns"] += 1
+            if "payment_methods" in fields:  # the ways paid add up to the cash the patient paid
+                paid = sum(Decimal(v) for v in fields["payment_methods"].values())
+                assert paid == Decimal(fields["payments"]["个人现金支付"])
+                forms["ways"] += 1
             for name, part in fields.get("self_paid_column", {}).items():
                 assert Decimal(part) <= Decimal(fields["categories"][name])
-    assert forms["flow"] and forms["columns"]
+    assert forms["flow"] and forms["columns"] and forms["ways"]
 
 
 def test_short_amounts_and_total_prefixes_are_drawn(pages):
     texts = [ln.text for p in pages.values() for ln in p.lines]
     assert any(t.replace(",", "").isdigit() for t in texts)  # an amount without decimals, like 68
     assert any(t.count(".") == 1 and len(t.split(".")[1]) == 1 and t.replace(".", "").isdigit() for t in texts)
+    assert any(t == "0." or t.endswith(("：0.", ":0.")) for t in texts)  # nothing paid that way
     printed = [p.meta["appearance"]["total_printed"] for (t, _), p in pages.items() if t != "photo_sheet"]
     assert any(t.startswith(("¥:", "￥")) for t in printed) and any("," in t for t in printed)
 

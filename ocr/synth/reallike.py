@@ -368,10 +368,13 @@ def dotmatrix_form(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
     shifts = ((dx, dy), (dx, 0), (0, dy), (0, 0))
     colon = r.choice(("：", ":"))
     short = r.random() < 0.7
+    zero_dot = short and r.random() < 0.5  # nothing paid this way: "0."
     opts: dict = {"label_face": label_face.name, "dot_pitch": dots, "offset": [dx, dy], "short_amounts": short,
-                  "ink": list(ink), "thousands": bill.thousands}
+                  "zero_dot": zero_dot, "ink": list(ink), "thousands": bill.thousands}
 
     def money(v: Decimal) -> str:
+        if zero_dot and v == 0:
+            return "0."
         return short_money(v, thousands=bill.thousands) if short else bill.m(v)
 
     def printed(x: int, y: int, text: str, size: int, *, anchor: str = "ls", max_width: int | None = None):
@@ -469,8 +472,18 @@ def dotmatrix_form(bill: Bill, c: Canvas) -> tuple[Layout, dict]:
         c.layout.stamps.append(Stamp("round", round(x0 + (x1 - x0) * r.uniform(0.1, 0.3)), stamp_y + c.px(40),
                                      bill.hospital, r.choice(("现金收讫", "门诊收款"))))
 
-    # payment methods line, then 合计(大写) / ¥ figures, then the insurance row
+    # the ways the patient paid (the Shandong form), then 合计(大写) / ¥ figures, then the insurance row
     pays = dict(bill.payments)
+    if r.random() < 0.5:
+        ways = r.sample(("支付宝", "微信", "银行卡", "POS支付", "现金", "其他记帐"), 4)
+        paid = dict.fromkeys(ways, Decimal(0))
+        paid[r.choice(ways)] = pays.get("个人现金支付", Decimal(0))
+        opts["payment_methods"] = {k: str(v) for k, v in paid.items()}
+        colw = (x1 - x0) // 4
+        body_bottom += rh
+        for i, (k, v) in enumerate(paid.items()):
+            printed(x0 + i * colw + c.px(20), body_bottom - round(rh * 0.4), f"{k}{colon}{money(v)}", vsize,
+                    max_width=colw - c.px(30) - max(dx, 0))
     y = body_bottom
     c.rule(x0, y, x1, y, frame, 1)
     y += rh
@@ -582,6 +595,8 @@ def _fields(bill: Bill, opts: dict) -> dict:
     fields = bill.fields()
     if opts.get("self_paid"):
         fields["self_paid_column"] = {k: str(v) for k, v in opts["self_paid"].items()}
+    if opts.get("payment_methods"):
+        fields["payment_methods"] = opts["payment_methods"]
     return fields
 
 
