@@ -866,7 +866,7 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
                                                           detail=detail),), **base)
     height = median_height(cells)
-    cells = unstack(cells, height)
+    cells = [fix_misread_label(c) for c in unstack(cells, height)]
     header = _header_row(cells)
     items: list[LineItem] = []
     used: set[int] = set()
@@ -878,7 +878,6 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     if not items:
         items, stream_used = stream_items(cells, header, used)
         used |= stream_used
-    cells = [fix_misread_label(c) for c in cells]
     found = labelled_fields(cells, used, height)
     if "total_figures" not in found["totals"] and (total := total_on_words_row(cells, found["totals"])) is not None:
         found["totals"]["total_figures"] = total
