@@ -145,8 +145,11 @@ def ner_eval(
     tagger = Tagger.load(model, backend)
     t0 = time.time()
     scores = evaluate(tagger, examples, assertion_fixture=fixture)
+    shown = negation
+    if negation is not None and negation.resolve().is_relative_to(Path.cwd()):
+        shown = negation.resolve().relative_to(Path.cwd())
     report = {"data": str(data), "part": part if examples and examples[0].scheme == "ccks17" else None,
-              "texts": len(examples), "model": tagger.name, "negation_fixture": str(negation) if negation else None,
+              "texts": len(examples), "model": tagger.name, "negation_fixture": str(shown) if negation else None,
               "scores": scores}
     sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
     if save:

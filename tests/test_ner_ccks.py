@@ -5,6 +5,8 @@ with a clear message where ../shared/data is absent."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -237,3 +239,47 @@ def test_real_official_cmeee_keeps_every_entity_but_the_two_broken_ones():
     exs = load(SHARED / "cmeee" / "CMeEE_train.json")
     assert len(exs) == 15000
     assert sum(len(e.spans) + len(e.inner) for e in exs) == 61796 - 2
+
+
+# ------------------------------------------------------------------------------------------ training (real, tiny)
+def _medkg(*args):
+    medkg = str(Path(sys.executable).with_name("medkg"))
+    return subprocess.run([medkg, *args], capture_output=True, cwd=ROOT, timeout=300, check=False)
+
+
+def test_continuing_a_model_adds_a_ccks17_head_and_max_steps_stops_early(tmp_path):
+    """A model trained without CCKS 2017 goes on training with a fresh ccks17 head (a CRF like its others); the
+    next run's command shape, on tiny data and a tiny random BERT."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from ner.tagger import Tagger
+
+    ccks = tmp_path / "ccks"
+    for n in range(1, 41):
+        write_record(ccks, "病史特点", n, f"第{n}例，无发热，腹部压痛。", [("发热", 4 + len(str(n)), 5 + len(str(n)), SYM)])
+    yidu = tmp_path / "yidu.txt"
+    yidu.write_text("\n".join(json.dumps({"originalText": f"{i}例诊断肺炎", "entities": [
+        {"label_type": "疾病和诊断", "start_pos": len(str(i)) + 3, "end_pos": len(str(i)) + 5}]}, ensure_ascii=False)
+        for i in range(30)), encoding="utf-8")
+    chars = sorted(set("第例，无发热腹部压痛。诊断肺炎0123456789"))
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]),
+                                        encoding="utf-8")
+    bert = tmp_path / "bert"
+    BertTokenizer(vocab=str(tmp_path / "vocab.txt")).save_pretrained(bert)
+    BertModel(BertConfig(vocab_size=len(chars) + 5, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(bert)
+    first, second = tmp_path / "first", tmp_path / "second"
+    r = _medkg("ner", "train", str(yidu), "--encoder", str(bert), "--out", str(first), "--epochs", "1",
+               "--max-tokens", "512", "--eval-every", "1000", "--crf")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    r = _medkg("ner", "train", str(yidu), str(ccks), "--encoder", str(first), "--out", str(second), "--epochs", "3",
+               "--max-tokens", "256", "--eval-every", "1000", "--max-steps", "2")
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert '"new_heads", "schemes": ["ccks17"]' in r.stderr.decode()
+    meta = json.loads((second / "ner.json").read_text(encoding="utf-8"))
+    assert set(meta["schemes"]) == {"yidu", "ccks17"} and set(meta["transitions"]) == {"yidu", "ccks17"}
+    assert meta["train"]["max_steps"] == 2 and meta["train"]["crf"] is True
+    assert meta["history"][-1]["step"] == 2 < meta["steps"]
+    assert meta["train"]["extra"]["part"] == "train"
+    scores = evaluate(Tagger.load(second, backend="torch-fp32"), load(ccks, part="test"))["ccks17"]
+    assert "mapped_from" not in scores and scores["micro"]["gold"] == 8  # records 5, 10, …, 40
