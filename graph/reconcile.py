@@ -77,7 +77,16 @@ def ensure_schema(driver, database: str | None = None) -> None:
             s.run(statement).consume()
 
 
+class _Open:
+    """An open read session standing in for the driver: a claim's dozen reads share one session."""
+
+    def __init__(self, session):
+        self.session = session
+
+
 def _run(driver, database, query: str, write: bool = False, **params) -> list[dict]:
+    if isinstance(driver, _Open):
+        return driver.session.run(query, params).data()
     with driver.session(database=database, default_access_mode="WRITE" if write else "READ") as s:
         return s.run(query, params).data()
 
@@ -383,6 +392,11 @@ _SEX = {"男": "男", "女": "女", "m": "男", "f": "女", "male": "男", "fema
 def read_inputs(driver, claim_id: str, database: str | None = None, encounter_id: str | None = None
                 ) -> tuple[Claim, VisitContext, list[Charge], list[tuple[str, Claim]]] | None:
     """(claim, context, the encounter's charges, the stay's other claims) for a claim id; None if unknown."""
+    with driver.session(database=database, default_access_mode="READ") as s:
+        return _read_inputs(_Open(s), claim_id, database, encounter_id)
+
+
+def _read_inputs(driver, claim_id: str, database, encounter_id):
     head = _run(driver, database, _CLAIM, cid=claim_id)
     if not head:
         return None

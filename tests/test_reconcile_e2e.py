@@ -127,3 +127,9 @@ def test_cli_reconcile(world, drv, monkeypatch):
     assert out["claim_id"] == cid and "recon.restriction.disease" in {f["rule"] for f in out["findings"]}
     res = CliRunner().invoke(app, ["reconcile", "nope:0"])
     assert res.exit_code == 1
+    res = CliRunner().invoke(app, ["reconcile", "--all", "--since", "2000-01-01", "--dry-run", "--rules",
+                                   str(world["dir"] / "rules.csv")])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(x)["claim_id"] for x in res.stdout.strip().splitlines()] == [cid]
+    res = CliRunner().invoke(app, ["reconcile", "--all", "--since", "2999-01-01"])
+    assert res.exit_code == 0 and res.stdout.strip() == ""
