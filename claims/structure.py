@@ -590,6 +590,10 @@ _TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|
                     r"(?P<name>[A-Za-z\u4e00-\u9fff][^0-9:：¥￥]{0,14})")
 
 
+# what a labelled field's name ends in, never a fee category's (微信:102.41 is how it was paid, not an item)
+_FIELD_WORD = re.compile(r"(?:支付|金额|标准|补助|记帐|记账|存款|结余|自付|自费|自负|起付线|微信|支付宝|号|码|日期|时间)$")
+
+
 def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -> tuple[list[LineItem], set[int]]:
     """Name–amount pairs read along the rows above the totals (under the column titles when there are
     some): a name (letters or ideographs, not a field label) directly followed, in the same cell or the
@@ -612,7 +616,8 @@ def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -
         for (k1, name, c1, n1), (k2, amount, c2, n2) in zip(tokens, tokens[1:]):
             if k1 != "name" or k2 != "amount":
                 continue
-            if BILL_LABELS.find(name) or _STOP.search(name) or (len(name) < 2 and not name.isalpha()):
+            if (BILL_LABELS.find(name) or _STOP.search(name) or _FIELD_WORD.search(name)
+                    or (len(name) < 2 and not name.isalpha())):
                 continue
             pairs.append((name, amount, c1, c2, c1 is c2 and n1 == 2))
         if len(pairs) < 2 and not any(p[-1] for p in pairs):
