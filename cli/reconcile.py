@@ -26,7 +26,7 @@ def load_rulebook(catalogue: list[Path] | None, rules: list[Path] | None, classe
     from claims.reconcile import RuleBook
 
     if not (catalogue or rules or classes or diseases):
-        return None
+        return RuleBook.from_settings()  # MEDKG_RECONCILE_RULES … (None: no restriction rules run)
     return RuleBook.load(rules=rules or (), classes=classes or (), diseases=diseases or (), catalogue=catalogue or ())
 
 
@@ -46,7 +46,8 @@ def reconcile(
 ) -> None:
     """Reconcile claims: bill vs HIS charges, catalogue restrictions with the patient's context and affirmed
     diagnoses, quantity/frequency/course limits; findings into the graph as (:Claim)-[:HAS_FINDING]->(:Finding)."""
-    from graph.reconcile import charges_from_file, claim_ids as all_claims, link_claim, reconcile_claim, write_charges
+    from graph.reconcile import charges_from_file, link_claim, reconcile_claim, write_charges
+    from graph.reconcile import claim_ids as all_claims
     from graph.server import connection, driver
 
     if not claim_ids and not all_:

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     reconcile_name_threshold: float = Field(85.0, ge=0, le=100, description="rapidfuzz score pairing a bill line with a charge by name")
     reconcile_near_duplicate: float = Field(0.9, gt=0, le=1, description="share of equal lines making two bills near-duplicates")
     reconcile_mapping_threshold: float = Field(80.0, ge=0, le=100, description="score mapping a diagnosis to the disease dictionary")
+    # the bureau's files (CSV/XLSX; several joined by os.pathsep): the defaults of `medkg reconcile` and the API
+    reconcile_rules: str = Field("", description="restriction rule files (drug, service …)")
+    reconcile_catalogue: str = Field("", description="catalogue files, for matching printed names to codes")
+    reconcile_classes: str = Field("", description="class dictionaries: item code → 费用项目")
+    reconcile_diseases: str = Field("", description="disease dictionary: ICD classes with their grouped names")
 
     # HIS feeds (feeds/, `medkg feeds ...`): REDIS_URL points at a production Redis/Valkey instead of the embedded one
     feeds_dir: Path = Field(default_factory=lambda: _default_feeds_dir(), description="embedded Valkey's data directory")

@@ -31,7 +31,7 @@ class Books:
         from claims.reconcile import RuleBook
 
         if not (self.rules or self.catalogue or self.classes or self.diseases):
-            return None
+            return RuleBook.from_settings()  # the workers' MEDKG_RECONCILE_* (None: no restriction rules)
         return RuleBook.load(rules=self.rules, catalogue=self.catalogue, classes=self.classes, diseases=self.diseases)
 
 

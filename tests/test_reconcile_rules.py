@@ -358,3 +358,16 @@ def test_a_diagnosis_inside_a_longer_class_name_is_not_that_class(tmp_path):
     rec = reconcile(claim, charges=ch, context=_with_dx(Diagnosis(name="脑梗死", doc_id="d", sentence=0)),
                     rulebook=book2, tolerance=TOL)
     assert rules_of(rec) == ["recon.restriction.disease"]
+
+
+def test_rulebook_from_settings(tmp_path):
+    import os
+
+    from core.settings import Settings
+
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(DRUG_RULES, encoding="utf-8")
+    b.write_text(SERVICE_RULES, encoding="utf-8")
+    assert RuleBook.from_settings(Settings()) is None or os.environ.get("MEDKG_RECONCILE_RULES")
+    got = RuleBook.from_settings(Settings(reconcile_rules=f"{a}{os.pathsep}{b}"))
+    assert got.entry("XL01CDP001", None)[0].name == "紫杉醇注射液" and got.entry("003101000010000", None)[0]

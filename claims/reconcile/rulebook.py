@@ -139,6 +139,25 @@ class RuleBook:
                                               (row.get("归并名称") or "").strip(), normalise_name(name)))
         return cls(cats if cats is not None else Catalogue(()), prefixes, tuple(found))
 
+    @classmethod
+    def from_settings(cls, settings=None) -> RuleBook | None:
+        """The files named by ``MEDKG_RECONCILE_RULES`` / ``_CATALOGUE`` / ``_CLASSES`` / ``_DISEASES`` (several
+        joined by ``os.pathsep``); None when none is set."""
+        import os
+
+        if settings is None:
+            from core.settings import get_settings
+
+            settings = get_settings()
+
+        def paths(value: str) -> list[str]:
+            return [p for p in value.split(os.pathsep) if p.strip()]
+
+        named = {k: paths(getattr(settings, f"reconcile_{k}")) for k in ("rules", "catalogue", "classes", "diseases")}
+        if not any(named.values()):
+            return None
+        return cls.load(**named)
+
     # -- codes and names -----------------------------------------------------------------------------
 
     def entries(self, code: str) -> tuple[CatalogEntry, ...]:
