@@ -291,6 +291,9 @@ MATCH (o:Claim)-[:FOR_ENCOUNTER]->(:Encounter {eid: $eid}) WHERE o.claim_id <> $
 UNION
 MATCH (:Patient {pid: $pid})<-[:BILLED_TO]-(o:Claim)
 WHERE o.claim_id <> $cid AND $ino IS NOT NULL AND o.inpatient_no = $ino RETURN o.claim_id AS id
+UNION
+MATCH (:Patient {pid: $pid})<-[:BILLED_TO]-(o:Claim)
+WHERE o.claim_id <> $cid AND $bno IS NOT NULL AND o.bill_no = $bno AND o.bill_code = $bcode RETURN o.claim_id AS id
 """
 
 
@@ -391,7 +394,9 @@ _SEX = {"男": "男", "女": "女", "m": "男", "f": "女", "male": "男", "fema
 
 def read_inputs(driver, claim_id: str, database: str | None = None, encounter_id: str | None = None
                 ) -> tuple[Claim, VisitContext, list[Charge], list[tuple[str, Claim]]] | None:
-    """(claim, context, the encounter's charges, the stay's other claims) for a claim id; None if unknown."""
+    """(claim, context, the encounter's charges, the stay's other claims) for a claim id; None if unknown. The
+    stay's other claims: those linked to the same encounter, the patient's with the same printed 住院号, and the
+    patient's with the same bill (票据代码 + 票据号码: a rescan of one receipt is another file, another claim)."""
     with driver.session(database=database, default_access_mode="READ") as s:
         return _read_inputs(_Open(s), claim_id, database, encounter_id)
 
@@ -442,7 +447,8 @@ def _read_inputs(driver, claim_id: str, database, encounter_id):
         discharged=_date(enc.get("discharged_at")) or _date(props.get("discharged")),
         department=enc.get("department"), diagnoses=tuple(diagnoses), records=len(docs))
     other_ids = [r["id"] for r in _run(driver, database, _STAY_CLAIMS, cid=claim_id, eid=eid or "", pid=pid or "",
-                                       ino=props.get("inpatient_no"))]
+                                       ino=props.get("inpatient_no"), bno=props.get("bill_no"),
+                                       bcode=props.get("bill_code"))]
     others = sorted(_claims(driver, database, sorted(set(other_ids))).items())
     return claim, ctx, charges, others
 

@@ -194,3 +194,18 @@ def test_reads_charges_and_visit_as_the_his_feeds_write_them(graph_db, book):
     assert rec.charges == 2
     assert [f.rule for f in rec.findings] == ["recon.restriction.disease"]  # figures agree; no tumour affirmed
     assert rec.findings[0].evidence["charges"][0]["charge_id"] == "HIS:2"
+
+
+def test_a_rescanned_receipt_is_the_same_bill(graph_db, book):
+    from graph.reconcile import reconcile_claim
+
+    w = _graph_writer(graph_db)
+    header = {"bill_code": _bf("bill_code", "33010123"), "bill_no": _bf("bill_no", "0009876")}
+    items = (_line(1, "奥美拉唑肠溶胶囊", "2", "3.5"),)
+    first = w.write_claim(Claim(doc_id="rg-scan-1", doc_type=DocumentType.itemised_list, items=items, header=header),
+                          "RG-P6")
+    second = w.write_claim(Claim(doc_id="rg-scan-2", doc_type=DocumentType.itemised_list, items=items, header=header),
+                           "RG-P6")
+    rec = reconcile_claim(graph_db.driver, second, book, database=graph_db.database)
+    assert [f.rule for f in rec.findings] == ["recon.duplicate.same_file"]
+    assert rec.findings[0].evidence["other_claim_id"] == first and "票据" in rec.findings[0].message
