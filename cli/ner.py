@@ -84,6 +84,8 @@ def ner_train(
                                            "only")] = "train",
     max_steps: Annotated[int | None, typer.Option(help="stop after this many optimiser steps (a smoke test of a "
                                                        "training command; the schedule stays that of --epochs)")] = None,
+    device: Annotated[str, typer.Option(help="cpu, or cuda to train on a GPU (BF16 autocast where it has it; not yet "
+                                             "run on one)")] = "cpu",
 ) -> None:
     """Fine-tune the encoder with one BIO head per dataset; early stopping on a held-out 10 % of the data."""
     from ner.data import load
@@ -104,7 +106,7 @@ def ner_train(
         return
     cfg = TrainConfig(epochs=epochs, lr=lr, max_tokens=max_tokens, seed=seed, eval_every=eval_every,
                       patience=patience, ema=ema, crf=crf, adversarial=adversarial, sample=parse_sample(sample or []),
-                      max_steps=max_steps, extra={"data": [str(p) for p in data], "part": part})
+                      max_steps=max_steps, device=device, extra={"data": [str(p) for p in data], "part": part})
     try:
         meta = train(encoder or encoder_dir(), examples, out, cfg, emit)
     except ValueError as exc:  # data that cannot train (nothing held out, a scheme the data lacks …)

@@ -43,7 +43,8 @@ class TrainConfig:
     adversarial: float = 0.0  # > 0: also train on word embeddings pushed this far along the loss gradient (FGM)
     sample: dict[str, float] = field(default_factory=dict)  # scheme -> fraction of its pieces drawn each epoch
     max_steps: int | None = None  # stop (evaluate, save) after this many steps: a smoke test; the schedule keeps epochs
-    bf16: bool | None = None  # autocast; None = where the CPU has native BF16
+    bf16: bool | None = None  # autocast; None = where the CPU (or the GPU, with device="cuda") has native BF16
+    device: str = "cpu"  # "cuda": train and evaluate on a GPU (the stored model is the same; untested on a GPU so far)
     threads: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -164,7 +165,11 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    bf16 = probe().native_bf16 if cfg.bf16 is None else cfg.bf16
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device visible to torch")
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else probe().native_bf16
+    bf16 = native if cfg.bf16 is None else cfg.bf16
 
     schemes = sorted({e.scheme for e in examples})
     dev = [e for e in examples if held_out(e)]
@@ -192,7 +197,8 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     if cfg.crf and net.crf is None:
         net.add_crf()
     cfg = replace(cfg, crf=net.crf is not None)  # a CRF model keeps training as one: its decoding uses the scores
-    hard = {s: crf.constraints(bio_labels(s)) for s in schemes} if cfg.crf else {}
+    hard = {s: tuple(t.to(device) for t in crf.constraints(bio_labels(s))) for s in schemes} if cfg.crf else {}
+    net.to(device)
 
     feats = [([vocab.cls, *vocab.encode(e.text), vocab.sep], [-100, *tag_ids(e), -100], e.scheme) for e in train_set]
     steps_per_epoch = len(length_batches(feats, cfg.max_tokens, random.Random(0),
@@ -218,6 +224,7 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
             for r, i in enumerate(batch):
                 x, y, _ = feats[i]
                 ids[r, :len(x)], tags[r, :len(y)] = torch.tensor(x), torch.tensor(y)
+            ids, tags = ids.to(device), tags.to(device)
             mask = (ids != vocab.pad).long()
             mask[:, 0] = 1
             row_schemes = [feats[i][2] for i in batch]
@@ -238,16 +245,18 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
                      "elapsed_s": round(time.time() - t0)})
             if step % cfg.eval_every == 0 or step >= stop:
                 kept.eval()
-                scores = evaluate(Tagger(TorchBackend(kept, "bf16" if bf16 else "fp32"), vocab, nm.decoding_meta(kept)),
-                                  dev)
+                backend = TorchBackend(kept, "bf16" if bf16 else "fp32") if device.type == "cpu" else \
+                    DeviceBackend(kept, bf16)
+                scores = evaluate(Tagger(backend, vocab, nm.decoding_meta(kept)), dev)
                 f1 = float(np.mean([s["micro"]["f1"] for s in scores.values()]))
                 history.append({"step": step, "f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
                 log({"event": "eval", "step": step, "held_out_f1": history[-1]["f1"], "mean": round(f1, 4),
                      "elapsed_s": round(time.time() - t0)})
                 if f1 > best:
                     best, bad = f1, 0
-                    nm.save(kept, vocab, out_dir, {**meta, "best_step": step, "held_out": scores, "history": history},
-                            checkpoint=True)
+                    nm.save(kept.to("cpu"), vocab, out_dir, {**meta, "best_step": step, "held_out": scores,
+                                                             "history": history}, checkpoint=True)
+                    kept.to(device)
                 else:
                     bad += 1
                     if bad >= cfg.patience:
@@ -260,6 +269,29 @@ def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainC
     meta["train_seconds"] = round(time.time() - t0)
     (out_dir / nm.CONFIG).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+class DeviceBackend:
+    """``ner.backends.TorchBackend``'s call shape for a model on another device (a GPU): inputs moved there, BF16
+    autocast on that device, logits back as numpy. Used for held-out scoring during training only."""
+
+    name = "torch-device"
+
+    def __init__(self, model, bf16: bool):
+        self.model, self.bf16 = model.eval(), bf16
+        self.device = next(model.parameters()).device
+
+    def pad_to(self, width: int) -> int:
+        from ner.backends import pad32
+
+        return pad32(width)
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.model(torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device))
+        return {k: v.float().cpu().numpy() for k, v in out.items()}
 
 
 def add_heads(net, schemes: list[str]) -> None:
@@ -284,11 +316,11 @@ def batch_loss(net, ids, mask, tags, row_schemes: list[str], hard: dict, bf16: b
 
     from ner import crf
 
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = net(ids, mask)
     loss = 0.0
     for scheme in sorted(set(row_schemes)):
-        rows = torch.tensor([s == scheme for s in row_schemes])
+        rows = torch.tensor([s == scheme for s in row_schemes], device=ids.device)
         logits = out[scheme][rows].float()
         if net.crf is not None:
             start, trans = hard[scheme]
@@ -395,6 +427,7 @@ def refit_heads(model_dir: Path, examples: list[Example], out_dir: Path, epochs:
 
     torch.manual_seed(seed)
     net, vocab, meta = nm.load(Path(model_dir))
+    add_heads(net, sorted({e.scheme for e in examples} - set(net.schemes)))  # e.g. a ccks17 head on e5small-5
     dev = [e for e in examples if held_out(e)]
     train_set = [p for e in examples if not held_out(e) for p in pieces(e, 254)]
     t0 = time.time()
@@ -428,7 +461,7 @@ def refit_heads(model_dir: Path, examples: list[Example], out_dir: Path, epochs:
                 opt.zero_grad()
             log({"event": "head_epoch", "scheme": scheme, "epoch": epoch + 1, "loss": round(loss.item(), 4)})
     net.eval()
-    scores = evaluate(Tagger(TorchBackend(net, "fp32"), vocab, meta), dev)
+    scores = evaluate(Tagger(TorchBackend(net, "fp32"), vocab, {**meta, **nm.decoding_meta(net)}), dev)
     log({"event": "eval", "held_out_f1": {k: v["micro"]["f1"] for k, v in scores.items()}})
     meta = {k: v for k, v in meta.items() if k != "schemes"}
     meta.setdefault("refits", []).append({"schemes": sorted(scores), "epochs": epochs, "lr": lr,

@@ -283,3 +283,9 @@ def test_continuing_a_model_adds_a_ccks17_head_and_max_steps_stops_early(tmp_pat
     assert meta["train"]["extra"]["part"] == "train"
     scores = evaluate(Tagger.load(second, backend="torch-fp32"), load(ccks, part="test"))["ccks17"]
     assert "mapped_from" not in scores and scores["micro"]["gold"] == 8  # records 5, 10, …, 40
+    # or, in minutes on the real data, a ccks17 head re-fitted alone on the frozen encoder (--heads-only)
+    third = tmp_path / "third"
+    r = _medkg("ner", "train", str(ccks), "--heads-only", "--encoder", str(first), "--out", str(third))
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    meta = json.loads((third / "ner.json").read_text(encoding="utf-8"))
+    assert set(meta["schemes"]) == {"yidu", "ccks17"} and meta["refits"][-1]["schemes"] == ["ccks17"]
