@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, graph_dir: str | None = None
         finally:
             svc = app.state.services
             svc.jobs.stop()
+            await svc.graph.aclose()
             svc.graph.close()
             svc.access.close()
 

@@ -1,13 +1,19 @@
 """FastAPI dependencies: the caller (API key or bearer JWT) with a role check and the rate limit, and the
-services the app built at start-up (``app.state.services``)."""
+services the app built at start-up (``app.state.services``).
+
+They are ``async def`` on purpose: each is a few microseconds of work (a key lookup in SQLite, a token
+bucket), and FastAPI runs a plain ``def`` dependency in the thread pool: a thread hop per dependency per request
+cost more than the rest of the request (measured: an EMR view through the app took 2.4x the direct query)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, Role
 from api.problems import ApiProblem
@@ -17,11 +23,11 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="a
 bearer = HTTPBearer(auto_error=False, description="an OAuth2 access token (JWT) from the identity provider")
 
 
-def services(request: Request):
+async def services(request: Request):
     return request.app.state.services
 
 
-def current_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)],
+async def current_principal(request: Request, key: Annotated[str | None, Depends(api_key_header)],
                       token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
     svc = request.app.state.services
     principal = None
@@ -46,7 +52,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
     """A dependency admitting only ``roles``."""
     allowed = frozenset(roles)
 
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             raise ApiProblem(403, "forbidden-role",
                              f"role {principal.role.value} may not do this; it needs {', '.join(sorted(r.value for r in allowed))}")
@@ -69,3 +75,15 @@ Researcher = Annotated[Principal, Depends(RESEARCHER)]
 Integration = Annotated[Principal, Depends(INTEGRATION)]
 Admin = Annotated[Principal, Depends(ADMIN)]
 Svc = Annotated[object, Depends(services)]
+
+
+def offload(route):
+    """Run a blocking route function (graph queries, SQLite) in the thread pool *once*, as an ``async`` route:
+    FastAPI would otherwise run a plain ``def`` route in the pool and then hop again to validate its response.
+    The signature FastAPI reads is the wrapped function's (``functools.wraps``)."""
+
+    @functools.wraps(route)
+    async def run(*args, **kwargs):
+        return await run_in_threadpool(route, *args, **kwargs)
+
+    return run

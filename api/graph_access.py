@@ -10,9 +10,10 @@ safe.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from neo4j.exceptions import Neo4jError
@@ -34,6 +35,7 @@ class GraphAccess:
         self.target, self.on_error = target, on_error
         self._lock = threading.Lock()
         self._driver = None
+        self._async_driver = None  # made on first use, on the server's event loop
         self.database: str | None = target.database
 
     def _current(self):
@@ -76,6 +78,47 @@ class GraphAccess:
         except GraphUnavailable:
             self.on_error()
             raise
+
+    def _connection(self):
+        try:
+            return self.target.connection()
+        except ServerDown as exc:
+            raise GraphUnavailable() from exc
+
+    async def acall(self, fn: Callable[[object, str | None], Awaitable[T]]) -> T:
+        """``await fn(async_driver, database)``: :meth:`call` for the event loop (no thread per request)."""
+        import neo4j
+
+        try:
+            for attempt in (0, 1):
+                if self._async_driver is None:
+                    conn = await asyncio.to_thread(self._connection)
+                    self._async_driver = neo4j.AsyncGraphDatabase.driver(
+                        conn.uri, auth=(conn.user, conn.password), connection_timeout=3,
+                        connection_acquisition_timeout=10, max_connection_pool_size=64)
+                    self.database = conn.database
+                driver = self._async_driver
+                try:
+                    return await fn(driver, self.database)
+                except Exception as exc:
+                    if not (broken_connection(exc) or _server_stopping(exc)):
+                        raise
+                    if self._async_driver is driver:
+                        self._async_driver = None
+                    with contextlib.suppress(Exception):
+                        await driver.close()
+                    if attempt:
+                        raise GraphUnavailable() from exc
+            raise AssertionError("unreachable")
+        except GraphUnavailable:
+            self.on_error()
+            raise
+
+    async def aclose(self) -> None:
+        driver, self._async_driver = self._async_driver, None
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                await driver.close()
 
     def write(self, fn: Callable[[object], T]) -> T:
         """``fn(GraphWriter)`` on the shared driver (the writer's own retries bounded to a few seconds)."""

@@ -264,3 +264,30 @@ RETURN labels(c) AS labels, c.name AS name, c.key AS key, patients ORDER BY pati
     for r in concepts:
         r["type"] = next((x for x in r.pop("labels") if x in CONCEPT_LABELS), None)
     return {"people": people, "concepts": concepts}
+
+
+def _emr_grouped(pid: str, rows: list[dict], found: bool) -> dict:
+    """:func:`emr_view`'s answer built from its query's rows (for :func:`emr_view_async`)."""
+    concepts: dict[str, list[dict]] = {label: [] for label in CONCEPT_LABELS}
+    for r in rows:
+        label = next((x for x in r.pop("labels") if x in concepts), None)
+        if label is not None:
+            r["date"] = _iso(r["date"])
+            concepts[label].append(r)
+    for entries in concepts.values():
+        entries.sort(key=lambda e: (e["doc_id"], e["start"], e["end"]))
+        entries.sort(key=lambda e: e["date"] or "", reverse=True)
+    return {"pid": pid, "found": found, "concepts": concepts}
+
+
+async def _run_async(driver, database: str | None, query: str, **params) -> list[dict]:
+    async with driver.session(database=database, default_access_mode="READ") as session:
+        result = await session.run(query, params)
+        return await result.data()
+
+
+async def emr_view_async(driver, pid: str, database: str | None = None) -> dict:
+    """:func:`emr_view` over a ``neo4j.AsyncDriver`` (the HTTP API awaits it: no thread per request)."""
+    rows = await _run_async(driver, database, _EMR, pid=pid)
+    found = bool(rows) or bool(await _run_async(driver, database, _PATIENT, pid=pid))
+    return _emr_grouped(pid, rows, found)

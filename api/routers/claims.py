@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from api.deps import Clerk, Svc
+from api.deps import Clerk, Svc, offload
 from api.problems import problem_responses
 from api.schemas import CLAIM_ID_PATTERN, ClaimOut, ClaimPage, ClaimPatch, Decision, HistoryEntry, ReviewStatus
 from core.records import DocumentType
@@ -23,6 +23,7 @@ def _with_etag(response: Response, claim: dict) -> dict:
 
 
 @router.get("", response_model=ClaimPage)
+@offload
 def list_claims(*, status: ReviewStatus | None = None, needs_review: bool | None = None,
                 hospital: Annotated[str | None, Query(max_length=200)] = None, doc_type: DocumentType | None = None,
                 since: date | None = None, until: date | None = None,
@@ -34,12 +35,14 @@ def list_claims(*, status: ReviewStatus | None = None, needs_review: bool | None
 
 
 @router.get("/{claim_id}", response_model=ClaimOut)
+@offload
 def get_claim(*, claim_id: ClaimId, response: Response, _: Clerk, svc: Svc):
     return _with_etag(response, svc.claims.get(claim_id))
 
 
 @router.get("/{claim_id}/pages/{n}", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "the page image, PNG"}})
+@offload
 def get_page(*, claim_id: ClaimId, n: Annotated[int, Path(ge=0, le=10_000)], _: Clerk, svc: Svc):
     return Response(svc.claims.page_png(claim_id, n), media_type="image/png",
                     headers={"Cache-Control": "private, max-age=3600"})
@@ -47,6 +50,7 @@ def get_page(*, claim_id: ClaimId, n: Annotated[int, Path(ge=0, le=10_000)], _: 
 
 @router.patch("/{claim_id}", response_model=ClaimOut,
               responses=problem_responses(409, 412, 428))
+@offload
 def correct_claim(*, claim_id: ClaimId, body: ClaimPatch, response: Response, if_match: IfMatch = None,
                   who: Clerk, svc: Svc):
     claim = svc.claims.correct(claim_id, if_match, [(c.field, c.value) for c in body.changes], body.reason, who)
@@ -54,17 +58,20 @@ def correct_claim(*, claim_id: ClaimId, body: ClaimPatch, response: Response, if
 
 
 @router.get("/{claim_id}/history", response_model=list[HistoryEntry])
+@offload
 def claim_history(*, claim_id: ClaimId, _: Clerk, svc: Svc):
     return svc.claims.history(claim_id)
 
 
 @router.post("/{claim_id}/approve", response_model=ClaimOut, responses=problem_responses(409, 412))
+@offload
 def approve_claim(*, claim_id: ClaimId, body: Decision, response: Response, if_match: IfMatch = None,
                   who: Clerk, svc: Svc):
     return _with_etag(response, svc.claims.decide(claim_id, "approved", if_match, body.reason, who))
 
 
 @router.post("/{claim_id}/reject", response_model=ClaimOut, responses=problem_responses(409, 412))
+@offload
 def reject_claim(*, claim_id: ClaimId, body: Decision, response: Response, if_match: IfMatch = None,
                  who: Clerk, svc: Svc):
     return _with_etag(response, svc.claims.decide(claim_id, "rejected", if_match, body.reason, who))

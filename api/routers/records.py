@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import Integration, Svc
+from api.deps import Integration, Svc, offload
 from api.problems import problem_responses
 from api.schemas import RecordIn, RecordOut
 
@@ -12,5 +12,6 @@ router = APIRouter(tags=["records"], responses=problem_responses(401, 403, 422, 
 
 
 @router.post("/records", response_model=RecordOut, status_code=201)
+@offload
 def post_record(body: RecordIn, _: Integration, svc: Svc):
     return svc.records.post(body)

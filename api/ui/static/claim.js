@@ -15,8 +15,16 @@
     self_pay: "个人自付 self pay", self_expense: "个人自费 self expense", personal_account: "个人账户 account",
     cash: "现金 cash", buyer: "购买方 buyer", seller: "销售方 seller", tax: "税额 tax",
     amount_excl_tax: "金额 amount excl. tax" };
-  const RULES = { "total.items_sum": "the items add up to the total", "total.words_figures": "大写 = 小写",
-    "amounts.unverified": "every amount is pinned down by a check" };
+  const RULES = { "total.items_sum": "items add up to the total", "total.words_match_figures": "大写 = 小写 (words = figures)",
+    "payment.fund_self_pay_self_expense": "统筹 + 自付 + 自费 = total", "payment.fund_account_cash": "统筹 + 账户 + 现金 = total",
+    "payment.deposit_settlement": "预缴 + 补缴 − 退费 = 现金", "invoice.tax_sum": "line taxes add up to the tax",
+    "invoice.amount_plus_tax": "amount + tax = total", "amounts.unverified": "every amount is pinned down by a check" };
+  const ruleName = (rule) => {
+    const m = /^item\.(quantity_times_price|tax)\[(\d+)\]$/.exec(rule);
+    if (m) return `line ${+m[2] + 1}: ` + (m[1] === "tax" ? "amount × rate = tax" : "quantity × price = amount");
+    return RULES[rule] || rule;
+  };
+  const offBy = (detail) => { const m = /difference ([-+]?[\d.,]+)/.exec(detail || ""); return m ? ` (off by ${m[1]})` : ""; };
 
   let claim = null, etag = null, original = new Map(), edits = new Map(), initiallyFlagged = new Set();
   let report = null, checkTimer = null, checkSeq = 0, saving = false;
@@ -40,16 +48,27 @@
     }
     return now;
   };
+  // the order Tab/j/k visit the flagged fields in: most suspect first. A field's suspicion is read off the
+  // product's check results: +2 for each failing check it is in, +1 for each it makes unreadable, -1 for each
+  // passing one (a passing check vouches for it); ties keep the page order.
+  const suspicion = (path) => {
+    let s = 0;
+    for (const r of (report ? report.results : [])) if (r.fields.includes(path)) s += r.passed === true ? -1 : r.passed === false ? 2 : 1;
+    return s;
+  };
   const navigable = () => {
     const flags = currentFlags();
-    return inputs().filter((i) => flags.has(i.dataset.path) || initiallyFlagged.has(i.dataset.path) || edits.has(i.dataset.path));
+    const list = inputs().filter((i) => flags.has(i.dataset.path) || initiallyFlagged.has(i.dataset.path) || edits.has(i.dataset.path));
+    const score = new Map(list.map((i, k) => [i, [suspicion(i.dataset.path), k]]));
+    return list.sort((a, b) => score.get(b)[0] - score.get(a)[0] || score.get(a)[1] - score.get(b)[1]);
   };
 
   // --- rendering ----------------------------------------------------------------------------------------
   function reasonOf(path, f) {
     const out = [];
     for (const r of (report ? report.results : [])) {
-      if (r.passed !== true && r.fields.includes(path)) out.push(r.passed === null ? "unreadable: " + r.detail : (RULES[r.rule] || r.rule) + " fails: " + r.detail);
+      if (r.passed !== true && r.fields.includes(path)) out.push(r.passed === null ? ruleName(r.rule) + ": cannot be checked"
+                                                                                 : "✗ " + ruleName(r.rule) + offBy(r.detail));
     }
     if (f && f.confidence < 0.9 && !edits.has(path)) out.push(`read with low confidence (${f.confidence.toFixed(2)})`);
     if (f && f.value === null && f.raw) out.push(`could not read “${f.raw}”`);
@@ -91,7 +110,7 @@
     const pays = document.getElementById("payment-fields");
     pays.replaceChildren(...Object.entries(claim.payments).map(([k, f]) => fieldRow(LABELS[k] || k, "payments." + k, f)));
     const fl = document.getElementById("findings");
-    fl.replaceChildren(...claim.findings.map((f) => el("li", { class: f.severity, text: `${f.severity}: ${RULES[f.rule] || f.rule} — ${f.message || f.detail}` })));
+    fl.replaceChildren(...claim.findings.map((f) => el("li", { class: f.severity, text: `${f.severity}: ${ruleName(f.rule)} — ${f.message || f.detail}` })));
     const closed = claim.status !== "pending";
     for (const i of inputs()) i.readOnly = closed;
     for (const id of ["save", "approve", "reject"]) document.getElementById(id).disabled = closed;
@@ -122,7 +141,9 @@
       row.classList.toggle("flagged", flagged);
       row.classList.toggle("edited", edited);
       row.classList.toggle("fixed", edited && !flagged);
-      row.querySelector(".why").textContent = edited && !flagged ? "corrected: checks pass" : (flagged ? reasonOf(path, f) : "");
+      const why = row.querySelector(".why");
+      why.textContent = edited && !flagged ? "corrected: checks pass" : (flagged ? reasonOf(path, f) : "");
+      why.title = report ? report.results.filter((r) => r.passed !== true && r.fields.includes(path)).map((r) => r.detail).join("\n") : "";
       const poly = document.querySelector(`#boxes polygon[data-path="${CSS.escape(path)}"]`);
       if (poly) { poly.classList.toggle("flagged", flagged); poly.classList.toggle("fixed", edited && !flagged); }
     }
@@ -131,8 +152,8 @@
     const failing = report.results.filter((r) => r.passed !== true);
     panel.replaceChildren(el("div", { class: "verdict " + (report.all_passed ? "pass" : "fail"), id: "verdict",
         text: report.all_passed ? `All ${report.results.length} checks pass` : `${failing.length} of ${report.results.length} checks fail` }),
-      el("ul", {}, ...report.results.map((r) => el("li", { class: r.passed ? "pass" : "fail", "data-rule": r.rule,
-        text: `${r.passed ? "✓" : r.passed === null ? "?" : "✗"} ${RULES[r.rule] || r.rule}${r.passed ? "" : " — " + r.detail}` }))));
+      el("ul", {}, ...report.results.map((r) => el("li", { class: r.passed ? "pass" : "fail", "data-rule": r.rule, title: r.detail,
+        text: `${r.passed ? "✓" : r.passed === null ? "?" : "✗"} ${ruleName(r.rule)}${r.passed ? "" : offBy(r.detail)}` }))));
   }
 
   // --- the image -----------------------------------------------------------------------------------------

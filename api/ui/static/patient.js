@@ -37,8 +37,6 @@
     }
     spans.sort((a, b) => a.s - b.s || b.e - a.e);
     const out = el("p", { class: "sentence" });
-    let pos = 0;
-    const stack = [];
     // outer spans first; an inner span that crosses its parent's end is cut at it
     function emit(parent, from, to, list) {
       let at = from;
@@ -60,7 +58,6 @@
       }
       if (at < to) parent.append(evidence.slice(at, to));
     }
-    void pos; void stack;
     emit(out, 0, evidence.length, spans);
     return out;
   }
@@ -126,7 +123,9 @@
     const types = new Set(q.getAll("type")), as = new Set(q.getAll("assertion"));
     const fl = facts.body.facts.filter((f) => (!types.size || types.has(f.subject.label) || types.has(f.object.label))
       && (!as.size || as.has(f.subject.assertion) || as.has(f.object.assertion)));
+    const t0 = performance.now();
     render(emr.body, fl, timeline.body.events);
+    root.dataset.renderMs = (performance.now() - t0).toFixed(2);  // read by the browser test (displaCy comparison)
     root.dataset.ready = "true";
   }
 
