@@ -155,8 +155,11 @@ def _supervise(n: int, relations: bool, idle_stop: float | None, beam_args: list
 
 @feeds_app.command("demo")
 def demo(files: Annotated[list[Path] | None, typer.Argument(help="HL7 files (default samples/hl7/)")] = None,
-         relations: Annotated[bool, typer.Option(help="extract triples as well as entities")] = True) -> None:
-    """One command: buffer and graph up, a gateway on a free port, the samples sent over MLLP, the pipeline
+         relations: Annotated[bool, typer.Option(help="extract triples as well as entities")] = True,
+         fhir: Annotated[bool, typer.Option(help="also store samples/fhir/ (as the API's FHIR endpoint does)")] = True,
+         ) -> None:
+    """One command: buffer and graph up, a gateway on a free port, the samples sent over MLLP (and the FHIR
+    sample bundle stored as the API would), the pipeline
     run until the stream is drained, then what reached the graph."""
     import asyncio
     import threading
@@ -178,19 +181,25 @@ def demo(files: Annotated[list[Path] | None, typer.Argument(help="HL7 files (def
     acks = send_messages("127.0.0.1", port, msgs, timeout=30)
     for a in acks:
         err.print(f"  {a.control_id or '?':<18} {a.code} {a.text}")
+    if fhir:  # the API's POST /fhir/r4/Bundle calls the same function
+        from feeds.fhir import accept
+
+        for f in sorted(Path(__file__).resolve().parents[1].joinpath("samples", "fhir").glob("*.json")):
+            status_code, outcome = accept(f.read_bytes(), None, buffer.connect())
+            err.print(f"  {f.name:<18} {status_code} {outcome['issue'][0]['diagnostics']}")
     summary = run_pipeline(buffer, graph, StreamConfig.from_settings(relations=relations, idle_stop_s=3.0,
                                                                        claim_idle_ms=5000))
     err.print(f"pipeline: {summary['counters']}")
     rows = read_queries(graph, [
-        "MATCH (p:Patient)-[:HAS_ENCOUNTER]->(e:Encounter) WHERE e.status IS NOT NULL RETURN p.pid AS patient, "
+        ("MATCH (p:Patient)-[:HAS_ENCOUNTER]->(e:Encounter) WHERE e.status IS NOT NULL RETURN p.pid AS patient, "
         "p.sex AS sex, p.birth_date AS born, e.eid AS encounter, e.status AS status, e.ward AS ward, "
-        "e.admitted_at AS admitted, e.discharged_at AS discharged ORDER BY patient, encounter LIMIT 10",
-        "MATCH (e:Encounter)-[:HAS_LAB_RESULT]->(l:LabResult) RETURN e.eid AS encounter, l.name AS test, "
-        "l.value AS value, l.unit AS unit, l.ref_range AS range, l.abnormal AS flag ORDER BY encounter, test LIMIT 10",
-        "MATCH (e:Encounter)-[:HAS_DOCUMENT]->(:Document)-[m:MENTIONS]->(c:Concept) RETURN e.eid AS encounter, "
+        "e.admitted_at AS admitted, e.discharged_at AS discharged ORDER BY patient, encounter LIMIT 10"),
+        ("MATCH (e:Encounter)-[:HAS_LAB_RESULT]->(l:LabResult) RETURN e.eid AS encounter, l.name AS test, "
+        "l.value AS value, l.unit AS unit, l.ref_range AS range, l.abnormal AS flag ORDER BY encounter, test LIMIT 10"),
+        ("MATCH (e:Encounter)-[:HAS_DOCUMENT]->(:Document)-[m:MENTIONS]->(c:Concept) RETURN e.eid AS encounter, "
         "m.text AS mention, [l IN labels(c) WHERE l <> 'Concept'][0] AS type, m.assertion AS assertion "
-        "ORDER BY encounter, m.start LIMIT 15",
-        "MATCH (e:Encounter)-[:HAS_CHARGE]->(c:Charge) RETURN e.eid AS encounter, c.name AS item, "
-        "c.amount AS amount ORDER BY encounter, item LIMIT 10"])
+        "ORDER BY encounter, m.start LIMIT 15"),
+        ("MATCH (e:Encounter)-[:HAS_CHARGE]->(c:Charge) RETURN e.eid AS encounter, c.name AS item, "
+        "c.amount AS amount ORDER BY encounter, item LIMIT 10")])
     for title, block in zip(("encounters", "lab results", "mentions", "charges"), rows):
         _print_json({title: block})

@@ -27,6 +27,7 @@ received it) + ``|`` + ``type/id``, so the graph keeps the newest (graph.feed_ro
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -99,10 +100,8 @@ def validate(payload: bytes | str | dict, expected: str | None = None, max_bytes
 def _short(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        try:
+        with contextlib.suppress(Exception):
             return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors()[:5])
-        except Exception:  # noqa: BLE001
-            pass
     return str(exc)[:500]
 
 
@@ -114,11 +113,9 @@ def accept(payload: bytes | str, resource_type: str | None, buffer, max_bytes: i
         data = validate(raw, resource_type, max_bytes, max_entries)
     except FeedError as exc:
         status = int(exc.code)
-        try:
+        with contextlib.suppress(Exception):  # refused all the same; the client keeps its copy
             buffer.dead_letter(raw[:max_bytes], "fhir-validate", exc.reason, source="fhir", wait_s=store_wait_s,
                                peer=peer)
-        except Exception:  # noqa: BLE001 - refused all the same; the client keeps its copy
-            pass
         return status, _outcome("error", "too-costly" if status == 413 else "invalid" if status == 422
                                 else "structure", exc.reason)
     try:
@@ -136,7 +133,7 @@ def _ts(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(value)
     except ValueError:
         return None
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)

@@ -31,6 +31,7 @@ older message arriving late never overwrites a newer one, and a duplicate re-app
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -85,8 +86,7 @@ def decode(raw: bytes, encoding: str = "utf-8") -> str:
         text = raw.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise FeedError("AR", f"message is not valid {encoding}: {exc.reason} at byte {exc.start}") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if "\x00" in text:
         raise FeedError("AR", "message contains NUL characters")
     segments = [s for s in _SEP.split(text) if s.strip()]
@@ -260,7 +260,7 @@ def _decimal(value: str) -> float | None:
         v = float(value.replace(",", ""))
     except ValueError:
         return None
-    return v if v == v and abs(v) != float("inf") else None
+    return v if math.isfinite(v) else None
 
 
 def parse(raw: bytes, encoding: str = "utf-8", source_uri: str = "") -> FeedMessage:
@@ -528,7 +528,7 @@ def ack(text_or_header: Header | None, code: str, reason: str = "", control_id: 
     msa = fs.join(["MSA", code, clean(ctrl), clean(reason)])
     segs = [msh, msa]
     if code not in ("AA", "CA"):
-        segs.append(fs.join(["ERR", "", "", "", "E" if code in ("AE", "CE") else "E", "", "", "", clean(reason)]))
+        segs.append(fs.join(["ERR", "", "", "", "E", "", "", "", clean(reason)]))  # ERR-4 severity, ERR-8 user message
     return "\r".join(segs)
 
 

@@ -186,7 +186,7 @@ class GatewayServer:
                         self.executor, self.gateway.refuse_frame,
                         f"frame exceeds the limit of {self.max_frame_bytes} bytes", b"", peer)
                     close_after = True
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     break
                 self.stats["frames"] += 1
                 self.stats["accepted" if decision.stored == "stream" else

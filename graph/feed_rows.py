@@ -85,10 +85,10 @@ _CHARGES = ("UNWIND $rows AS r MERGE (c:Charge {charge_id: r.charge_id}) WITH c,
 
 def _owner_links(label: str, key: str, rel: str) -> tuple[str, str]:
     """(encounter link, patient link) for result/charge nodes: to the encounter when known, else the patient."""
-    return (f"UNWIND $rows AS r MATCH (x:{label} {{{key}: r.id}}) MERGE (e:Encounter {{eid: r.eid}}) "
-            f"MERGE (e)-[:{rel}]->(x)",
-            f"UNWIND $rows AS r MATCH (x:{label} {{{key}: r.id}}) MERGE (p:Patient {{pid: r.pid}}) "
-            f"MERGE (p)-[:{rel}]->(x)")
+    return ((f"UNWIND $rows AS r MATCH (x:{label} {{{key}: r.id}}) MERGE (e:Encounter {{eid: r.eid}}) "
+            f"MERGE (e)-[:{rel}]->(x)"),
+            (f"UNWIND $rows AS r MATCH (x:{label} {{{key}: r.id}}) MERGE (p:Patient {{pid: r.pid}}) "
+            f"MERGE (p)-[:{rel}]->(x)"))
 
 
 def _latest(rows: Iterable[dict], key) -> list[dict]:

@@ -31,6 +31,7 @@ Redis/Valkey (``REDIS_URL``) and the graph Neo4j (``NEO4J_URI``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -106,6 +107,9 @@ class _Forever(RestrictionProvider):
         return None  # draining: stop reading
 
 
+_RESTRICTION = beam.DoFn.RestrictionParam(_Forever())  # the finaliser parameter must come before it (Beam)
+
+
 def _s(v) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
@@ -127,17 +131,18 @@ class ReadFeed(beam.DoFn):
         self.last_entry = time.monotonic()
 
     def process(self, element, finalizer=beam.DoFn.BundleFinalizerParam,
-                tracker=beam.DoFn.RestrictionParam(_Forever())):
+                tracker=_RESTRICTION):
         pos = tracker.current_restriction().start
         try:
             entries = self.buffer.read(self.consumer, self.cfg.count, self.cfg.block_ms, self.cfg.claim_idle_ms)
         except Exception:  # noqa: BLE001 - the buffer is away (restarting): wait, then read again
             time.sleep(0.5)
             entries = []
-        ids = []
+        ids, split = [], False
         for entry_id, fields, deliveries in entries:
-            if not tracker.try_claim(pos):
-                return
+            if not tracker.try_claim(pos):  # the runner took the rest of the restriction: stop here
+                split = True
+                break
             pos += 1
             ids.append(entry_id)
             fields = {_s(k): v for k, v in fields.items()}
@@ -153,21 +158,22 @@ class ReadFeed(beam.DoFn):
         if ids:
             self.last_entry = time.monotonic()
             finalizer.register(lambda ids=tuple(ids): self._ack(ids))
-        elif self.cfg.idle_stop_s is not None and time.monotonic() - self.last_entry > self.cfg.idle_stop_s:
-            tracker.try_claim(tracker.current_restriction().stop - 1)  # claim to the end: the restriction is done
-            return  # tests and benchmarks: the stream stayed empty long enough
-        tracker.defer_remainder()
+        if split:
+            pass
+        elif not ids and self.cfg.idle_stop_s is not None and time.monotonic() - self.last_entry > self.cfg.idle_stop_s:
+            # tests and benchmarks: the stream stayed empty long enough; claiming to the end finishes the restriction
+            tracker.try_claim(tracker.current_restriction().stop - 1)
+        else:
+            tracker.defer_remainder()
 
     def _dead(self, entry_id: str, fields: dict, stage: str, reason: str) -> None:
         self.buffer.dead_letter(fields.get("raw", b""), stage, reason, source=_s(fields.get("source", b"")),
                                 entry=entry_id, wait_s=60)
 
     def _ack(self, ids) -> None:
-        try:
+        with contextlib.suppress(Exception):  # unacknowledged entries are reclaimed and rewritten (idempotent)
             self.buffer.ack(ids, wait_s=5)
             self.acked.inc(len(ids))
-        except Exception:  # noqa: BLE001 - unacknowledged entries are reclaimed and rewritten (idempotent)
-            pass
 
     def teardown(self):
         self.buffer.close()
@@ -327,12 +333,10 @@ class ApplyToGraph(beam.DoFn):
         entry = _s(row.get("input", "")).split("#", 1)[0]
         reason = row.get("reason") or f"{row.get('error', '')}: {row.get('message', '')}"
         raw, source = b"", ""
-        try:
+        with contextlib.suppress(Exception):  # a malformed id: the row still goes to the dead letters
             found = self.buffer.call(lambda c: c.xrange(self.buffer_target.stream, entry, entry, count=1), wait_s=60)
             if found:
                 raw, source = found[0][1].get(b"raw", b""), _s(found[0][1].get(b"source", b""))
-        except Exception:  # noqa: BLE001 - a malformed id: the row still goes to the dead letters
-            pass
         self.buffer.dead_letter(raw, row.get("stage", "?"), reason, source=source, entry=entry, wait_s=120)
         self.dead.inc()
 

@@ -73,7 +73,7 @@ def test_wrong_type_for_the_endpoint(buffer):
 
 
 def test_huge_payload_is_refused_before_parsing(buffer):
-    code, body = accept(b"{" + b" " * 2048 + b"}", None, buffer, max_bytes=1024)
+    code, _ = accept(b"{" + b" " * 2048 + b"}", None, buffer, max_bytes=1024)
     assert code == 413
 
 

@@ -4,6 +4,7 @@ input, kept in the dead-letter stream; no crash, no hang (every socket has a tim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -39,10 +40,8 @@ def gateway(target):
     loop = asyncio.new_event_loop()
     port = loop.run_until_complete(srv.start())
     def forever():
-        try:
+        with contextlib.suppress(BaseException):  # closed at teardown
             loop.run_until_complete(srv.serve_forever())
-        except BaseException:  # noqa: BLE001 - closed at teardown
-            pass
 
     thread = threading.Thread(target=forever, daemon=True)
     thread.start()

@@ -103,7 +103,7 @@ def test_plan_keeps_the_newest_version_per_field():
     old = ("encounter", {"eid": "E", "pid": "P", "v": "2026-01-01T00:00:00.000000Z|a", "ward": "old"})
     new = ("encounter", {"eid": "E", "pid": "P", "v": "2026-01-02T00:00:00.000000Z|b", "ward": "new"})
     stmts = plan([new, old])
-    ward = [rows for q, rows in stmts if "n.ward =" in q][0]
+    ward = next(rows for q, rows in stmts if "n.ward =" in q)
     assert ward == [{"key": "E", "value": "new", "v": "2026-01-02T00:00:00.000000Z|b"}]
     assert all("$rows" in q or "$ids" in q for q, _ in stmts)  # values only as parameters
 

@@ -60,7 +60,7 @@ def stack(tmp_path):
 
 
 def test_order_cancellations_duplicates_and_dead_letters(stack):
-    valkey, graph, buffer, target = stack
+    _, _, buffer, target = stack
     gw = Gateway(buffer)
     msgs = [
         adt("A01", "20260101100000", "O-1", "P1", "V1", ward="W1"),
@@ -83,12 +83,12 @@ def test_order_cancellations_duplicates_and_dead_letters(stack):
     out = run(buffer, target, StreamConfig(idle_stop_s=2.0, relations=False, claim_idle_ms=60_000))
     assert out["counters"]["feed_read"] == 22
     enc, labs, docs = read_queries(target, [
-        "MATCH (p:Patient)-[:HAS_ENCOUNTER]->(e:Encounter) RETURN p.pid AS pid, e.eid AS eid, e.status AS status, "
-        "e.ward AS ward, e.admitted_at AS admitted, e.discharged_at AS discharged ORDER BY eid",
-        "MATCH (e:Encounter)-[:HAS_LAB_RESULT]->(l:LabResult)-[:OF_TEST]->(t:LabTest) "
-        "RETURN l.value AS value, t.key AS test",
-        "MATCH (e:Encounter {eid: 'V1'})-[:HAS_DOCUMENT]->(d:Document)-[m:MENTIONS]->() "
-        "RETURN d.version AS version, count(m) AS mentions"])
+        ("MATCH (p:Patient)-[:HAS_ENCOUNTER]->(e:Encounter) RETURN p.pid AS pid, e.eid AS eid, e.status AS status, "
+        "e.ward AS ward, e.admitted_at AS admitted, e.discharged_at AS discharged ORDER BY eid"),
+        ("MATCH (e:Encounter)-[:HAS_LAB_RESULT]->(l:LabResult)-[:OF_TEST]->(t:LabTest) "
+        "RETURN l.value AS value, t.key AS test"),
+        ("MATCH (e:Encounter {eid: 'V1'})-[:HAS_DOCUMENT]->(d:Document)-[m:MENTIONS]->() "
+        "RETURN d.version AS version, count(m) AS mentions")])
     fv, v1, v2 = enc
     assert (fv["eid"], fv["status"], fv["ward"]) == ("DEMO-FV001", "admitted", "GI-0302-02")
     assert (v1["status"], v1["ward"], v1["discharged"]) == ("admitted", "W1-01-1", None)
@@ -297,10 +297,10 @@ def test_nothing_lost_nothing_twice_under_kill_9(stack, tmp_path):
     assert set(acked) <= set(stored), "an ACK was sent for a message that is not stored"
     assert not dead, [(f[b"stage"], f[b"reason"]) for _, f in dead]
     encs, labs, docs = read_queries(target, [
-        "MATCH (e:Encounter) WHERE e.eid STARTS WITH 'KV' AND e.status IS NOT NULL "
-        "OPTIONAL MATCH (p:Patient)-[h:HAS_ENCOUNTER]->(e) RETURN e.eid AS eid, count(h) AS owners",
-        "MATCH (l:LabResult) WHERE l.order STARTS WITH 'KO' OPTIONAL MATCH (l)-[o:OF_TEST]->() "
-        "RETURN l.order AS o, count(o) AS tests",
+        ("MATCH (e:Encounter) WHERE e.eid STARTS WITH 'KV' AND e.status IS NOT NULL "
+        "OPTIONAL MATCH (p:Patient)-[h:HAS_ENCOUNTER]->(e) RETURN e.eid AS eid, count(h) AS owners"),
+        ("MATCH (l:LabResult) WHERE l.order STARTS WITH 'KO' OPTIONAL MATCH (l)-[o:OF_TEST]->() "
+        "RETURN l.order AS o, count(o) AS tests"),
         "MATCH (d:Document) WHERE d.source_uri STARTS WITH 'hl7:T:K-' RETURN d.source_uri AS uri, d.version AS v"])
     kinds = {c: k for c, k, _ in msgs}
     assert sorted(e["eid"] for e in encs) == sorted(f"KV{c[2:]}" for c in acked if kinds[c] == "adt")
