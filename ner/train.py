@@ -131,7 +131,8 @@ def evaluate(tagger, examples: list[Example], nested: bool = True, assertion_fix
     entities decoded and scored against ``Example.gold``; ``nested=False``: flat decoding against ``Example.spans``
     (a flattened file's outer spans). Each scheme's scores carry ``per_type`` and ``confusions``; with an
     ``assertion_fixture`` (``ner.data.load_assertion_fixture``) the examples it annotates are also scored on
-    negated mentions of its label (span, label and assertion right): ``negated``."""
+    negated mentions of its label (span, label and assertion right): ``negated``, with ``rules_on_gold_spans``
+    the same for the assertion rules over the gold spans (the rule stage alone, model-free)."""
     out = {}
     for scheme in sorted({e.scheme for e in examples}):
         exs = [e for e in examples if e.scheme == scheme]
@@ -140,13 +141,27 @@ def evaluate(tagger, examples: list[Example], nested: bool = True, assertion_fix
         out[scheme] = strict_scores((e.gold if nested else e.spans, p) for e, p in zip(exs, pred))
         if scheme not in tagger.labels:
             out[scheme]["mapped_from"] = "graph output (no head for this scheme): types mapped by ner.schema.scheme_label"
-        rated = [(g, p) for g, p in zip(golds, pred) if g is not None]
+        rated = [(e, g, p) for e, g, p in zip(exs, golds, pred) if g is not None]
         if rated:
-            label = next(iter({s[2] for g, _ in rated for s in g}), "")
+            label = next(iter({s[2] for _, g, _ in rated for s in g}), "")
             out[scheme]["negated"] = {"label": label, "texts": len(rated),
-                                      **assertion_scores([([(*s[:3], s[3]) for s in g], [(*s[:3], s[4]) for s in p])
-                                                          for g, p in rated], label, "negated")}
+                                      **assertion_scores([(g, [(*s[:3], s[4]) for s in p]) for _, g, p in rated],
+                                                         label, "negated"),
+                                      "rules_on_gold_spans": assertion_scores(
+                                          [(g, gold_assertions(e)) for e, g, _ in rated], label, "negated")}
     return out
+
+
+def gold_assertions(ex: Example) -> list[tuple[int, int, str, str]]:
+    """The assertion stage alone: ``ner.assertions.assign`` over an example's gold spans (every type, as a perfect
+    tagger would give them), as (start, end, label, assertion): what negation scores would be if NER were exact."""
+    from core.records import Entity, Span
+    from ner.assertions import assign
+
+    spans = sorted(ex.spans)
+    ents = assign(ex.text, [Entity(span=Span(start=s, end=e, text=ex.text[s:e]), type=entity_type(ex.scheme, lab))
+                            for s, e, lab in spans])
+    return [(s, e, lab, ent.assertion.value) for (s, e, lab), ent in zip(spans, ents)]
 
 
 def train(encoder_dir: Path, examples: list[Example], out_dir: Path, cfg: TrainConfig,

@@ -174,8 +174,8 @@ def test_eval_maps_a_headless_scheme_from_the_graph_output_with_confusions_and_n
     assert scores["micro"]["f1"] == round(2 / 3, 4)
     assert scores["confusions"] == [{"gold": "检查和检验", "pred": SYM, "n": 1}]
     assert "mapped_from" in scores
-    assert scores["negated"] == {"label": SYM, "texts": 1, "p": 1.0, "r": 1.0, "f1": 1.0, "gold": 1, "pred": 1,
-                                 "found": 1}
+    perfect = {"p": 1.0, "r": 1.0, "f1": 1.0, "gold": 1, "pred": 1, "found": 1}
+    assert scores["negated"] == {"label": SYM, "texts": 1, **perfect, "rules_on_gold_spans": perfect}
     # a model with a ccks17 head is scored on it
     head = Stub({"ccks17": []}, spans={ex.text: [(3, 5, SYM, 0.9)]})
     assert evaluate(head, [ex])["ccks17"]["micro"]["p"] == 1.0
