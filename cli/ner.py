@@ -130,6 +130,9 @@ def ner_eval(
                                                        "negated-mention P/R; default for CCKS 2017: "
                                                        "tests/fixtures/ccks17_negation.jsonl")] = None,
     save: Annotated[Path | None, typer.Option(help="also write the report, with the command, to this JSON file")] = None,
+    graph: Annotated[bool, typer.Option("--graph", help="score the tagger's graph output (every head merged, types "
+                                                        "mapped onto the data's labels) instead of the data's own "
+                                                        "head")] = False,
 ) -> None:
     """Strict span precision, recall and F1, micro and per type, the type confusions on exact spans, and (CCKS 2017,
     with an assertion fixture) negated symptoms and signs found with the right assertion, as JSON."""
@@ -146,7 +149,7 @@ def ner_eval(
     fixture = load_assertion_fixture(negation) if negation else None
     tagger = Tagger.load(model, backend)
     t0 = time.time()
-    scores = evaluate(tagger, examples, assertion_fixture=fixture)
+    scores = evaluate(tagger, examples, assertion_fixture=fixture, graph=graph)
     shown = negation
     if negation is not None and negation.resolve().is_relative_to(Path.cwd()):
         shown = negation.resolve().relative_to(Path.cwd())

@@ -99,17 +99,18 @@ def build_vocab(tokenizer, examples: list[Example]) -> CharVocab:
     return CharVocab.from_tokenizer(tokenizer, chars)
 
 
-def predict(tagger, texts: list[str], scheme: str, nested: bool = True, assertions: bool = False) -> list[list[tuple]]:
+def predict(tagger, texts: list[str], scheme: str, nested: bool = True, assertions: bool = False,
+            graph: bool = False) -> list[list[tuple]]:
     """Spans ``(start, end, label, confidence[, assertion])`` in ``scheme``'s own labels: from its head where the model
     has one, else from the tagger's graph output (every head, as the pipeline sees it) with each type mapped onto
     the scheme's labels (``ner.schema.scheme_label``; types it has no label for are dropped): how a model trained
-    without a dataset is scored on it. ``assertions``: each span's assertion by ``ner.assertions.assign`` (over
+    without a dataset is scored on it, and with ``graph`` how any model's pipeline output is. ``assertions``: each span's assertion by ``ner.assertions.assign`` (over
     the head's spans, or over the whole graph output)."""
     from core.records import Entity, Span
     from ner.assertions import assign
 
     out = []
-    if scheme in tagger.labels:
+    if scheme in tagger.labels and not graph:
         for text, found in zip(texts, tagger.spans(texts, scheme, nested)):
             if assertions:
                 ents = assign(text, [Entity(span=Span(start=s, end=e, text=text[s:e]), type=entity_type(scheme, lab),
@@ -125,11 +126,12 @@ def predict(tagger, texts: list[str], scheme: str, nested: bool = True, assertio
     return out
 
 
-def evaluate(tagger, examples: list[Example], nested: bool = True, assertion_fixture: dict | None = None) -> dict:
+def evaluate(tagger, examples: list[Example], nested: bool = True, assertion_fixture: dict | None = None,
+             graph: bool = False) -> dict:
     """Strict scores per scheme on ``examples`` (each scored on its own scheme's head, or by the graph output mapped
     onto its labels where the model has no head for it: ``predict``), nested where the scheme nests: inner
     entities decoded and scored against ``Example.gold``; ``nested=False``: flat decoding against ``Example.spans``
-    (a flattened file's outer spans). Each scheme's scores carry ``per_type`` and ``confusions``; with an
+    (a flattened file's outer spans); ``graph``: every scheme by the graph output. Each scheme's scores carry ``per_type`` and ``confusions``; with an
     ``assertion_fixture`` (``ner.data.load_assertion_fixture``) the examples it annotates are also scored on
     negated mentions of its label (span, label and assertion right): ``negated``, with ``rules_on_gold_spans``
     the same for the assertion rules over the gold spans (the rule stage alone, model-free)."""
@@ -137,10 +139,11 @@ def evaluate(tagger, examples: list[Example], nested: bool = True, assertion_fix
     for scheme in sorted({e.scheme for e in examples}):
         exs = [e for e in examples if e.scheme == scheme]
         golds = [assertion_gold(e, assertion_fixture) if assertion_fixture else None for e in exs]
-        pred = predict(tagger, [e.text for e in exs], scheme, nested, assertions=any(g is not None for g in golds))
+        pred = predict(tagger, [e.text for e in exs], scheme, nested, any(g is not None for g in golds), graph)
         out[scheme] = strict_scores((e.gold if nested else e.spans, p) for e, p in zip(exs, pred))
-        if scheme not in tagger.labels:
-            out[scheme]["mapped_from"] = "graph output (no head for this scheme): types mapped by ner.schema.scheme_label"
+        if scheme not in tagger.labels or graph:
+            out[scheme]["mapped_from"] = ("graph output" + ("" if graph else " (no head for this scheme)") +
+                                          ": types mapped by ner.schema.scheme_label")
         rated = [(e, g, p) for e, g, p in zip(exs, golds, pred) if g is not None]
         if rated:
             label = next(iter({s[2] for _, g, _ in rated for s in g}), "")

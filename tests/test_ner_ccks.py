@@ -177,8 +177,11 @@ def test_eval_maps_a_headless_scheme_from_the_graph_output_with_confusions_and_n
     perfect = {"p": 1.0, "r": 1.0, "f1": 1.0, "gold": 1, "pred": 1, "found": 1}
     assert scores["negated"] == {"label": SYM, "texts": 1, **perfect, "rules_on_gold_spans": perfect}
     # a model with a ccks17 head is scored on it
-    head = Stub({"ccks17": []}, spans={ex.text: [(3, 5, SYM, 0.9)]})
+    head = Stub({"ccks17": []}, spans={ex.text: [(3, 5, SYM, 0.9)]}, entities={ex.text: [(11, 13, T.body_part)]})
     assert evaluate(head, [ex])["ccks17"]["micro"]["p"] == 1.0
+    # … or by its graph output, on demand (medkg ner eval --graph)
+    merged = evaluate(head, [ex], graph=True)["ccks17"]
+    assert merged["per_type"]["身体部位"]["f1"] == 1.0 and merged["mapped_from"].startswith("graph output:")
 
 
 def test_the_fixture_is_checked_against_the_text_it_annotated(ccks_dir):
