@@ -23,7 +23,8 @@ The world (seeded):
   positive for k when some finding of kind k is on it; any finding of kind k on another claim is a false
   positive for k.
 
-    .venv/bin/python benchmarks/reconcile.py [--claims-per-kind 40] [--controls 400] [--seed 7]
+    .venv/bin/python benchmarks/reconcile.py [--claims-per-kind 40] [--controls 400] [--seed 7] [--misread 0.15]
+        [--graph 200] [--ner]
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ from graph.model import Sentences, concept_key
 from ner.assertions import assign
 
 ROOT = Path(__file__).resolve().parents[1]
+# what a 限…使用 rule may name: a disease, a symptom (发热, 疼痛) or a procedure (器官移植, 化疗): graph.reconcile reads these
+FACT_TYPES = (EntityType.disease, EntityType.symptom, EntityType.procedure)
+DX_SUFFIXES = ("病", "症", "炎", "癌", "瘤", "综合征", "衰竭", "感染", "损伤", "骨折", "出血", "梗死", "梗塞", "硬化", "结石",
+               "中毒", "贫血", "白血病", "肝炎", "哮喘", "溃疡", "疼痛", "发热", "水肿", "高压")
 CATALOG = ROOT.parent / "shared" / "data" / "catalog"
 RESULT = ROOT / "benchmarks" / "results" / "reconcile.json"
 
@@ -92,6 +97,7 @@ def pools(book: RuleBook) -> dict[str, list[dict]]:
     """Items by the one restriction they carry (codes listed once; names the catalogue matcher finds back)."""
     rows = [dict(r, code=r["药品编码"], name=r["药品名称"], drug=True) for r in read("drug_restriction_rules.csv")]
     rows += [dict(r, code=r["诊疗编码"], name=r["诊疗名称"], drug=False) for r in read("service_restriction_rules.csv")]
+    dict_names = {d.name for d in book.diseases}
     codes = Counter(r["code"] for r in rows)
     names = Counter(r["name"] for r in rows)
     out: dict[str, list[dict]] = defaultdict(list)
@@ -110,8 +116,13 @@ def pools(book: RuleBook) -> dict[str, list[dict]]:
             continue
         if key == "course" and not v.endswith("天"):
             continue
-        if key == "disease" and _overlaps(v.strip("()").split("|")):
-            continue
+        if key == "disease":
+            terms = v.strip("()").split("|")
+            # the record states a diagnosis: a term that is a disease's name (a dictionary class, or a word ending
+            # as disease names do), not a treatment (化疗), an organ (主动脉瓣) or a fragment (缺铁) written as one
+            r["dx_terms"] = [t for t in terms if len(t) >= 2 and (t in dict_names or t.endswith(DX_SUFFIXES))]
+            if _overlaps(terms) or not r["dx_terms"]:
+                continue
         out[key].append(r)
     return out
 
@@ -127,6 +138,8 @@ class World:
     def __init__(self, seed: int, book: RuleBook, noise: float = 0.0):
         self.rng = random.Random(seed)
         self.noise, self.noise_rng = noise, random.Random(seed + 1)  # a stream of its own: same world, other names
+        self.tagger = None
+        self.ner_gold = self.ner_found = 0
         self.book = book
         self.pools = pools(book)
         self.n = 0
@@ -146,7 +159,8 @@ class World:
                 "affirmed": r.sample(BACKGROUND_DX, 2), "negated": [], "family": []}
 
     def render(self, p: dict) -> tuple[str, list[Diagnosis]]:
-        """The record's text and its diagnoses as the graph holds them: assertion read by the product's rules."""
+        """The record's text and its diagnoses as the graph holds them: assertion read by the product's rules
+        over the known spans, or (``self.tagger``, ``--ner``) the Disease entities the real NER finds."""
         parts, spans = [], []
 
         def put(prefix: str, dx: str, suffix: str):
@@ -163,10 +177,17 @@ class World:
             put("入院诊断：" if i == 0 else "另诊断：", dx, "。")
         text = "".join(parts)
         ents = [Entity(span=Span(start=s, end=e, text=t), type=EntityType.disease) for s, e, t in spans]
+        if self.tagger is not None:
+            found = self.tagger([text])[0]
+            self.ner_gold += len(spans)
+            self.ner_found += sum(any(x.span.start == s and x.span.end == e and x.type is EntityType.disease
+                                      for x in found) for s, e, _ in spans)
+            ents = [x for x in found if x.type in FACT_TYPES]
         sentences = Sentences(text)
         doc = f"doc-{p['pid']}"
         self.entities = assign(text, ents)
         return text, [Diagnosis(name=e.span.text, key=concept_key(e.span.text), assertion=e.assertion, doc_id=doc,
+                                label=e.type.value,
                                 sentence=sentences.index(e.span.start),
                                 evidence=sentences.context(e.span.start, e.span.end)) for e in self.entities]
 
@@ -222,8 +243,7 @@ class World:
                         t in dx for t in terms for dx in p["negated"] + p["family"]):
                     pass
                 else:
-                    dx = self.rng.choice(terms)
-                    dx = dx if len(dx) > 1 else dx + "症"
+                    dx = self.rng.choice(item["dx_terms"])
                     if any(dx in b or b in dx for b in BACKGROUND_DX):
                         continue
                     p["affirmed"].append(dx)
@@ -343,7 +363,7 @@ def build_case(w: World, kind: str | None, idx: int) -> dict:
             terms = item["疾病限制"].strip("()").split("|")
             if not any(t in dx for t in terms for dx in p["affirmed"] + BACKGROUND_DX):
                 break
-        dx = max(terms, key=len)
+        dx = max(item["dx_terms"], key=len)
         if variant == "negated":
             p["negated"].append(dx)
         elif variant == "family":
@@ -499,6 +519,9 @@ def main() -> None:
     ap.add_argument("--graph", type=int, default=200, help="claims also reconciled through the graph (0: none)")
     ap.add_argument("--misread", type=float, default=0.15,
                     help="share of itemised bill lines whose name has one character misread (OCR-like)")
+    ap.add_argument("--ner", action="store_true",
+                    help="diagnoses from the real NER over the rendered records (else the known spans); saved to "
+                         "results/reconcile_ner.json")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
     if not (CATALOG / "drug_restriction_rules.csv").exists():
@@ -511,6 +534,10 @@ def main() -> None:
                          diseases=[CATALOG / "disease_class_dict.csv"])
     load_s = time.perf_counter() - t0
     w = World(args.seed, book, args.misread)
+    if args.ner:
+        from ner.tagger import Tagger
+
+        w.tagger = Tagger.load()
     plan = [k for k in KINDS for _ in range(args.claims_per_kind)] + [None] * args.controls
     w.rng.shuffle(plan)
     cases = [build_case(w, k, i) for i, k in enumerate(plan)]
@@ -562,6 +589,11 @@ def main() -> None:
                 f"spans (NER not run); {args.misread:.0%} of itemised bill lines carry one misread character "
                 "in their name (the charges keep the true name)",
         "misread_share": args.misread,
+        "diagnoses_from": "NER (ner.tagger.Tagger, the shipped model) + ner.assertions" if args.ner else
+                          "the known spans + ner.assertions",
+        "ner_disease_spans_found": None if not args.ner else {
+            "gold": w.ner_gold, "found_exactly": w.ner_found,
+            "recall": round(w.ner_found / w.ner_gold, 4) if w.ner_gold else None},
         "claims": len(cases), "planted": sum(1 for k in plan if k), "clean_controls": plan.count(None),
         "per_rule_kind": per_kind,
         "min_precision": min(v["precision"] for v in per_kind.values() if v["precision"] is not None),
@@ -581,7 +613,7 @@ def main() -> None:
     text = json.dumps(result, ensure_ascii=False, indent=2)
     print(text)
     if not args.no_save:
-        RESULT.write_text(text + "\n")
+        (RESULT.with_name("reconcile_ner.json") if args.ner else RESULT).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Graph model: the HIS-feed stage (``graph.feed_rows``, DFT^P03 → FT1) and this 
 (:Claim {claim_id})-[:FOR_ENCOUNTER]->(:Encounter)                 which stay a claim bills
 (:Claim)-[:HAS_FINDING]->(:Finding {finding_id, claim_id, seq, rule, severity, detail, message, evidence_json,
                                     source: 'reconcile'})
-(:Finding)-[:CITES {role}]->(:Charge | :LineItem | :Document | :Disease)   the evidence nodes
+(:Finding)-[:CITES {role}]->(:Charge | :LineItem | :Document | :Disease | :Symptom | :Procedure)   evidence
 (:Claim {reconciled_at, reconciliation_passed, reconciliation_findings})
 ```
 
@@ -31,7 +31,8 @@ The visit's context is read as the feeds write it: ``Patient.sex`` ('M'/'F', or 
 ``birth_year``), ``Encounter.admitted_at``, ``discharged_at``, ``visit_class`` (PV1-2: I inpatient; O, E
 outpatient); besides those ``Encounter.institution_level`` (1-3, from the bureau's register), ``department`` and
 ``insurance_type``, which no feed sends yet (a charges file may). The claim's printed header fills what the graph
-lacks. Diagnoses are every ``Disease`` mention of the patient's documents with its assertion, document and sentence.
+lacks. The patient's facts for a disease restriction are every ``Disease``, ``Symptom`` and ``Procedure`` mention of
+the patient's documents (a 限…使用 rule may name 发热 or 器官移植) with its assertion, document and sentence.
 """
 
 from __future__ import annotations
@@ -282,10 +283,12 @@ CALL {
   UNION
   WITH p MATCH (p)-[:HAS_DOCUMENT]->(d:Document) RETURN d
 }
-OPTIONAL MATCH (d)-[m:MENTIONS]->(c:Disease)
-RETURN d.doc_id AS doc_id, c.name AS name, c.key AS key, m.text AS text, m.assertion AS assertion,
-       m.sentence AS sentence, m.evidence AS evidence
+OPTIONAL MATCH (d)-[m:MENTIONS]->(c:Concept) WHERE c:Disease OR c:Symptom OR c:Procedure
+RETURN d.doc_id AS doc_id, c.name AS name, c.key AS key, labels(c) AS labels, m.text AS text,
+       m.assertion AS assertion, m.sentence AS sentence, m.evidence AS evidence
 """
+# what a 限…使用 rule may name: a disease, a symptom (发热, 疼痛) or a procedure (器官移植, 透析)
+FACT_LABELS = ("Disease", "Symptom", "Procedure")
 _STAY_CLAIMS = """
 MATCH (o:Claim)-[:FOR_ENCOUNTER]->(:Encounter {eid: $eid}) WHERE o.claim_id <> $cid RETURN o.claim_id AS id
 UNION
@@ -426,9 +429,10 @@ def _read_inputs(driver, claim_id: str, database, encounter_id):
                 assertion = Assertion(r["assertion"] or "affirmed")
             except ValueError:
                 assertion = Assertion.possible
+            label = next((x for x in r["labels"] or () if x in FACT_LABELS), "Disease")
             diagnoses.append(Diagnosis(name=r["name"] or r["text"] or r["key"], key=r["key"] or "",
                                        assertion=assertion, doc_id=r["doc_id"], sentence=r["sentence"],
-                                       evidence=r["evidence"] or ""))
+                                       evidence=r["evidence"] or "", label=label))
     sex = patient.get("sex") or props.get("sex")
     birth = _date(patient.get("birth_date"))
     if birth is None and patient.get("birth_year"):
@@ -467,15 +471,17 @@ _CITE_LINE = ("UNWIND $rows AS r MATCH (f:Finding {finding_id: r.fid}) "
               "MATCH (x:LineItem {claim_id: r.claim_id, line_no: r.line_no}) MERGE (f)-[c:CITES {role: r.role}]->(x)")
 _CITE_DOC = ("UNWIND $rows AS r MATCH (f:Finding {finding_id: r.fid}) MATCH (x:Document {doc_id: r.key}) "
              "MERGE (f)-[c:CITES {role: r.role}]->(x) SET c.sentence = r.sentence, c.evidence = r.evidence")
-_CITE_DISEASE = ("UNWIND $rows AS r MATCH (f:Finding {finding_id: r.fid}) MATCH (x:Disease {key: r.key}) "
-                 "MERGE (f)-[c:CITES {role: r.role}]->(x)")
+# one statement per label of FACT_LABELS (labels cannot be parameters; these are constants)
+_CITE_CONCEPT = {label: ("UNWIND $rows AS r MATCH (f:Finding {finding_id: r.fid}) "
+                         f"MATCH (x:{label} {{key: r.key}}) MERGE (f)-[c:CITES {{role: r.role}}]->(x)")
+                 for label in ("Disease", "Symptom", "Procedure")}
 _LINK_STAY = ("MATCH (c:Claim {claim_id: $cid}) MATCH (e:Encounter {eid: $eid}) "
               "WHERE NOT EXISTS { MATCH (c)-[:FOR_ENCOUNTER]->(:Encounter) } MERGE (c)-[:FOR_ENCOUNTER]->(e)")
 
 
 def _cites(fid: str, f: Finding) -> dict[str, list[dict]]:
     ev = f.evidence or {}
-    out: dict[str, list[dict]] = {"charge": [], "line": [], "doc": [], "disease": []}
+    out: dict[str, list[dict]] = {"charge": [], "line": [], "doc": [], **{k: [] for k in _CITE_CONCEPT}}
     charges = list(ev.get("charges") or [])
     out["charge"] += [{"fid": fid, "key": c["charge_id"], "role": "charge"} for c in charges if c.get("charge_id")]
     fields = ev.get("claim_fields")
@@ -488,8 +494,8 @@ def _cites(fid: str, f: Finding) -> dict[str, list[dict]]:
             if d.get("doc_id"):
                 out["doc"].append({"fid": fid, "key": d["doc_id"], "role": role, "sentence": d.get("sentence"),
                                    "evidence": d.get("evidence")})
-            if d.get("key"):
-                out["disease"].append({"fid": fid, "key": d["key"], "role": role})
+            if d.get("key") and d.get("label") in _CITE_CONCEPT:
+                out[d["label"]].append({"fid": fid, "key": d["key"], "role": role})
     return out
 
 
@@ -497,7 +503,7 @@ def write_findings(driver, rec: Reconciliation, database: str | None = None) -> 
     """Replace the claim's reconciliation findings with ``rec``'s, linked to their evidence nodes (one
     transaction; rerunning it writes the same nodes again)."""
     cid = rec.claim_id
-    rows, cites = [], {"charge": [], "line": [], "doc": [], "disease": []}
+    rows, cites = [], {"charge": [], "line": [], "doc": [], **{k: [] for k in _CITE_CONCEPT}}
     for n, f in enumerate(rec.findings):
         fid = f"{cid}:recon:{n}"
         rows.append({"finding_id": fid, "claim_id": cid, "seq": 1000 + n, "rule": f.rule, "severity": f.severity,
@@ -513,7 +519,7 @@ def write_findings(driver, rec: Reconciliation, database: str | None = None) -> 
         if rows:
             tx.run(_CREATE, cid=cid, rows=rows).consume()
         for query, key in ((_CITE_CHARGE, "charge"), (_CITE_LINE, "line"), (_CITE_DOC, "doc"),
-                           (_CITE_DISEASE, "disease")):
+                           *((q, label) for label, q in _CITE_CONCEPT.items())):
             if cites[key]:
                 tx.run(query, rows=cites[key]).consume()
         tx.run(_CLAIM_SET, cid=cid, now=now, passed=passed, n=len(rows)).consume()

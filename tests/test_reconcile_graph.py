@@ -209,3 +209,25 @@ def test_a_rescanned_receipt_is_the_same_bill(graph_db, book):
     rec = reconcile_claim(graph_db.driver, second, book, database=graph_db.database)
     assert [f.rule for f in rec.findings] == ["recon.duplicate.same_file"]
     assert rec.findings[0].evidence["other_claim_id"] == first and "票据" in rec.findings[0].message
+
+
+def test_a_procedure_in_the_record_meets_a_rule_naming_it(graph_db, tmp_path):
+    from graph.reconcile import reconcile_claim, reconciliation_view
+
+    rules = tmp_path / "transplant.csv"
+    rules.write_text("药品编码,药品名称,疾病限制\nXL04AAM026X0,吗替麦考酚酯胶囊,(器官移植|抗排异反应)\n", encoding="utf-8")
+    book2 = RuleBook.load(rules=[rules])
+    w = _graph_writer(graph_db)
+    for pid, text, assertion in (("RG-P7", "2020年行肾移植术。诊断：器官移植状态。", Assertion.affirmed),
+                                 ("RG-P8", "否认器官移植史。诊断：肾病综合征。", Assertion.negated)):
+        i = text.index("器官移植")
+        ent = Entity(span=Span(start=i, end=i + 4, text="器官移植"), type=EntityType.procedure, assertion=assertion)
+        w.write_records([(ClinicalRecord(doc_id=f"{pid}-rec", text=text, patient_id=pid), (ent,), ())])
+        w.write_claim(Claim(doc_id=f"{pid}-bill", doc_type=DocumentType.itemised_list,
+                            items=(_line(1, "吗替麦考酚酯胶囊", "1", "100"),)), pid)
+    ok = reconcile_claim(graph_db.driver, "RG-P7-bill:0", book2, database=graph_db.database)
+    assert ok.findings == () and ok.passed[0]["evidence"]["satisfied_by"][0]["label"] == "Procedure"
+    bad = reconcile_claim(graph_db.driver, "RG-P8-bill:0", book2, database=graph_db.database)
+    assert [f.rule for f in bad.findings] == ["recon.restriction.disease"]
+    cites = reconciliation_view(graph_db.driver, "RG-P8-bill:0", graph_db.database)["findings"][0]["cites"]
+    assert {c["role"] for c in cites if "Procedure" in c["labels"]} == {"not_counted"}

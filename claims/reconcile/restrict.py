@@ -83,7 +83,7 @@ def map_disease(terms: Sequence[str], diagnoses: Sequence[Diagnosis], rulebook: 
             if t.lower() in text.lower():
                 best = DiseaseMapping(t, d, "text", 1.0)
                 break
-        if best is None and rulebook is not None:
+        if best is None and rulebook is not None and d.label == "Disease":
             for cls, score in rulebook.disease_classes(text, threshold):
                 t = next((t for t in terms if t in cls.name or t in cls.group), None)
                 if t is not None:
