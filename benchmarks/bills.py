@@ -12,7 +12,7 @@ names from the example catalogue, and how well the structured items match back t
 ``--set reallike`` scores only the fourth fixed set instead (``REALLIKE_SEEDS``: the appearances of real
 receipts, ``ocr.synth.reallike``), printed as an object of its own (benchmarks/results/bills-reallike.json).
 A photo of several receipts counts each receipt as a bill: the page's claim is scored against the receipt
-it matches best (most items right), every other receipt of the sheet against an empty claim (all its items
+it matches best (most items and fields right), every other receipt of the sheet against an empty claim (all its items
 and fields missed), until the structurer returns one claim per receipt.
 """
 
@@ -70,13 +70,14 @@ def reallike_set_page(seed: int):
 
 def page_scores(claim, page) -> list:
     """The page's scores: one, or for a photo of several receipts (``meta["receipts"]``) one per receipt, the
-    claim going to the receipt it matches best and an empty claim to each other one."""
+    claim going to the receipt it matches best (most items and fields right, then fewest wrong amounts) and an
+    empty claim to each other one."""
     receipts = page.meta.get("receipts")
     if not receipts:
         return [score_claim(claim, page.meta["fields"], "\n".join(line.text for line in page.lines))]
     printed = ["\n".join(line.text for line in page.lines[a:b]) for a, b in (rc["lines"] for rc in receipts)]
     got = [score_claim(claim, rc["fields"], text) for rc, text in zip(receipts, printed)]
-    best = max(range(len(receipts)), key=lambda k: (got[k].items_tp, got[k].header_ok, -k))
+    best = max(range(len(receipts)), key=lambda k: (got[k].items_tp + got[k].header_ok, -got[k].wrong_amounts, -k))
     empty = Claim(doc_id=claim.doc_id, doc_type=claim.doc_type)
     return [got[k] if k == best else score_claim(empty, rc["fields"], text)
             for k, (rc, text) in enumerate(zip(receipts, printed))]
