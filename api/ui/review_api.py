@@ -23,7 +23,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
-from api.deps import CLERK, CLINICIAN, current_principal, services
+from api.auth import Principal
+from api.deps import Clerk, Clinician, Svc, current_principal
 from api.problems import ApiProblem
 from api.schemas import CLAIM_ID_PATTERN, PID_PATTERN, Change, Model
 from core.records import DocumentType
@@ -60,7 +61,7 @@ def proposed(stored, changes: list[tuple[str, str | None]]):
 
 
 @router.post("/claims/{claim_id}/check")
-def check_claim(claim_id: ClaimId, body: CheckIn, _=Depends(CLERK), svc=Depends(services)):
+def check_claim(claim_id: ClaimId, body: CheckIn, _: Clerk, svc: Svc):
     from api.claims_service import recheck
     from claims.checks import run_checks
     from core.records import Claim
@@ -79,7 +80,7 @@ def check_claim(claim_id: ClaimId, body: CheckIn, _=Depends(CLERK), svc=Depends(
 
 
 @router.get("/claims/{claim_id}/alternatives")
-def alternatives(claim_id: ClaimId, _=Depends(CLERK), svc=Depends(services)):
+def alternatives(claim_id: ClaimId, _: Clerk, svc: Svc):
     from core.records import Claim
 
     claim = Claim.model_validate_json(svc.claims.row(claim_id)["document"])
@@ -91,14 +92,14 @@ def alternatives(claim_id: ClaimId, _=Depends(CLERK), svc=Depends(services)):
 
 
 @router.get("/patients/{pid}/facts")
-def facts(pid: Annotated[str, Path(pattern=PID_PATTERN)], _=Depends(CLINICIAN), svc=Depends(services)):
+def facts(pid: Annotated[str, Path(pattern=PID_PATTERN)], _: Clinician, svc: Svc):
     from graph.facts import patient_facts
 
     return {"pid": pid, "facts": svc.graph.call(lambda d, db: patient_facts(d, pid, db, include_non_affirmed=True))}
 
 
 @router.get("/me")
-def me(who=Depends(current_principal)):
+def me(who: Annotated[Principal, Depends(current_principal)]):
     """Who the key belongs to: the sign-in page checks a key with it and the pages show the name and role."""
     return {"name": who.name, "role": who.role.value}
 
@@ -132,8 +133,7 @@ LOW_CONFIDENCE = 0.9
 @router.get("/review/queue")
 def review_queue(hospital: Annotated[str | None, Query(max_length=200)] = None,
                  doc_type: DocumentType | None = None, since: date | None = None, until: date | None = None,
-                 reason: Annotated[str | None, Query(max_length=40)] = None, _=Depends(CLERK),
-                 svc=Depends(services)):
+                 reason: Annotated[str | None, Query(max_length=40)] = None, *, _: Clerk, svc: Svc):
     """Pending claims, oldest first, each with why it needs a clerk; counts per reason over the filtered queue
     (before the reason filter, so the counts show what each reason would select)."""
     from core.records import Claim
