@@ -11,9 +11,10 @@ names from the example catalogue, and how well the structured items match back t
 
 ``--set reallike`` scores only the fourth fixed set instead (``REALLIKE_SEEDS``: the appearances of real
 receipts, ``ocr.synth.reallike``), printed as an object of its own (benchmarks/results/bills-reallike.json).
-A photo of several receipts counts each receipt as a bill: the page's claim is scored against the receipt
-it matches best (most items and fields right), every other receipt of the sheet against an empty claim (all its items
-and fields missed), until the structurer returns one claim per receipt.
+This set is read as the product reads a file (``claims.document.structure_document``: one claim per receipt
+found on a sheet). A photo of several receipts counts each receipt as a bill: claims and receipts are paired
+one to one, best first (most items and fields right); a receipt no claim takes is scored against an empty claim
+(all its items and fields missed), a claim no receipt takes counts as a bill of its own with nothing true on it.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from decimal import Decimal
 from benchmarks.catalogue import CATALOG_DIR
 from benchmarks.catalogue import load as load_catalogue
 from claims.catalogue import Catalogue
+from claims.document import structure_document
 from claims.evaluate import Tally, score_claim
 from claims.names import normalise_name
 from claims.restrictions import match_claim
 from claims.structure import structure_page
-from core.records import Claim
+from core.records import Claim, DocumentType
 from core.settings import get_settings
 from ocr.pipeline import OcrEngine
 from ocr.synth import render_page
@@ -68,19 +70,39 @@ def reallike_set_page(seed: int):
     return render_reallike(seed, template=REALLIKE_TEMPLATES[seed % len(REALLIKE_TEMPLATES)])
 
 
-def page_scores(claim, page) -> list:
-    """The page's scores: one, or for a photo of several receipts (``meta["receipts"]``) one per receipt, the
-    claim going to the receipt it matches best (most items and fields right, then fewest wrong amounts) and an
-    empty claim to each other one."""
-    receipts = page.meta.get("receipts")
-    if not receipts:
-        return [score_claim(claim, page.meta["fields"], "\n".join(line.text for line in page.lines))]
+def _phantom(claim, kind: str):
+    """A claim no receipt on the page takes: scored against nothing, so its items are wrong and any amount it
+    reads is a wrong amount (flagged or not)."""
+    nothing = {"kind": kind, "header": {}, "patient": {}, "items": [], "categories": {}, "total": "0",
+               "payments": {}, "footer": {}}
+    return score_claim(claim, nothing, "")
+
+
+def page_scores(claims, page) -> list:
+    """The page's scores, one per receipt it shows (``meta["receipts"]`` on a photo of several, else the page's
+    one) and one per claim no receipt takes. Claims and receipts are paired one to one, best first (most items
+    and fields right, then fewest wrong amounts); a receipt without a claim is scored against an empty claim
+    (all its items and fields missed), a claim without a receipt against nothing (``_phantom``)."""
+    claims = [claims] if isinstance(claims, Claim) else list(claims)
+    receipts = page.meta.get("receipts") or [{"fields": page.meta["fields"], "lines": [0, len(page.lines)]}]
     printed = ["\n".join(line.text for line in page.lines[a:b]) for a, b in (rc["lines"] for rc in receipts)]
-    got = [score_claim(claim, rc["fields"], text) for rc, text in zip(receipts, printed)]
-    best = max(range(len(receipts)), key=lambda k: (got[k].items_tp + got[k].header_ok, -got[k].wrong_amounts, -k))
-    empty = Claim(doc_id=claim.doc_id, doc_type=claim.doc_type)
-    return [got[k] if k == best else score_claim(empty, rc["fields"], text)
-            for k, (rc, text) in enumerate(zip(receipts, printed))]
+    got = {(i, k): score_claim(c, rc["fields"], text)
+           for i, c in enumerate(claims) for k, (rc, text) in enumerate(zip(receipts, printed))}
+    pairs: dict[int, int] = {}  # receipt -> claim
+    for i, k in sorted(got, key=lambda ik: (-(got[ik].items_tp + got[ik].header_ok), got[ik].wrong_amounts, ik)):
+        if k not in pairs and i not in pairs.values():
+            pairs[k] = i
+    doc_id = claims[0].doc_id if claims else page.meta["template"]
+    scores = []
+    for k, (rc, text) in enumerate(zip(receipts, printed)):
+        if k in pairs:
+            scores.append(got[pairs[k], k])
+        else:  # missed: nothing read, and no passing bill either
+            missed = score_claim(Claim(doc_id=doc_id, doc_type=DocumentType.not_a_bill), rc["fields"], text)
+            missed.checks_pass = False
+            scores.append(missed)
+    taken = set(pairs.values())
+    return scores + [_phantom(c, receipts[0]["fields"]["kind"]) for i, c in enumerate(claims) if i not in taken]
 
 
 def photo_set_page(seed: int):
@@ -126,10 +148,11 @@ class MatchTally:
                 "unmatched_rate_paired": round(self.unmatched / self.paired, 4) if self.paired else None}
 
 
-def run_set(engine: OcrEngine, seeds, render, catalogue: Catalogue | None = None) -> dict:
+def run_set(engine: OcrEngine, seeds, render, catalogue: Catalogue | None = None, structure=None) -> dict:
     """Score every seed's page; the figures overall and per template, timings, and the bills with
     wrong amounts that were not flagged. With ``catalogue``, also the catalogue matching of the line items
-    of pages whose ground truth holds catalogue codes (``MatchTally``)."""
+    of pages whose ground truth holds catalogue codes (``MatchTally``). ``structure``: OCR'd page -> its
+    claims (default: ``structure_page``, one claim a page, as the first three sets were always read)."""
     per_template: dict[str, Tally] = defaultdict(Tally)
     overall = Tally()
     ocr_s = struct_s = 0.0
@@ -141,14 +164,15 @@ def run_set(engine: OcrEngine, seeds, render, catalogue: Catalogue | None = None
         start = time.perf_counter()
         ocr_page = engine.read_image(page.image, doc_id=f"seed{seed}")
         mid = time.perf_counter()
-        claim = structure_page(ocr_page)
+        claims = structure(ocr_page) if structure is not None else [structure_page(ocr_page)]
+        claim = claims[0]
         end = time.perf_counter()
         ocr_s += mid - start
         struct_s += end - mid
         coded = [i for i in fields["items"] if i.get("code")] if fields["kind"] == "itemised" else []
         if catalogue is not None and coded:
             matching.add(claim, coded, catalogue)
-        for score in page_scores(claim, page):
+        for score in page_scores(claims, page):
             per_template[template].add(score)
             overall.add(score)
             if score.wrong_amounts_unflagged or score.wrong_amount_on_passing_bill:
@@ -239,7 +263,7 @@ def reallike(args) -> None:
                  "appearances designed from the real development set's tuning part; nothing tuned on it"),
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
         "ocr": {"generation": s.ocr_models, "precision": s.ocr_precision, "threads": s.inference_threads()},
-        **run_set(engine, seeds, reallike_set_page),
+        **run_set(engine, seeds, reallike_set_page, structure=lambda ocr_page: structure_document([ocr_page])),
     }
     print(json.dumps(out, ensure_ascii=False, default=str))
 

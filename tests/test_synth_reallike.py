@@ -310,4 +310,11 @@ def test_benchmark_scores_each_receipt_of_a_sheet(pages):
     scores = page_scores(_perfect_claim(second), page)
     assert len(scores) == len(receipts)
     assert scores[1].items_tp == scores[1].items_true > 0
-    assert all(s.items_tp == 0 and s.items_true > 0 for k, s in enumerate(scores) if k != 1)
+    assert all(s.items_tp == 0 and s.items_true > 0 and not s.checks_pass for k, s in enumerate(scores) if k != 1)
+    # one claim per receipt, in any order, and one claim too many: each receipt read, the extra one all wrong
+    claims = [_perfect_claim(rc["fields"]) for rc in reversed(receipts)]
+    scores = page_scores([*claims, claims[0]], page)
+    assert len(scores) == len(receipts) + 1
+    assert all(s.items_tp == s.items_true > 0 and s.header_ok == s.header_n for s in scores[:-1])
+    extra = scores[-1]
+    assert extra.items_tp == extra.items_true == 0 and extra.items_pred > 0 and extra.wrong_amounts > 0
