@@ -7,20 +7,28 @@ Measured on the real development set (``../shared/data/bills/real``, its tuning 
   upper half of the page used, three wide-spaced column groups ``收费项目 | 金额（元）`` with no rules
   between the rows, categories filled column by column, a second amount (the self-paid part) on some rows,
   合计（大写） with the figures beside the words, payment rows, a red stamp across the lower box.
+- ``e_receipt_print``: the national e-receipt as hospitals print it (the Guizhou / Fujian scans): red-brown
+  form, often kaishu labels, three ``项目名称 | 金额（元） | 备注`` groups without row rules, items in smaller
+  print, thousands separators, 其他信息 written downwards; or as the Henan scans: one thin Ming face, names
+  letter-spaced (``床 位 费``), a grey scan at low resolution.
 - ``dotmatrix_form``: a pre-printed paper form on tinted paper with tractor-feed perforations down both
   edges, labels and rules in the form's ink (often kaishu: AR PL UKai), the values printed afterwards by a
   dot-matrix head in light blue or purple, offset from their labels and columns; columns
   ``收费项目 | 金额 | 个人支付金额`` (or ``项目/规格 | 数量 | 金额 | 个人支付金额``), or the items printed as
   ``检查费:10.00`` flowing over the body; amounts printed short (``1303.6``, ``68``); the total with a ``¥:`` /
-  ``￥`` prefix and thousands separators; the 监制章 across the title and red stamps across the values.
+  ``￥`` prefix and thousands separators, nothing paid printed ``0.``, sometimes the ways paid (支付宝, 微信,
+  POS支付 …); the 监制章 across the title and red stamps across the values.
 - ``photo_sheet``: two or three receipts pasted on one sheet and photographed: each turned a little, the
   sheet seen at an angle on a surface, sometimes the whole photo turned by 90°.
 
 Ground truth is exact as everywhere in ``ocr.synth``: ``meta["fields"]`` is one receipt's fields (the format
 ``claims.evaluate.score_claim`` reads); a ``photo_sheet`` adds ``meta["receipts"]``, one entry per receipt
 (``fields``, ``template``, ``lines`` [start, stop) into ``page.lines``, ``quad`` its paper's corners in image
-pixels), and its ``meta["fields"]`` is the first receipt's. Nothing here draws from a stream the older
-templates use: ``render_page`` renders every seed exactly as before.
+pixels, clockwise from the receipt's own top-left, ``degrees``/``scale`` as pasted, ``appearance``), and its
+``meta["fields"]`` is the first receipt's. Fields beyond the usual ones, which the scorer ignores:
+``self_paid_column`` (category -> the second amount printed beside it, never above it) and ``payment_methods``
+(way -> amount, adding up to 个人现金支付). ``meta["appearance"]`` records the options drawn. Nothing here
+draws from a stream the older templates use: ``render_page`` renders every seed exactly as before.
 """
 
 from __future__ import annotations
