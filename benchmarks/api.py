@@ -10,7 +10,8 @@ benchmarks/results/api.json (unless --no-save).
    a two-concept cohort (``POST /v1/cohorts``: a disease of --cohort-rank and a drug treating it, with aggregates):
    p50/p95/p99 latency and requests/s with 1, 8 and 32 concurrent clients (async httpx), and the same work called
    directly in one process (``graph.queries.emr_view``; the claim store; the research service's cohort), so the
-   API's overhead is a ratio (API p50 at 1 client / direct p50).
+   API's overhead is a ratio (API p50 at 1 client / direct p50). For the EMR view also the direct query from 1, 8
+   and 32 concurrent callers in one process (the async driver, as the API uses it): the graph server's own ceiling.
 
 Client and server share the machine's cores (and the graph server's JVM): the figures include that contention.
 
@@ -65,9 +66,12 @@ async def under_load(url: str, key: str, make_request, n: int, clients: int) -> 
             for i in counter:
                 method, path, body = make_request(i)
                 t0 = time.perf_counter()
-                r = await client.request(method, path, json=body)
+                try:
+                    r = await client.request(method, path, json=body)
+                    errors += r.status_code != 200
+                except httpx.TransportError:  # counted, not fatal: a reset connection is a result too
+                    errors += 1
                 times.append((time.perf_counter() - t0) * 1000)
-                errors += r.status_code != 200
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         seconds = time.perf_counter() - t0
@@ -81,6 +85,40 @@ def direct(fn, n: int) -> dict:
         fn(i)
         times.append((time.perf_counter() - t0) * 1000)
     return summary(times)
+
+
+async def direct_concurrent(fn, n: int, clients: int) -> dict:
+    """The direct call (an async one) from ``clients`` concurrent callers in this process: the graph's own
+    ceiling, without HTTP."""
+    times: list[float] = []
+    counter = iter(range(n))
+
+    async def worker():
+        for i in counter:
+            t0 = time.perf_counter()
+            await fn(i)
+            times.append((time.perf_counter() - t0) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return summary(times, time.perf_counter() - t0)
+
+
+def emr_direct_concurrent(conn, pids: list[str], n: int) -> dict:
+    import neo4j
+
+    from graph.queries import emr_view_async
+
+    async def run():
+        driver = neo4j.AsyncGraphDatabase.driver(conn.uri, auth=(conn.user, conn.password))
+        try:
+            await direct_concurrent(lambda i: emr_view_async(driver, pids[i % len(pids)], conn.database), 40, 4)
+            return {str(k): await direct_concurrent(
+                lambda i: emr_view_async(driver, pids[i % len(pids)], conn.database), n, k) for k in (1, 8, 32)}
+        finally:
+            await driver.close()
+
+    return asyncio.run(run())
 
 
 def start_server(data_dir: Path, graph_dir: Path, port: int) -> subprocess.Popen:
@@ -219,6 +257,7 @@ def main() -> None:
             load_results = {str(k): asyncio.run(under_load(url, keys[role], make, n, k)) for k in (1, 8, 32)}
             results[name] = {"direct_in_process": d, "api_clients": load_results,
                              "api_overhead_at_1_client": round(load_results["1"]["p50_ms"] / d["p50_ms"], 2)}
+        results["emr_view"]["direct_concurrent_async_driver"] = emr_direct_concurrent(conn, pids, args.requests)
         cohort_size = research.cohort([("Disease", disease), ("Drug", drug)], [], None, None)["count"]
         results["cohort_two_concepts"]["concepts"] = [disease, drug]
         results["cohort_two_concepts"]["patients"] = cohort_size
@@ -246,6 +285,9 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(30)
+            log = data_dir / "serve.log"
+            if log.exists():  # kept for a look after a failed run
+                Path(tempfile.gettempdir(), "medkg-api-bench-serve.log").write_bytes(log.read_bytes())
         server.down()
         tmp.cleanup()
     text = json.dumps(result, ensure_ascii=False, indent=2)

@@ -20,8 +20,10 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
 
     from api.app import create_app
 
+    # keep-alive 30 s (uvicorn's default 5 s closes pooled client connections that wait under load, and a client
+    # reusing one as it closes gets a reset)
     uvicorn.run(create_app(), host=host, port=port, log_level=log_level, proxy_headers=False,
-                timeout_graceful_shutdown=10)
+                timeout_keep_alive=30, timeout_graceful_shutdown=10)
 
 
 def _users():
