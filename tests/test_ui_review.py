@@ -93,15 +93,24 @@ def png(image) -> bytes:
     return buf.tobytes()
 
 
-def upload_planted(clerk, bill: dict) -> tuple[dict, int] | None:
+def upload_planted(clerk, bill: dict, repaired: bool = False) -> tuple[dict, int] | None:
     """Upload a planted bill; its claim and the index of the item that holds the planted amount (None: the
-    structuring did not read the planted line as an item)."""
+    structuring did not read the planted line as one item). With ``repaired``, also an item whose printed
+    (wrong) amount the product repaired to the truth from the bill's own arithmetic (``claims.repair``)."""
     r = clerk.post("/v1/bills", files={"files": (f"planted-{bill['seed']}.png", png(bill["image"]), "image/png")})
     assert r.status_code == 200, r.text
     [claim] = r.json()["claims"]
-    wrong = Decimal(bill["wrong"])
-    hits = [i for i, it in enumerate(claim["items"])
-            if it["fields"].get("amount", {}).get("value") is not None and Decimal(it["fields"]["amount"]["value"]) == wrong]
+    wrong, truth = Decimal(bill["wrong"]), Decimal(bill["truth"])
+
+    def planted(f: dict | None) -> bool:
+        if f is None or f["value"] is None:
+            return False
+        if Decimal(f["value"]) == wrong:
+            return True
+        return repaired and Decimal(f["value"]) == truth and f["note"].startswith("repaired") and \
+            bill["wrong"] in f["raw"].replace(",", "")
+
+    hits = [i for i, it in enumerate(claim["items"]) if planted(it["fields"].get("amount"))]
     return (claim, hits[0]) if len(hits) == 1 else None
 
 
@@ -416,8 +425,9 @@ def platform_fonts(page, selector: str) -> list[str]:
 
 
 def test_clerk_work_on_twenty_planted_bills(api, clerk, browser, shots):
-    """Every planted error flagged; the keys pressed from opening the claim until all its checks pass: the planted
-    amount first, then whatever the checks still find wrong (a real misread of the render), each typed as the bill
+    """Every planted error flagged (or, where the product repaired the misread from the bill's own arithmetic,
+    shown as repaired); the keys pressed from opening the claim until all its checks pass: the planted amount
+    first, then whatever the checks still find wrong (a real misread of the render), each typed as the bill
     prints it, Tab through the flagged fields to reach it, Enter to save. No mouse: clicks are 0."""
     kinds = ("inpatient", "outpatient", "itemised")
     bills, unread, seed = [], 0, 1000
@@ -427,7 +437,7 @@ def test_clerk_work_on_twenty_planted_bills(api, clerk, browser, shots):
         bill = planted_bill(seed, kinds[seed % 3])
         if bill is None:
             continue
-        got = upload_planted(clerk, bill)
+        got = upload_planted(clerk, bill, repaired=True)
         if got is None:
             unread += 1
             continue
@@ -440,10 +450,15 @@ def test_clerk_work_on_twenty_planted_bills(api, clerk, browser, shots):
     for bill, claim, i in bills:
         cid, path = claim["claim_id"], f"items[{i}].amount"
         open_claim(page, api, cid)
-        flagged = "flagged" in page.locator(f"#claim-form tr[data-path='{path}']").get_attribute("class")
-        boxed = "flagged" in (page.locator(f"#boxes polygon[data-path='{path}']").get_attribute("class") or "")
-        keys = keyboard_correct(page, path, bill["truth"])
-        page.wait_for_selector(".message.ok")
+        field = claim["items"][i]["fields"]["amount"]
+        repaired = Decimal(field["value"]) == Decimal(bill["truth"])  # the product repaired the misread itself
+        mark = "repaired" if repaired else "flagged"
+        flagged = mark in page.locator(f"#claim-form tr[data-path='{path}']").get_attribute("class")
+        boxed = mark in (page.locator(f"#boxes polygon[data-path='{path}']").get_attribute("class") or "")
+        keys = 0
+        if not repaired:
+            keys = keyboard_correct(page, path, bill["truth"])
+            page.wait_for_selector(".message.ok")
         rounds = 0
         while "All" not in page.locator("#verdict").inner_text() and rounds < 3:
             rounds += 1
@@ -455,11 +470,14 @@ def test_clerk_work_on_twenty_planted_bills(api, clerk, browser, shots):
                 keys += keyboard_correct(page, p, value, enter=k == len(todo) - 1)
             page.wait_for_selector(".message.ok")
         passed = "All" in page.locator("#verdict").inner_text()
-        work.append({"seed": bill["seed"], "kind": bill["kind"], "flagged": flagged, "boxed": boxed, "keys": keys,
-                     "clicks": 0, "all_pass": passed, "more_fields": rounds})
+        work.append({"seed": bill["seed"], "kind": bill["kind"], "shown_as": mark, "flagged": flagged, "boxed": boxed,
+                     "keys": keys, "clicks": 0, "all_pass": passed, "more_fields": rounds})
     counts = [w["keys"] + w["clicks"] for w in work]
+    fixed = [w["keys"] + w["clicks"] for w in work if w["shown_as"] == "flagged"]
     print(f"\nclerk work on {len(work)} planted bills ({unread} renders skipped: the planted line not read as one"
           f" item): keystrokes+clicks to all-checks-pass mean {statistics.mean(counts):.1f}, max {max(counts)};"
+          f" {len(fixed)} flagged for review (mean {statistics.mean(fixed):.1f}, max {max(fixed)} keys),"
+          f" {len(work) - len(fixed)} repaired by the checks themselves and shown as repaired (0 keys);"
           f" all checks pass on {sum(w['all_pass'] for w in work)}/{len(work)};"
           f" {sum(1 for w in work if w['more_fields'])} needed more than the planted field")
     for w in work:

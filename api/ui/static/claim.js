@@ -56,10 +56,14 @@
     for (const r of (report ? report.results : [])) if (r.fields.includes(path)) s += r.passed === true ? -1 : r.passed === false ? 2 : 1;
     return s;
   };
+  // a value the product changed from what the OCR read, because only that value satisfies the bill's checks
+  const repairedAt = (path) => { const f = fieldAt(path); return !edits.has(path) && !!f && /^repaired/.test(f.note || ""); };
   const navigable = () => {
     const flags = currentFlags();
-    const list = inputs().filter((i) => flags.has(i.dataset.path) || initiallyFlagged.has(i.dataset.path) || edits.has(i.dataset.path));
-    const score = new Map(list.map((i, k) => [i, [suspicion(i.dataset.path), k]]));
+    const list = inputs().filter((i) => flags.has(i.dataset.path) || initiallyFlagged.has(i.dataset.path)
+                                        || edits.has(i.dataset.path) || repairedAt(i.dataset.path));
+    // repaired fields last: the checks vouch for them, the clerk only confirms them against the image
+    const score = new Map(list.map((i, k) => [i, [suspicion(i.dataset.path) - (repairedAt(i.dataset.path) ? 10 : 0), k]]));
     return list.sort((a, b) => score.get(b)[0] - score.get(a)[0] || score.get(a)[1] - score.get(b)[1]);
   };
 
@@ -141,11 +145,14 @@
       row.classList.toggle("flagged", flagged);
       row.classList.toggle("edited", edited);
       row.classList.toggle("fixed", edited && !flagged);
+      const repaired = !flagged && repairedAt(path);
+      row.classList.toggle("repaired", repaired);
       const why = row.querySelector(".why");
-      why.textContent = edited && !flagged ? "corrected: checks pass" : (flagged ? reasonOf(path, f) : "");
+      why.textContent = edited && !flagged ? "corrected: checks pass"
+        : flagged ? reasonOf(path, f) : repaired ? `read “${f.raw}”, repaired by the checks: confirm on the image` : "";
       why.title = report ? report.results.filter((r) => r.passed !== true && r.fields.includes(path)).map((r) => r.detail).join("\n") : "";
       const poly = document.querySelector(`#boxes polygon[data-path="${CSS.escape(path)}"]`);
-      if (poly) { poly.classList.toggle("flagged", flagged); poly.classList.toggle("fixed", edited && !flagged); }
+      if (poly) { poly.classList.toggle("flagged", flagged); poly.classList.toggle("fixed", edited && !flagged); poly.classList.toggle("repaired", repaired); }
     }
     const panel = document.getElementById("checks");
     if (!report) { panel.replaceChildren(); return; }
