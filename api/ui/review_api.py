@@ -120,7 +120,12 @@ def _reasons(doc) -> list[str]:
         out.append("low confidence")
     if any(it.match is not None for it in doc.items) and any(it.match is None for it in doc.items):
         out.append("unmatched item")
-    if any(f.severity != "error" for f in doc.findings):
+    if any(f.rule.startswith("repair.") for f in doc.findings):
+        out.append("repaired")  # a misread the checks corrected: the clerk confirms it on the image
+    if any(f.rule == "amounts.unverified" for f in doc.findings):
+        out.append("unverified amount")
+    if any(f.severity != "error" and not f.rule.startswith("repair.") and f.rule != "amounts.unverified"
+           for f in doc.findings):
         out.append("finding")
     if not out and any(f.needs_review for f in fields):
         out.append("needs review")
