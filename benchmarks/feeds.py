@@ -84,6 +84,9 @@ class Stack:
         self.logs = [open(root / f"p{i}.log", "wb") for i in range(processes)]  # noqa: SIM115 - closed in close()
         env = {**os.environ, "MEDKG_FEEDS_DIR": str(self.valkey.data_dir), "MEDKG_GRAPH_DIR": str(self.graph.data_dir)}
         env.pop("REDIS_URL", None), env.pop("NEO4J_URI", None)
+        from cli.feeds import process_threads
+
+        env.setdefault("MEDKG_THREADS", str(process_threads(processes)))  # as `medkg feeds run --processes N`
         self.procs = [subprocess.Popen([sys.executable, "-c", "from cli.main import app; app()", "feeds", "run",
                                         "--relations" if relations else "--no-relations", "--consumer", f"b{i}"],
                                        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
