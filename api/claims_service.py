@@ -204,7 +204,7 @@ class ClaimService:
                 new = BillField(name=old.name if old else path.rsplit(".", 1)[-1], kind=kind,
                                 value=_parse(path, kind, value), raw=old.raw if old else "",
                                 confidence=1.0, box=old.box if old else None, needs_review=False,
-                                note=f"corrected by {who.name}")
+                                note=f"{CORRECTED_NOTE}{who.name}")
                 if path.startswith("items[") and value is None and path.endswith((".name", ".amount")):
                     raise ApiProblem(422, "required-field", f"{path} cannot be cleared")
                 try:
@@ -288,12 +288,49 @@ def _parse(path: str, kind: FieldKind, value: str | None):
     return value
 
 
+CORRECTED_NOTE = "corrected by "
+
+
+def _named_fields(claim: Claim) -> list[tuple[str, BillField | None]]:
+    return [*((f"header.{k}", f) for k, f in claim.header.items()),
+            *((f"payments.{k}", f) for k, f in claim.payments.items()),
+            ("total_figures", claim.total_figures), ("total_words", claim.total_words),
+            *((f"items[{i}].{n}", getattr(it, n)) for i, it in enumerate(claim.items) for n in _ITEM_FIELDS)]
+
+
+def _field_paths(claim: Claim) -> set[str]:
+    return {p for p, f in _named_fields(claim) if f is not None}
+
+
+def confirmed_paths(claim: Claim) -> set[str]:
+    """Paths of the fields a person set (a clerk's correction: note ``corrected by <user>``)."""
+    return {p for p, f in _named_fields(claim) if f is not None and (f.note or "").startswith(CORRECTED_NOTE)}
+
+
 def recheck(claim: Claim) -> Claim:
-    """The checks again on a corrected claim: the previous checks' findings are replaced, not added to."""
-    from claims.checks import apply_report, build_checks, run_checks
+    """The checks again on a corrected claim: the previous checks' findings are replaced, not added to.
+
+    A field a clerk set is confirmed by a person: it is not flagged as an amount no check pins down
+    (``amounts.unverified``), and its ``needs_review`` is cleared unless a re-run check (failing or unreadable)
+    flags it again. A flag the earlier checks raised on a field nobody corrected is settled too when the re-run
+    checks no longer raise it (an amount still unproven is flagged again); flags of the reading itself stay: a
+    field read below the OCR review threshold, unreadable, or carrying a reading note (folded look-alikes)."""
+    import dataclasses
+
+    from claims.checks import apply_report, build_checks, get_field, run_checks, set_field
+    from claims.structure import REVIEW_BELOW
 
     if claim.doc_type is DocumentType.not_a_bill:
         return claim
     rules = {check.rule for check in build_checks(claim)} | {"amounts.unverified"}
     claim = claim.model_copy(update={"findings": tuple(f for f in claim.findings if f.rule not in rules)})
-    return apply_report(claim, run_checks(claim))
+    report = run_checks(claim)
+    confirmed = confirmed_paths(claim)
+    report = dataclasses.replace(report, unverified=frozenset(report.unverified - confirmed))
+    for path in sorted(_field_paths(claim) - set(report.needs_review)):
+        f = get_field(claim, path)
+        if f is None or not f.needs_review:
+            continue
+        if path in confirmed or (f.value is not None and f.confidence >= REVIEW_BELOW and not f.note):
+            claim = set_field(claim, path, f.model_copy(update={"needs_review": False}))
+    return apply_report(claim, report)
