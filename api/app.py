@@ -19,6 +19,7 @@ from api.accesslog import AccessLog
 from api.auth import JwtVerifier, Users
 from api.bills_service import BillService
 from api.claims_service import ClaimService
+from api.fhir_service import FhirIntake
 from api.files import FileStore
 from api.graph_access import GraphAccess
 from api.jobs import JobRunner
@@ -26,6 +27,7 @@ from api.metrics import Metrics
 from api.models import Models
 from api.patients_service import PatientService
 from api.ratelimit import TokenBuckets
+from api.reconcile_service import ReconcileService
 from api.records_service import RecordService
 from api.research_service import ResearchService, pseudonym_key
 from api.store import Database
@@ -51,6 +53,8 @@ class Services:
     research: ResearchService
     access: AccessLog
     metrics: Metrics
+    fhir: FhirIntake  # the feed stream, connected on first use (a server without a buffer still starts)
+    reconcile: ReconcileService
 
 
 def build_services(settings: Settings, graph_dir: str | None = None, load_models: bool = True) -> Services:
@@ -84,7 +88,8 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
         jobs=JobRunner(db, claims, data / "jobs", metrics, target.data_dir),
         records=RecordService(graph, models), patients=PatientService(graph),
         research=ResearchService(graph, pseudonym_key(settings.pseudonym_key, data), settings.cohort_k),
-        access=AccessLog(data / "access.jsonl"), metrics=metrics)
+        access=AccessLog(data / "access.jsonl"), metrics=metrics, fhir=FhirIntake(settings),
+        reconcile=ReconcileService(graph, settings))
 
 
 def create_app(settings: Settings | None = None, *, graph_dir: str | None = None, load_models: bool = True) -> FastAPI:
@@ -98,6 +103,7 @@ def create_app(settings: Settings | None = None, *, graph_dir: str | None = None
         finally:
             svc = app.state.services
             svc.jobs.stop()
+            svc.fhir.close()
             await svc.graph.aclose()
             svc.graph.close()
             svc.access.close()
@@ -108,11 +114,12 @@ def create_app(settings: Settings | None = None, *, graph_dir: str | None = None
     problems.install(app)
     _install_middleware(app, settings)
 
-    from api.routers import bills, claims, jobs, ops, patients, records, research, users
+    from api.routers import bills, claims, fhir, jobs, ops, patients, reconciliation, records, research, users
 
     templates = {}  # endpoint -> full path template, for metrics and the access log (by route, not by URL)
     for module, prefix in ((bills, "/v1"), (jobs, "/v1"), (claims, "/v1"), (records, "/v1"), (patients, "/v1"),
-                           (research, "/v1"), (users, "/v1"), (ops, "")):
+                           (research, "/v1"), (users, "/v1"), (reconciliation, "/v1"), (fhir, ""),
+                           (ops, "")):
         app.include_router(module.router, prefix=prefix)
         templates.update({route.endpoint: prefix + route.path for route in module.router.routes})
     app.state.route_templates = templates
@@ -130,7 +137,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 class Observe:
     """Pure ASGI middleware (cheaper per request than ``BaseHTTPMiddleware``): the upload size checked from
     Content-Length before a byte is read, the request timeout, then per request the metrics (by route template)
-    and, under /v1, one access-log line."""
+    and, under /v1 and /fhir, one access-log line."""
 
     def __init__(self, app, settings: Settings):
         self.app, self.settings = app, settings
@@ -176,7 +183,7 @@ class Observe:
         method = scope["method"]
         svc.metrics.requests.labels(template, method, str(status)).inc()
         svc.metrics.latency.labels(template, method).observe(seconds)
-        if template.startswith("/v1/"):
+        if template.startswith(("/v1/", "/fhir/")):
             client = scope.get("client")
             svc.access.write(principal=scope.get("state", {}).get("principal"), route=template, method=method,
                              status=status, client=client[0] if client else None,
