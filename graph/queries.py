@@ -65,17 +65,7 @@ def emr_view(driver, pid: str, database: str | None = None) -> dict:
     ISO text. Entries are newest first, then by document and offset. ``found`` is False for an unknown
     patient."""
     rows = _run(driver, database, _EMR, pid=pid)
-    found = bool(rows) or bool(_run(driver, database, _PATIENT, pid=pid))
-    concepts: dict[str, list[dict]] = {label: [] for label in CONCEPT_LABELS}
-    for r in rows:
-        label = next((x for x in r.pop("labels") if x in concepts), None)
-        if label is not None:
-            r["date"] = _iso(r["date"])
-            concepts[label].append(r)
-    for entries in concepts.values():
-        entries.sort(key=lambda e: (e["doc_id"], e["start"], e["end"]))
-        entries.sort(key=lambda e: e["date"] or "", reverse=True)  # stable: newest first, undated last
-    return {"pid": pid, "found": found, "concepts": concepts}
+    return _emr_grouped(pid, rows, bool(rows) or bool(_run(driver, database, _PATIENT, pid=pid)))
 
 
 def _concept_params(concepts: Iterable[tuple[str, str]], prefix: str) -> list[tuple[str, str, str]]:
@@ -267,7 +257,7 @@ RETURN labels(c) AS labels, c.name AS name, c.key AS key, patients ORDER BY pati
 
 
 def _emr_grouped(pid: str, rows: list[dict], found: bool) -> dict:
-    """:func:`emr_view`'s answer built from its query's rows (for :func:`emr_view_async`)."""
+    """:func:`emr_view`'s answer built from its query's rows (also :func:`emr_view_async`'s)."""
     concepts: dict[str, list[dict]] = {label: [] for label in CONCEPT_LABELS}
     for r in rows:
         label = next((x for x in r.pop("labels") if x in concepts), None)
@@ -276,7 +266,7 @@ def _emr_grouped(pid: str, rows: list[dict], found: bool) -> dict:
             concepts[label].append(r)
     for entries in concepts.values():
         entries.sort(key=lambda e: (e["doc_id"], e["start"], e["end"]))
-        entries.sort(key=lambda e: e["date"] or "", reverse=True)
+        entries.sort(key=lambda e: e["date"] or "", reverse=True)  # stable: newest first, undated last
     return {"pid": pid, "found": found, "concepts": concepts}
 
 
