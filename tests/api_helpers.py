@@ -33,6 +33,7 @@ class ApiServer:
     proc: subprocess.Popen
     log: Path
     keys: dict[str, str] = field(default_factory=dict)
+    feeds: object = None  # the feed buffer's BufferTarget, when the server has one
 
     def client(self, role: str | None = None, **kw) -> httpx.Client:
         headers = {"X-API-Key": self.keys[role]} if role else {}
@@ -91,9 +92,17 @@ _shared: dict[str, ApiServer] = {}
 
 
 def shared_api(request, graph_db, tmp_path_factory) -> ApiServer:
-    """The session's one full server (OCR and NER models loaded) on the suite's graph server."""
+    """The session's one full server (OCR and NER models loaded) on the suite's graph server, with its own
+    embedded feed buffer (Valkey) for the FHIR endpoints (``server.feeds``, a ``feeds.buffer.BufferTarget``)."""
     if "full" not in _shared:
-        server = start_api(tmp_path_factory.mktemp("api-data"), Path(graph_db.server.data_dir))
+        from feeds.buffer import BufferTarget, EmbeddedValkey
+
+        valkey = EmbeddedValkey(tmp_path_factory.mktemp("api-feeds"))
+        valkey.up()
+        request.config.add_cleanup(valkey.down)
+        server = start_api(tmp_path_factory.mktemp("api-data"), Path(graph_db.server.data_dir),
+                           MEDKG_FEEDS_DIR=str(valkey.data_dir))
+        server.feeds = BufferTarget(None, str(valkey.data_dir))
         _shared["full"] = server
         request.config.add_cleanup(server.stop)
     return _shared["full"]
@@ -101,7 +110,7 @@ def shared_api(request, graph_db, tmp_path_factory) -> ApiServer:
 
 CLAIM = "0" * 64 + ":0"
 JOB = "0" * 32
-# every /v1 route, the role it admits, and a request that would otherwise be acceptable in shape
+# every /v1 and /fhir route, the role it admits, and a request that would otherwise be acceptable in shape
 ROUTES = [
     ("POST", "/v1/bills", "clerk"),
     ("GET", f"/v1/jobs/{JOB}", "clerk"),
@@ -120,6 +129,10 @@ ROUTES = [
     ("GET", "/v1/users", "admin"),
     ("POST", "/v1/users", "admin"),
     ("DELETE", "/v1/users/nobody", "admin"),
+    ("GET", f"/v1/claims/{CLAIM}/reconciliation", "clerk"),
+    ("POST", f"/v1/claims/{CLAIM}/reconciliation", "clerk"),
+    ("POST", "/fhir/r4/Bundle", "integration"),
+    ("POST", "/fhir/r4/Patient", "integration"),
 ]
 ROLE_OF_TEMPLATE = {
     ("POST", "/v1/bills"): "clerk", ("GET", "/v1/jobs/{job_id}"): "clerk", ("GET", "/v1/claims"): "clerk",
@@ -130,7 +143,10 @@ ROLE_OF_TEMPLATE = {
     ("GET", "/v1/patients/{pid}/timeline"): "clinician", ("POST", "/v1/cohorts"): "researcher",
     ("GET", "/v1/concepts/{type}/{name}"): "researcher", ("GET", "/v1/users"): "admin",
     ("POST", "/v1/users"): "admin", ("DELETE", "/v1/users/{name}"): "admin",
+    ("GET", "/v1/claims/{claim_id}/reconciliation"): "clerk", ("POST", "/v1/claims/{claim_id}/reconciliation"): "clerk",
+    ("POST", "/fhir/r4/Bundle"): "integration", ("POST", "/fhir/r4/{type}"): "integration",
 }
+API_PREFIXES = ("/v1/", "/fhir/")  # the routes behind a key: every one is in the tables above
 
 
 def graph_counts(graph_db) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Who may call what: every /v1 route x every role against a real `medkg serve` (401 without a key, 403 for a
+"""Who may call what: every /v1 and /fhir route x every role against a real `medkg serve` (401 without a key, 403 for a
 wrong role), API keys and bearer JWTs, problem details for errors, and hostile input (Cypher injection, path
 traversal) through every parameter and filename."""
 
@@ -9,7 +9,7 @@ import time
 
 import jwt
 import pytest
-from api_helpers import JWT_SECRET, ROLE_OF_TEMPLATE, ROLES, ROUTES, graph_counts, shared_api
+from api_helpers import API_PREFIXES, JWT_SECRET, ROLE_OF_TEMPLATE, ROLES, ROUTES, graph_counts, shared_api
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def _call(client, method: str, path: str):
 def test_the_route_table_covers_every_v1_route(api):
     schema = api.client().get("/openapi.json").json()
     assert schema["openapi"].startswith("3.1")
-    served = {(m.upper(), p) for p, ops in schema["paths"].items() if p.startswith("/v1/") for m in ops}
+    served = {(m.upper(), p) for p, ops in schema["paths"].items() if p.startswith(API_PREFIXES) for m in ops}
     assert served == set(ROLE_OF_TEMPLATE)
     assert len(ROUTES) == len(ROLE_OF_TEMPLATE)
 
