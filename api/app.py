@@ -76,7 +76,17 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
     if load_models:
         models.load(settings)
     files = FileStore(data / "files")
+    catalogue = None
+    if settings.catalogue:  # loaded once here; a bad path or file stops the start-up, naming the setting
+        from pipelines.bills import load_catalogue
+
+        try:
+            catalogue = load_catalogue(settings.catalogue)
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"MEDKG_CATALOGUE={settings.catalogue}: {exc}") from exc
+        log.info("catalogue %s: %d entries", settings.catalogue, len(catalogue))
     claims = ClaimService(db, files, graph)
+    claims.catalogue = catalogue
     jwt = None
     if settings.api_jwt_key:
         jwt = JwtVerifier(settings.api_jwt_key, [a.strip() for a in settings.api_jwt_algorithms.split(",")],
@@ -84,8 +94,8 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
     return Services(
         settings=settings, db=db, users=Users(db), jwt=jwt,
         buckets=TokenBuckets(settings.api_rate_per_s, settings.api_burst), graph=graph, models=models,
-        claims=claims, bills=BillService(files, models, claims, settings),
-        jobs=JobRunner(db, claims, data / "jobs", metrics, target.data_dir),
+        claims=claims, bills=BillService(files, models, claims, settings, catalogue),
+        jobs=JobRunner(db, claims, data / "jobs", metrics, target.data_dir, catalogue=settings.catalogue or None),
         records=RecordService(graph, models), patients=PatientService(graph),
         research=ResearchService(graph, pseudonym_key(settings.pseudonym_key, data), settings.cohort_k),
         access=AccessLog(data / "access.jsonl"), metrics=metrics, fhir=FhirIntake(settings),

@@ -19,8 +19,9 @@ def input_problem(exc: InputError) -> ApiProblem:
 
 
 class BillService:
-    def __init__(self, files: FileStore, models: Models, claims: ClaimService, settings):
+    def __init__(self, files: FileStore, models: Models, claims: ClaimService, settings, catalogue=None):
         self.files, self.models, self.claims, self.settings = files, models, claims, settings
+        self.catalogue = catalogue  # a claims.catalogue.Catalogue (MEDKG_CATALOGUE, loaded once), or None
 
     def check_size(self, data: bytes) -> None:
         limit = self.settings.max_file_bytes
@@ -56,4 +57,8 @@ class BillService:
             except InputError as exc:
                 raise input_problem(exc) from None
             claims += structure_document(pages)
+        if self.catalogue is not None:  # as pipelines.bills.ReadBills matches them
+            from claims.restrictions import match_claim
+
+            claims = [match_claim(c, self.catalogue) for c in claims]
         return self.claims.store_new(claims, source)

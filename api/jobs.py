@@ -29,8 +29,9 @@ log = logging.getLogger("medkg.api.jobs")
 
 class JobRunner:
     def __init__(self, db: Database, claims: ClaimService, root: Path, metrics: Metrics, graph_dir: str | None,
-                 beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory",)):
+                 beam_args: tuple[str, ...] = ("--direct_running_mode=in_memory",), catalogue: str | None = None):
         self.db, self.claims, self.root, self.metrics = db, claims, Path(root), metrics
+        self.catalogue = catalogue or None  # MEDKG_CATALOGUE: the pipeline matches line items to it
         self.graph_dir, self.beam_args = graph_dir, beam_args
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -91,7 +92,8 @@ class JobRunner:
         with self.db.tx() as c:
             c.execute("UPDATE jobs SET state = 'running', started_at = ? WHERE job_id = ?", (now(), job_id))
         summary = run(IngestConfig(kind="bills", paths=paths, out=str(out), beam_args=list(self.beam_args),
-                                   graph_dir=self.graph_dir, keep_claims=True, graph_timeout_s=120.0))
+                                   graph_dir=self.graph_dir, keep_claims=True, graph_timeout_s=120.0,
+                                   catalogue=self.catalogue))
         claims, dead = [], []
         for row in _json_lines(out / "audit.jsonl"):
             claims += [Claim.model_validate(d) for d in row.get("claim_documents", ())]

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     api_jwt_audience: str = Field("", description="required JWT audience (empty: not checked)")
     api_jwt_issuer: str = Field("", description="required JWT issuer (empty: not checked)")
     api_jwt_role_claim: str = Field("medkg_role", description="JWT claim holding the medkg role")
+    catalogue: str = Field("", description="the bureau's catalogue (CSV/XLSX): uploads and bill jobs match their "
+                           "line items to it, as `medkg ingest bills --catalogue` does; empty: no matching")
 
     # Claims reconciliation (claims/reconcile, `medkg reconcile`): how far a bill may differ from the HIS charges
     reconcile_amount_tolerance: float = Field(0.01, ge=0, description="yuan: an amount or unit price may differ by this")
