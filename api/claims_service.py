@@ -97,6 +97,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 class ClaimService:
     def __init__(self, db: Database, files: FileStore, graph: GraphAccess):
         self.db, self.files, self.graph = db, files, graph
+        self.catalogue = None  # MEDKG_CATALOGUE (api.app sets it): a clerk's pick of a match is re-checked against it
 
     # --- storing ---------------------------------------------------------------------------------------------
     def store_new(self, claims: list[Claim], source: str, graph_written: bool = False) -> list[str]:
@@ -194,6 +195,10 @@ class ClaimService:
             claim = Claim.model_validate_json(row["document"])
             trail = []
             for path, value in changes:
+                if path.endswith(".match_code"):  # a runner-up picked as the line's catalogue match
+                    claim, old_code = choose_match(claim, path, value, self.catalogue)
+                    trail.append((path, old_code, value))
+                    continue
                 try:
                     old = get_field(claim, path)
                 except (KeyError, IndexError):
@@ -259,6 +264,50 @@ class ClaimService:
                     raise ApiProblem(500, "encode-failed", "the page could not be encoded")
                 return buf.tobytes()
         raise ApiProblem(404, "page-not-found", f"the bill has no page {n}")
+
+
+def choose_match(claim: Claim, path: str, code: str | None, catalogue=None) -> tuple[Claim, str]:
+    """``items[n].match_code``: the line's catalogue match becomes the runner-up with ``code`` (one of its
+    ``alternatives``; the match it replaces joins them), method ``clerk``. With the catalogue loaded, the old
+    match's restriction findings for the line are replaced by the new entry's. Returns the claim and the old code."""
+    import re
+
+    from core.records import CatalogCandidate
+
+    i = int(re.fullmatch(r"items\[(\d+)\]\.match_code", path)[1])
+    if i >= len(claim.items):
+        raise ApiProblem(422, "no-such-field", f"{path}: the claim has no such item")
+    item = claim.items[i]
+    if item.match is None:
+        raise ApiProblem(422, "no-match", f"{path}: the line has no catalogue match to choose among")
+    old = item.match
+    if code is None or code == old.code:
+        raise ApiProblem(422, "not-an-alternative", f"{path}: name another of the line's alternatives "
+                                                    f"(it is matched to {old.code} now)")
+    pick = next((a for a in old.alternatives if a.code == code), None)
+    if pick is None:
+        raise ApiProblem(422, "not-an-alternative", f"{path}: {code!r} is not one of the line's catalogue "
+                                                    f"alternatives ({', '.join(a.code for a in old.alternatives)})")
+    was = CatalogCandidate(code=old.code, name=old.name, category=old.category, score=old.score)
+    new = old.model_copy(update={"code": pick.code, "name": pick.name, "category": pick.category,
+                                 "score": pick.score, "method": "clerk",
+                                 "alternatives": (was, *(a for a in old.alternatives if a is not pick))})
+    items = list(claim.items)
+    items[i] = item.model_copy(update={"match": new})
+    claim = claim.model_copy(update={"items": tuple(items)})
+    if catalogue is not None:
+        from claims.restrictions import PatientContext, restriction_findings
+
+        where = f"line {item.line_no} {str(item.name.value or item.name.raw or '')!r} → "
+        try:
+            entry = catalogue.entry_for(new)
+        except StopIteration:  # the catalogue loaded now no longer lists it: keep the findings as they are
+            return claim, old.code
+        kept = tuple(f for f in claim.findings
+                     if not (f.rule.startswith("restriction.") and (f.detail or "").startswith(where)))
+        claim = claim.model_copy(update={"findings": kept + tuple(
+            restriction_findings(entry, PatientContext.from_claim(claim), where=where))})
+    return claim, old.code
 
 
 def _kind_of(path: str) -> FieldKind:

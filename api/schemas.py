@@ -15,7 +15,7 @@ PID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 CLAIM_ID_PATTERN = r"^[0-9a-f]{64}:[0-9]{1,4}$"
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 FIELD_PATH_PATTERN = (r"^(header\.[a-z_]{1,40}|payments\.[a-z_]{1,40}|total_figures|total_words|"
-                      r"items\[[0-9]{1,4}\]\.(name|amount|spec|unit|quantity|unit_price|item_class|tax_rate|tax))$")
+                      r"items\[[0-9]{1,4}\]\.(name|amount|spec|unit|quantity|unit_price|item_class|tax_rate|tax|match_code))$")
 
 Pid = Annotated[str, StringConstraints(pattern=PID_PATTERN)]
 ConceptType = Literal[tuple(CONCEPT_LABELS)]  # type: ignore[valid-type]

@@ -1,0 +1,135 @@
+"""The bureau's catalogue reaches the clerk (issues 18, 19, 21): a server started with ``MEDKG_CATALOGUE`` (a tiny
+CSV written here: our own invented codes and names, a few near-namesakes so that matches have runners-up) matches
+an uploaded bill's line items to it; the claim page shows each match and its alternatives, and picking one saves
+it as a correction (``items[n].match_code``, If-Match) that the history shows. The bill is rendered by
+``ocr.synth`` with its items named from the same invented catalogue."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+from api_helpers import start_api
+from test_ui_review import CHROMIUM, browser, open_claim, png, signed_in  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.slow
+
+# (code, name): each billed name has a near-namesake with another code (its runner-up in the catalogue)
+BILLED = [("TX0001", "静脉输液治疗"), ("TX0002", "血常规检测"), ("TX0003", "胸部平片检查"), ("TX0004", "住院诊查费用")]
+NAMESAKES = [("TX1001", "静脉输液治疗加收"), ("TX1002", "血常规检测急诊"), ("TX1003", "胸部平片检查床旁"),
+             ("TX1004", "住院诊查费用夜间")]
+
+
+def write_catalogue(path: Path) -> Path:
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["项目编码", "项目名称", "费用类别"])
+        for code, name in BILLED + NAMESAKES:
+            w.writerow([code, name, "治疗费"])
+    return path
+
+
+def rendered_bill(seed: int) -> dict:
+    """An itemised bill (a few lines) whose items are named from ``BILLED``."""
+    from ocr.synth.catalogue import CatalogueNames
+    from ocr.synth.content import sample_bill
+    from ocr.synth.fonts import all_faces
+    from ocr.synth.layout import REFERENCE_WIDTH
+    from ocr.synth.page import _pixels
+    from ocr.synth.templates import build
+
+    faces = all_faces(None)
+    names = CatalogueNames({}, tuple(BILLED)).drawable(faces)
+    r = random.Random(seed)
+    bill = sample_bill(r, "itemised", n_items=(4, 6), names=names, names_r=random.Random(f"cat:{seed}"))
+    layout = build(bill, r, faces, REFERENCE_WIDTH)
+    page = _pixels(layout, bill.kind, bill.fields(), faces, REFERENCE_WIDTH, seed, (seed,), degrade=False, photo=False)
+    return {"image": page.image, "names": [it["name"] for it in bill.fields()["items"]]}
+
+
+@pytest.fixture(scope="module")
+def cat_api(request, graph_db, tmp_path_factory):
+    data = tmp_path_factory.mktemp("cat-api")
+    catalogue = write_catalogue(data / "catalogue.csv")
+    server = start_api(data / "state", Path(graph_db.server.data_dir), MEDKG_CATALOGUE=str(catalogue))
+    request.addfinalizer(server.stop)
+    return server
+
+
+@pytest.fixture(scope="module")
+def matched_claim(cat_api):
+    """An uploaded bill's claim with at least one line matched to a billed name that has alternatives."""
+    with cat_api.client("clerk") as clerk:
+        for seed in (11, 12, 13):
+            bill = rendered_bill(seed)
+            r = clerk.post("/v1/bills", files={"files": (f"cat-{seed}.png", png(bill["image"]), "image/png")})
+            assert r.status_code == 200, r.text
+            for claim in r.json()["claims"]:
+                alts = clerk.get(f"/v1/claims/{claim['claim_id']}/alternatives").json()["alternatives"]
+                hits = [i for i, it in enumerate(claim["items"])
+                        if it["match"] and it["match"]["code"] in dict(BILLED) and alts.get(str(it["line_no"]))]
+                if hits:
+                    return claim, hits[0], alts
+    raise AssertionError("no rendered bill had a line matched to the catalogue")
+
+
+def test_an_upload_with_a_catalogue_set_returns_items_with_their_matches(cat_api, matched_claim):
+    claim, i, alts = matched_claim
+    matched = [it for it in claim["items"] if it["match"]]
+    assert matched
+    codes = dict(BILLED) | dict(NAMESAKES)
+    for it in matched:
+        m = it["match"]
+        assert codes[m["code"]] == m["name"] and 0 <= m["score"] <= 100 and m["method"] in ("exact", "fuzzy")
+    it = claim["items"][i]
+    # the runners-up: other catalogue entries (its near-namesake among them), never the match itself
+    runners = alts[str(it["line_no"])]
+    assert it["match"]["code"] not in {a["code"] for a in runners}
+    assert {a["code"] for a in runners} <= set(codes)
+
+
+def test_a_wrong_match_code_is_refused_and_a_runner_up_is_saved_and_audited(cat_api, matched_claim):
+    claim, i, alts = matched_claim
+    with cat_api.client("clerk") as clerk:
+        got = clerk.get(f"/v1/claims/{claim['claim_id']}")
+        etag = got.headers["ETag"]
+        bad = clerk.patch(f"/v1/claims/{claim['claim_id']}", headers={"If-Match": etag},
+                          json={"changes": [{"field": f"items[{i}].match_code", "value": "NOPE99"}], "reason": "x"})
+        assert bad.status_code == 422 and bad.json()["code"] == "not-an-alternative", bad.text
+        no_etag = clerk.patch(f"/v1/claims/{claim['claim_id']}",
+                              json={"changes": [{"field": f"items[{i}].match_code", "value": "NOPE99"}], "reason": "x"})
+        assert no_etag.status_code == 428
+
+
+def test_the_claim_page_shows_matches_alternatives_and_a_picked_one_is_saved_into_the_history(
+        cat_api, matched_claim, browser):  # noqa: F811 - the fixture
+    claim, i, alts = matched_claim
+    cid = claim["claim_id"]
+    line = claim["items"][i]
+    pick = alts[str(line["line_no"])][0]
+    page = signed_in(browser, cat_api, "clerk")
+    try:
+        open_claim(page, cat_api, cid)
+        cell = page.locator(f'[data-match-item="{i}"]')
+        assert line["match"]["code"] in cell.locator(".match").inner_text()
+        select = cell.locator("select")
+        assert select.locator("option").count() == len(alts[str(line["line_no"])]) + 1
+        select.select_option(pick["code"])
+        page.wait_for_selector(f'[data-match-item="{i}"] .match:has-text("{pick["code"]}")')
+        page.wait_for_selector(f'#history li:has-text("items[{i}].match_code")')
+        history = page.locator("#history").inner_text()
+        assert f"{line['match']['code']} → {pick['code']}" in history
+        # the reconciliation panel answers too (no HIS charges here: a short note, never an error)
+        page.wait_for_selector("#reconciliation[data-loaded=true]")
+        assert page.locator("#reconciliation .error").count() == 0
+    finally:
+        page.context.close()
+    with cat_api.client("clerk") as clerk:
+        stored = clerk.get(f"/v1/claims/{cid}").json()
+        assert stored["items"][i]["match"]["code"] == pick["code"]
+        assert stored["items"][i]["match"]["method"] == "clerk"
+        trail = clerk.get(f"/v1/claims/{cid}/history").json()
+        assert [(h["field"], h["old"], h["new"]) for h in trail][-1] == (
+            f"items[{i}].match_code", line["match"]["code"], pick["code"])
