@@ -99,9 +99,11 @@ def test_not_json_content_and_unknown_types(integ, buffer):
     before = _lengths(buffer)
     r = integ.post("/fhir/r4/Patient", content=b"<Patient/>", headers={"content-type": "application/fhir+xml"})
     assert r.status_code == 415 and r.json()["resourceType"] == "OperationOutcome"
-    r = integ.post("/fhir/r4/Practitioner", json={"resourceType": "Practitioner"})
-    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
     assert _lengths(buffer) == before
+    r = integ.post("/fhir/r4/Practitioner", json={"resourceType": "Practitioner"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith(FHIR)
+    assert "not accepted" in r.json()["issue"][0]["diagnostics"]
+    assert _lengths(buffer) == (before[0], before[1] + 1)
 
 
 @pytest.mark.parametrize("role", ["clerk", "clinician", "researcher", "admin"])
