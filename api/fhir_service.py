@@ -48,12 +48,6 @@ class FhirIntake:
         except RecursionError:  # JSON nested deeper than the parser goes: the client's mistake
             return 400, _outcome("error", "structure", "payload is not JSON: nested too deeply")
 
-    def reachable(self) -> bool:
-        try:
-            return bool(self.buffer.call(lambda c: c.ping()))
-        except Exception:  # noqa: BLE001 - yes or no
-            return False
-
     def close(self) -> None:
         with self._lock:
             buffer, self._buffer = self._buffer, None
