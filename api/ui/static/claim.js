@@ -122,19 +122,65 @@
     decorate();
   }
 
+  // the line's catalogue match and its runners-up (GET /v1/claims/{id}/alternatives); picking one saves it at
+  // once as a correction of items[n].match_code (If-Match), which the history shows like any other
   let alternatives = {};
   function matchCell(it, i) {
-    if (!it.match) return el("span", { class: "muted", text: "no catalogue match" });
+    if (!it.match) return el("span", { class: "muted", "data-match-item": String(i), text: "no catalogue match" });
     const alts = alternatives[String(it.line_no)] || [];
-    const box = el("div", {}, el("span", { class: "match", text: `${it.match.code} ${it.match.name} (${it.match.score.toFixed(0)}, ${it.match.method})` }));
+    const m = it.match;
+    const box = el("div", { "data-match-item": String(i) },
+      el("span", { class: "match", title: m.category || "", text: `${m.code} ${m.name} (${m.score.toFixed(0)}, ${m.method === "clerk" ? "picked by a clerk" : m.method})` }));
     if (alts.length) {
-      const sel = el("select", { "aria-label": "catalogue alternatives", tabindex: "-1" },
+      const sel = el("select", { "aria-label": `line ${it.line_no + 1}: catalogue alternatives`, tabindex: "-1" },
         el("option", { value: "", text: `${alts.length} alternatives…` }),
-        ...alts.map((a) => el("option", { value: a.name, text: `${a.code} ${a.name} (${a.score.toFixed(0)})` })));
-      sel.addEventListener("change", () => { if (sel.value) { setEdit(`items[${i}].name`, sel.value); } });
+        ...alts.map((a) => el("option", { value: a.code, text: `${a.code} ${a.name} (${a.score.toFixed(0)})` })));
+      sel.disabled = claim.status !== "pending";
+      sel.addEventListener("change", () => { if (sel.value) pickMatch(i, sel.value); });
       box.append(sel);
     }
     return box;
+  }
+  async function loadAlternatives() {
+    const r = await call("GET", `/v1/claims/${claimId}/alternatives`, { what: "claim" });
+    if (!r.ok) { say(r.message); return false; }
+    alternatives = r.body.alternatives;
+    return true;
+  }
+  async function pickMatch(i, code) {
+    if (saving) return;
+    saving = true;
+    const reason = document.getElementById("reason").value.trim() || "catalogue match picked by the clerk";
+    const r = await call("PATCH", `/v1/claims/${claimId}`, { json: { changes: [{ field: `items[${i}].match_code`, value: code }], reason },
+      headers: { "If-Match": etag }, what: "claim" });
+    saving = false;
+    if (!r.ok) { say(r.message, r.status === 412 ? "conflict" : "error"); if (r.status === 412) offerReload(); render(); return; }
+    claim = r.body; etag = r.headers.get("ETag") || claim.etag;  // unsaved edits of other fields are kept
+    await loadAlternatives();
+    render(); loadHistory();
+    say(`Line ${claim.items[i].line_no + 1} is matched to ${code} now.`, "ok");
+  }
+
+  // the claim's reconciliation against the HIS charges and the bureau's rules (stored findings, read-only here)
+  async function loadReconciliation() {
+    const box = document.getElementById("reconciliation");
+    const r = await call("GET", `/v1/claims/${claimId}/reconciliation`, { what: "reconciliation" });
+    const note = (text) => el("p", { class: "muted note", text });
+    if (!r.ok) box.replaceChildren(note(r.status === 404 ? "Not reconciled: the claim is not in the graph yet."
+                                                          : `Reconciliation is not available (${r.message}).`));
+    else if (!r.body.reconciled_at) box.replaceChildren(note("Not reconciled yet."));
+    else if (!r.body.findings.length) box.replaceChildren(note(`Reconciled ${r.body.reconciled_at.slice(0, 19).replace("T", " ")}: no findings.`));
+    else {
+      const show = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : String(v));
+      box.replaceChildren(el("ul", { class: "findings" }, ...r.body.findings.map((f) => el("li", { class: f.severity, "data-rule": f.rule },
+        el("span", { class: "rule", text: `${f.severity}: ${f.rule}` }), " — ",
+        el("span", { class: "message", lang: "zh-CN", text: f.message || f.detail || "" }),
+        Object.keys(f.evidence || {}).length ? el("dl", { class: "evidence" }, ...Object.entries(f.evidence).flatMap(([k, v]) =>
+          [el("dt", { text: k }), el("dd", { text: show(v) })])) : null,
+        (f.cites || []).length ? el("p", { class: "cites muted", text: "cites: " + f.cites.map((c) =>
+          Object.entries(c).filter(([, v]) => v !== null && v !== "").map(([k, v]) => `${k} ${show(v)}`).join(", ")).join("; ") }) : null))));
+    }
+    box.dataset.loaded = "true";
   }
 
   function decorate() {
@@ -334,10 +380,9 @@
   document.addEventListener("DOMContentLoaded", async () => {
     if (!Desk.session()) return;
     wireViewer(); wireKeys();
-    const alts = await call("GET", `/v1/claims/${claimId}/alternatives`, { what: "claim" });
-    if (!alts.ok) { say(alts.message); root.classList.add("denied"); return; }
-    alternatives = alts.body.alternatives;
+    if (!(await loadAlternatives())) { root.classList.add("denied"); return; }
     if (!(await reload(false))) return;
+    loadReconciliation();
     const page = await call("GET", `/v1/claims/${claimId}/pages/${claim.page}`, { blob: true, what: "page image" });
     if (page.ok) img.src = URL.createObjectURL(page.body); else say(page.message);
     const first = navigable()[0];
