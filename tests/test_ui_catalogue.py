@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from api_helpers import start_api
-from test_ui_review import CHROMIUM, browser, open_claim, png, signed_in  # noqa: F401 - fixtures
+from test_ui_review import CHROMIUM, browser, open_claim, png, shoot, shots, signed_in  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def test_a_wrong_match_code_is_refused_and_a_runner_up_is_saved_and_audited(cat_
 
 
 def test_the_claim_page_shows_matches_alternatives_and_a_picked_one_is_saved_into_the_history(
-        cat_api, matched_claim, browser):  # noqa: F811 - the fixture
+        cat_api, matched_claim, browser, shots):  # noqa: F811 - the fixtures
     claim, i, alts = matched_claim
     cid = claim["claim_id"]
     line = claim["items"][i]
@@ -147,6 +147,14 @@ def test_the_claim_page_shows_matches_alternatives_and_a_picked_one_is_saved_int
         page.wait_for_selector(f'#history li:has-text("items[{i}].match_code")')
         history = page.locator("#history").inner_text()
         assert f"{line['match']['code']} → {pick['code']}" in history
+        page.locator("#item-fields").scroll_into_view_if_needed()
+        shoot(page, shots / "claim-catalogue.png")
+        page.locator("#reconciliation details").first.evaluate("d => { d.open = true; }")
+        page.locator("#reconciliation").scroll_into_view_if_needed()
+        shoot(page, shots / "claim-reconciliation.png")
+        # run again from the page: the graph has the corrected claim
+        page.click("#reconcile-now")
+        page.wait_for_selector('#message:has-text("Reconciled:")')
     finally:
         page.context.close()
     with cat_api.client("clerk") as clerk:

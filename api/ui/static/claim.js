@@ -150,7 +150,8 @@
   async function pickMatch(i, code) {
     if (saving) return;
     saving = true;
-    const reason = document.getElementById("reason").value.trim() || "catalogue match picked by the clerk";
+    const input = document.getElementById("reason");  // the clerk's own reason, not the default for typed corrections
+    const reason = (input.value !== input.defaultValue && input.value.trim()) || "catalogue match picked from the alternatives";
     const r = await call("PATCH", `/v1/claims/${claimId}`, { json: { changes: [{ field: `items[${i}].match_code`, value: code }], reason },
       headers: { "If-Match": etag }, what: "claim" });
     saving = false;
@@ -172,15 +173,27 @@
     else if (!r.body.findings.length) box.replaceChildren(note(`Reconciled ${r.body.reconciled_at.slice(0, 19).replace("T", " ")}: no findings.`));
     else {
       const show = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : String(v));
-      box.replaceChildren(el("ul", { class: "findings" }, ...r.body.findings.map((f) => el("li", { class: f.severity, "data-rule": f.rule },
-        el("span", { class: "rule", text: `${f.severity}: ${f.rule}` }), " — ",
-        el("span", { class: "message", lang: "zh-CN", text: f.message || f.detail || "" }),
-        Object.keys(f.evidence || {}).length ? el("dl", { class: "evidence" }, ...Object.entries(f.evidence).flatMap(([k, v]) =>
-          [el("dt", { text: k }), el("dd", { text: show(v) })])) : null,
-        (f.cites || []).length ? el("p", { class: "cites muted", text: "cites: " + f.cites.map((c) =>
-          Object.entries(c).filter(([, v]) => v !== null && v !== "").map(([k, v]) => `${k} ${show(v)}`).join(", ")).join("; ") }) : null))));
+      const short = (id) => String(id ?? "").replace(/[0-9a-f]{64}/g, (h) => h.slice(0, 8) + "…");
+      const cite = (c) => [c.role, (c.labels || []).join("/"), short(c.id), c.sentence ? `“${c.sentence}”` : ""].filter(Boolean).join(" ");
+      box.replaceChildren(el("ul", { class: "findings" }, ...r.body.findings.map((f) => {
+        const evidence = Object.entries(f.evidence || {}).filter(([k]) => k !== "claim_id");
+        return el("li", { class: f.severity, "data-rule": f.rule },
+          el("span", { class: "rule", text: `${f.severity}: ${f.rule}` }), " — ",
+          el("span", { class: "recon-message", lang: "zh-CN", text: f.message || f.detail || "" }),
+          (f.cites || []).length ? el("p", { class: "cites muted", text: "cites: " + f.cites.map(cite).join("; ") }) : null,
+          evidence.length ? el("details", {}, el("summary", { text: "evidence" }),
+            el("dl", { class: "evidence" }, ...evidence.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: show(v) })]))) : null);
+      })));
     }
+    if (claim.status === "pending") box.append(el("button", { type: "button", id: "reconcile-now", text: "Reconcile now",
+      onclick: reconcileNow }));
     box.dataset.loaded = "true";
+  }
+  async function reconcileNow() {
+    const r = await call("POST", `/v1/claims/${claimId}/reconciliation`, { what: "reconciliation" });
+    if (!r.ok) { say(r.message, r.status === 409 ? "info" : "error"); return; }
+    say(`Reconciled: ${r.body.findings.length} finding(s).`, "ok");
+    loadReconciliation();
   }
 
   function decorate() {
