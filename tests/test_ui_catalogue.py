@@ -120,8 +120,8 @@ def test_a_bill_job_matches_its_items_through_the_pipeline(cat_api):
     assert any(it["match"] and it["match"]["code"] in dict(BILLED) for it in claim["items"]), claim["items"]
 
 
-def test_a_wrong_match_code_is_refused_and_a_runner_up_is_saved_and_audited(cat_api, matched_claim):
-    claim, i, alts = matched_claim
+def test_a_match_code_must_be_one_of_the_lines_alternatives_and_needs_if_match(cat_api, matched_claim):
+    claim, i, _ = matched_claim
     with cat_api.client("clerk") as clerk:
         got = clerk.get(f"/v1/claims/{claim['claim_id']}")
         etag = got.headers["ETag"]
@@ -131,6 +131,11 @@ def test_a_wrong_match_code_is_refused_and_a_runner_up_is_saved_and_audited(cat_
         no_etag = clerk.patch(f"/v1/claims/{claim['claim_id']}",
                               json={"changes": [{"field": f"items[{i}].match_code", "value": "NOPE99"}], "reason": "x"})
         assert no_etag.status_code == 428
+        same = clerk.patch(f"/v1/claims/{claim['claim_id']}", headers={"If-Match": etag},
+                           json={"changes": [{"field": f"items[{i}].match_code",
+                                              "value": claim["items"][i]["match"]["code"]}], "reason": "x"})
+        assert same.status_code == 422 and same.json()["code"] == "not-an-alternative", same.text
+        assert clerk.get(f"/v1/claims/{claim['claim_id']}").headers["ETag"] == etag  # nothing was saved
 
 
 def test_the_claim_page_shows_matches_alternatives_and_a_picked_one_is_saved_into_the_history(
