@@ -5,7 +5,7 @@
   ``claims.checks``), the checks run, and their results come back; nothing is saved, no ETag is needed. The
   claim page calls it while a clerk types, so the checks a page shows are the product's, never a port.
 - ``GET /v1/claims/{id}/alternatives`` (clerk): each line item's catalogue match with its runners-up (the claim
-  view leaves the runners-up out).
+  view leaves the runners-up out); the claim page picks one with ``PATCH`` ``items[n].match_code`` (a correction).
 - ``GET /v1/review/queue`` (clerk): the pending claims, oldest first, each with why it needs a clerk, and counts.
 - ``GET /v1/me`` (any key): the key's user name and role, for the sign-in page.
 - ``GET /v1/patients/{pid}/facts`` (clinician): the relations stated in the patient's documents with their
