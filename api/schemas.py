@@ -92,7 +92,8 @@ class ClaimPage(Model):
 
 class Change(Model):
     field: Annotated[str, StringConstraints(pattern=FIELD_PATH_PATTERN)] = Field(
-        description="a field path: header.hospital, payments.fund, total_figures, items[3].amount, ...")
+        description="a field path: header.hospital, payments.fund, total_figures, items[3].amount, ...; "
+                    "items[3].match_code picks one of the line's catalogue alternatives as its match")
     value: Annotated[str, StringConstraints(max_length=500)] | None = Field(description="the corrected value; "
                                                                                "null clears it")
 
