@@ -133,3 +133,32 @@ def test_cli_reconcile(world, drv, monkeypatch):
     assert [json.loads(x)["claim_id"] for x in res.stdout.strip().splitlines()] == [cid]
     res = CliRunner().invoke(app, ["reconcile", "--all", "--since", "2999-01-01"])
     assert res.exit_code == 0 and res.stdout.strip() == ""
+
+
+def test_the_finding_is_visible_through_the_api(world, drv, tmp_path, monkeypatch):
+    """The same claim through `POST` then `GET /v1/claims/{id}/reconciliation`, as a clerk: the disease finding
+    quotes the rule and cites the negated and family mentions' document."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from core.settings import Settings
+    from tests.api_helpers import add_keys
+
+    driver, db = drv
+    cid = _claim_id(driver, db)
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    keys = add_keys(tmp_path)
+    app = create_app(Settings(data_dir=tmp_path, reconcile_rules=str(world["dir"] / "rules.csv")),
+                     graph_dir=str(world["server"].data_dir), load_models=False)
+    clerk = {"X-API-Key": keys["clerk"]}
+    with TestClient(app) as client:
+        ran = client.post(f"/v1/claims/{cid}/reconciliation", headers=clerk)
+        assert ran.status_code == 200, ran.text
+        stored = client.get(f"/v1/claims/{cid}/reconciliation", headers=clerk).json()
+        assert client.get(f"/v1/claims/{cid}/reconciliation",
+                          headers={"X-API-Key": keys["researcher"]}).status_code == 403
+    assert stored["findings"] == ran.json()["findings"]
+    disease = [f for f in stored["findings"] if f["rule"] == "recon.restriction.disease"]
+    assert len(disease) == 1 and "利伐沙班片" in disease[0]["message"] and "(肿瘤|癌)" in disease[0]["message"]
+    cited = [c for c in disease[0]["cites"] if c["role"] == "not_counted" and "Document" in c["labels"]]
+    assert cited and all(c["id"] == "e2e-neg" for c in cited)
