@@ -88,24 +88,20 @@ def start_api(data_dir: Path, graph_dir: Path, **env_extra: str) -> ApiServer:
     raise RuntimeError(f"medkg serve did not become ready:\n{log.read_text()[-4000:]}")
 
 
-_shared: dict[str, ApiServer] = {}
-
-
 def shared_api(request, graph_db, tmp_path_factory) -> ApiServer:
     """The session's one full server (OCR and NER models loaded) on the suite's graph server, with its own
-    embedded feed buffer (Valkey) for the FHIR endpoints (``server.feeds``, a ``feeds.buffer.BufferTarget``)."""
-    if "full" not in _shared:
-        from feeds.buffer import BufferTarget, EmbeddedValkey
+    embedded feed buffer (Valkey) for the FHIR endpoints (``server.feeds``, a ``feeds.buffer.BufferTarget``).
+    Started once, by the session fixture ``api`` of tests/conftest.py."""
+    from feeds.buffer import BufferTarget, EmbeddedValkey
 
-        valkey = EmbeddedValkey(tmp_path_factory.mktemp("api-feeds"))
-        valkey.up()
-        request.config.add_cleanup(valkey.down)
-        server = start_api(tmp_path_factory.mktemp("api-data"), Path(graph_db.server.data_dir),
-                           MEDKG_FEEDS_DIR=str(valkey.data_dir))
-        server.feeds = BufferTarget(None, str(valkey.data_dir))
-        _shared["full"] = server
-        request.config.add_cleanup(server.stop)
-    return _shared["full"]
+    valkey = EmbeddedValkey(tmp_path_factory.mktemp("api-feeds"))
+    valkey.up()
+    request.config.add_cleanup(valkey.down)
+    server = start_api(tmp_path_factory.mktemp("api-data"), Path(graph_db.server.data_dir),
+                       MEDKG_FEEDS_DIR=str(valkey.data_dir))
+    server.feeds = BufferTarget(None, str(valkey.data_dir))
+    request.config.add_cleanup(server.stop)
+    return server
 
 
 CLAIM = "0" * 64 + ":0"

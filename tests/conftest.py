@@ -52,3 +52,11 @@ def graph_db(tmp_path_factory):
             yield GraphDB(server, driver, conn.database)
     finally:
         server.down()
+
+
+@pytest.fixture(scope="session")
+def api(request, graph_db, tmp_path_factory):
+    """One full `medkg serve` for the whole session (models loaded once), shared by the API and UI tests."""
+    from api_helpers import shared_api
+
+    return shared_api(request, graph_db, tmp_path_factory)

@@ -9,14 +9,9 @@ import time
 
 import jwt
 import pytest
-from api_helpers import API_PREFIXES, JWT_SECRET, ROLE_OF_TEMPLATE, ROLES, ROUTES, graph_counts, shared_api
+from api_helpers import API_PREFIXES, JWT_SECRET, ROLE_OF_TEMPLATE, ROLES, ROUTES, graph_counts
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def api(request, graph_db, tmp_path_factory):
-    return shared_api(request, graph_db, tmp_path_factory)
 
 
 def _call(client, method: str, path: str):

@@ -7,16 +7,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from api_helpers import ROOT, shared_api
+from api_helpers import ROOT
 
 pytestmark = pytest.mark.slow
 BILL = ROOT / "samples" / "bill.jpg"
 ITEMISED = ROOT / "samples" / "itemised.jpg"
-
-
-@pytest.fixture(scope="session")
-def api(request, graph_db, tmp_path_factory):
-    return shared_api(request, graph_db, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_helpers import ROOT, add_keys, shared_api
+from api_helpers import ROOT, add_keys
 
 pytestmark = pytest.mark.slow
 BUNDLE = ROOT / "samples" / "fhir" / "bundle_inpatient.json"
 FHIR = "application/fhir+json"
-
-
-@pytest.fixture(scope="session")
-def api(request, graph_db, tmp_path_factory):
-    return shared_api(request, graph_db, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import hmac
 import json
 
 import pytest
-from api_helpers import shared_api
 
 pytestmark = pytest.mark.slow
 
@@ -19,11 +18,6 @@ PIDS = [f"PLANT-{i:04d}-Z" for i in range(len(NAMES))]
 # concept; a concept reaches a researcher only when at least k patients share it, so these never can)
 ADDRESSES = ["幸福里88号", "杏花村12号", "桃源路7号", "柳岸街301号", "梅园巷9号", "竹林道45号"]
 PHONES = [f"1390000{i:04d}" for i in range(len(NAMES))]
-
-
-@pytest.fixture(scope="session")
-def api(request, graph_db, tmp_path_factory):
-    return shared_api(request, graph_db, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

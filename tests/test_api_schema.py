@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from api_helpers import ROLE_OF_TEMPLATE, shared_api
+from api_helpers import ROLE_OF_TEMPLATE
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
@@ -20,11 +20,6 @@ EXAMPLES = 12  # per operation; ~25 operations: the whole fuzz takes about a min
 OPERATIONS = sorted(ROLE_OF_TEMPLATE) + [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")]
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance]
-
-
-@pytest.fixture(scope="session")
-def api(request, graph_db, tmp_path_factory):
-    return shared_api(request, graph_db, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

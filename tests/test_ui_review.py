@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from api_helpers import ROOT, shared_api
+from api_helpers import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -126,11 +126,6 @@ def first_planted(clerk, seeds, kind="inpatient"):
 
 
 # --- the browser -------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def api(request, graph_db, tmp_path_factory):
-    return shared_api(request, graph_db, tmp_path_factory)
-
 
 @pytest.fixture(scope="module")
 def clerk(api):
