@@ -35,6 +35,15 @@ FOLDED: dict[str, dict[T, str]] = {"ccks17": {T.lab_test: "检查和检验", T.p
 # head is flat, so the inner entities come from the other heads (ner.tagger.Tagger.spans).
 NESTED: dict[str, frozenset[str]] = {"cmeee": frozenset({"sym"})}
 
+# The graph output (ner.tagger.Tagger.__call__): the primary head gives the entities, the other heads add only the
+# types it lacks, in this order of preference: real EMR text (CCKS 2017's 症状和体征: 无胸痛, 未闻及干湿啰音) before
+# textbook prose (CMeEE's sym: 腹壁静脉曲张 as a clause) before online Q&A. A head not listed comes last.
+SECONDARY_ORDER: tuple[str, ...] = ("ccks17", "cmeee", "cmedqaner")
+
+# Labels whose spans may enclose the primary's entities whole in the graph output: a symptom around its body part
+# (腹部疼痛 around 腹部, 胸痛 around 胸), where the primary head, which has no symptom type, took only the part.
+ENCLOSING: dict[str, frozenset[str]] = {"cmeee": frozenset({"sym"}), "ccks17": frozenset({"症状和体征"})}
+
 
 def bio_labels(scheme: str) -> list[str]:
     """``O`` then ``B-x``/``I-x`` per label, in the scheme's fixed order (index 0 is always ``O``)."""

@@ -7,8 +7,8 @@ Windows of every text are sorted by length and cut into batches under a token bu
 one model call per batch across texts); per-character scores are stitched back per text and decoded
 with constrained Viterbi per scheme. The *primary* scheme (Yidu-S4K's, the EMR convention) gives the
 entities; the other heads only add types the primary lacks (symptoms, departments, microbes, …), beside
-the primary's entities or, where their convention nests (``ner.schema.NESTED``), enclosing them whole (the
-symptom 腹部疼痛 around the body part 腹部), never cutting one.
+the primary's entities or enclosing them whole (``ner.schema.ENCLOSING``: the symptom 腹部疼痛 around the body
+part 腹部), never cutting one; real EMR text's heads first (``ner.schema.SECONDARY_ORDER``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from core.records import Entity, Span
 from ner.decode import spans, transition_scores, viterbi
-from ner.schema import NESTED, SCHEMES, entity_type
+from ner.schema import ENCLOSING, NESTED, SCHEMES, SECONDARY_ORDER, entity_type
 from ner.windows import stitch, windows
 
 WINDOW = 254  # characters per window (+ CLS/SEP = 256 positions)
@@ -71,6 +71,8 @@ class Tagger:
         self.window, self.overlap, self.max_tokens = window, overlap, max_tokens
         self.masks = {s: transition_scores(labs, meta.get("transitions", {}).get(s)) for s, labs in self.labels.items()}
         self.primary_types = {entity_type(self.primary, lab[2:]) for lab in self.labels[self.primary] if lab != "O"}
+        rank = {s: i for i, s in enumerate(SECONDARY_ORDER)}
+        self.secondary = sorted((s for s in self.labels if s != self.primary), key=lambda s: rank.get(s, len(rank)))
         self.name = f"{meta.get('name', 'ner')}@{backend.name}"
 
     @classmethod
@@ -160,10 +162,8 @@ class Tagger:
                                                                                                self.primary)]
             owner, primary = owners(len(text), found), list(found)
             taken = np.zeros(len(text), bool)  # by the other heads' additions, which never overlap each other
-            for sch in self.labels:
-                if sch == self.primary:
-                    continue
-                nests = NESTED.get(sch, frozenset())
+            for sch in self.secondary:
+                nests = ENCLOSING.get(sch, frozenset())
                 for s, e, lab, c in self.decode(sc[sch], sch):
                     typ = entity_type(sch, lab)
                     if typ in self.primary_types or taken[s:e].any():

@@ -66,6 +66,45 @@ def test_windows_cover_every_character_and_stitch_takes_each_from_a_window_holdi
         assert (out[:, 0] == np.arange(n)).all()  # every position scored, by a window that contains it
 
 
+class ScriptedHeads:
+    """Stands in for the network (the merge of heads is under test): each head scores its scripted BIO tags."""
+
+    name = "scripted"
+
+    def __init__(self, labels: dict[str, list[str]], tags: dict[str, list[str]]):
+        self.labels, self.tags = labels, tags
+
+    def pad_to(self, width: int) -> int:
+        return width
+
+    def __call__(self, ids, mask):
+        out = {}
+        for sch, labs in self.labels.items():
+            x = np.full((*ids.shape, len(labs)), -8.0, np.float32)
+            for r in range(ids.shape[0]):
+                for i, tag in enumerate(["O", *self.tags[sch], "O"][: ids.shape[1]]):
+                    x[r, i, labs.index(tag)] = 8.0
+            out[sch] = x
+        return out
+
+
+def test_graph_output_takes_symptoms_from_emr_text_heads_before_textbook_ones():
+    from ner.chars import CharVocab
+
+    text = "患者无胸痛。"  # Yidu (no symptom type) takes the body part 胸; CMeEE the clause 无胸痛; CCKS 2017 胸痛
+    tags = {"yidu": ["O", "O", "O", "B-解剖部位", "O", "O"],
+            "cmeee": ["O", "O", "B-sym", "I-sym", "I-sym", "O"],
+            "ccks17": ["O", "O", "O", "B-症状和体征", "I-症状和体征", "O"]}
+    labels = {s: bio_labels(s) for s in ("yidu", "cmeee", "ccks17")}
+    vocab = CharVocab({c: i + 5 for i, c in enumerate(text)}, cls=1, sep=2, pad=0, unk=3, space=4)
+    found = {(e.type.value, e.span.text) for e in Tagger(ScriptedHeads(labels, tags), vocab, {"schemes": labels})([text])[0]}
+    assert found == {("BodyPart", "胸"), ("Symptom", "胸痛")}
+    # without the EMR head the textbook symptom is still taken, enclosing the body part whole
+    del labels["ccks17"]
+    found = {(e.type.value, e.span.text) for e in Tagger(ScriptedHeads(labels, tags), vocab, {"schemes": labels})([text])[0]}
+    assert found == {("BodyPart", "胸"), ("Symptom", "无胸痛")}
+
+
 def test_batches_respect_the_token_budget_and_lose_nothing():
     lengths = [5, 250, 3, 120, 120, 7, 254, 1]
     got = batches(lengths, max_tokens=600)
