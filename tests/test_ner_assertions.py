@@ -53,6 +53,16 @@ def test_negation_list_and_clause_boundary():
     assert statuses("未见明显肿块但有胸腔积液", ("肿块", D), ("胸腔积液", D)) == ["negated", "affirmed"]
 
 
+def test_a_bare_wei_denies_only_the_entity_right_after_it():
+    assert statuses("头痛，恶心，未呕吐，腹痛。", ("头痛", S), ("恶心", S), ("呕吐", S), ("腹痛", S)) == [
+        "affirmed", "affirmed", "negated", "affirmed"]
+    assert statuses("恶心未呕吐无意识障碍。", ("恶心", S), ("呕吐", S), ("意识障碍", S)) == [
+        "affirmed", "negated", "negated"]
+    # 未 before other words is no denial of what follows them
+    assert statuses("患者未婚，未明显缓解，腹痛。", ("腹痛", S)) == ["affirmed"]
+    assert statuses("咳嗽未明显好转。", ("咳嗽", S)) == ["affirmed"]
+
+
 @pytest.mark.parametrize("text, word", [
     ("否认高血压、糖尿病病史。", "糖尿病"),
     ("双肺未闻及干湿性啰音。", "干湿性啰音"),
