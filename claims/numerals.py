@@ -46,7 +46,7 @@ for _chars, _d in (("零〇○", 0), ("壹一弌", 1), ("贰貳二两兩弍", 2)
 SMALL_UNITS = {**dict.fromkeys("拾十什", 10), **dict.fromkeys("佰百", 100), **dict.fromkeys("仟千", 1000)}
 BIG_UNITS = {**dict.fromkeys("万萬", 10**4), **dict.fromkeys("亿億", 10**8)}
 YUAN, JIAO, FEN, WHOLE = set("元圆圓"), set("角"), set("分"), set("整正")
-_PREFIXES = ("人民币", "人民幣", "RMB", "rmb")
+_PREFIXES = ("人民币", "人民幣", "RMB", "rmb", "¥")  # ¥ (or ￥): printed before the words too
 
 
 def _squeeze(text: str) -> tuple[str, list[int]]:

@@ -41,7 +41,7 @@ from .layout import (
 )
 from .glyphs import simplify
 from .numerals import AmountError, NumeralError, parse_amount, parse_financial
-from .repair import FIGURE_LOOKALIKES, verify_claim
+from .repair import FIGURE_LOOKALIKES, WORD_LOOKALIKES, verify_claim
 
 __all__ = ["LABELS", "REVIEW_BELOW", "classify", "structure_page"]
 
@@ -65,11 +65,11 @@ _H, _P = "header", "payments"
 _A, _D = FieldKind.amount, FieldKind.date
 LABELS: tuple[Label, ...] = (
     Label(r"票据代码", _H, "bill_code", digits=True),
-    Label(r"票据号码|N[oO0][.:]?", _H, "bill_no", digits=True),
+    Label(r"票据号码|N[oO][.:]?|N0?[.:]|N(?=[0-9])", _H, "bill_no", digits=True),
     Label(r"校验码", _H, "check_code", digits=True),
     Label(r"开票日期|打印日期|日期", _H, "issue_date", _D),
     Label(r"就诊日期", _H, "visit_date", _D),
-    Label(r"交款人统一社会信用代码", _H, "payer_id"),
+    Label(r"交款人统一社会(?:信用?代?码?)?", _H, "payer_id"),  # also cut short by the frame
     Label(r"交款人", _H, "payer"),
     Label(r"姓名", _H, "patient_name"),
     Label(r"收款单位(?:\((?:盖)?章\))?", _H, "hospital"),
@@ -78,10 +78,10 @@ LABELS: tuple[Label, ...] = (
     Label(r"住院号", _H, "inpatient_no"),
     Label(r"门诊号", _H, "outpatient_no"),
     Label(r"病历号", _H, "record_no"),
-    Label(r"入院日期", _H, "admitted", _D),
-    Label(r"出院日期", _H, "discharged", _D),
+    Label(r"入院日期|入院时间", _H, "admitted", _D),
+    Label(r"出院日期|出院时间", _H, "discharged", _D),
     Label(r"医保类[型别]", _H, "insurance_type"),
-    Label(r"住院科别|科室|科别", _H, "department"),
+    Label(r"住院科别|住院科室|科室|科别", _H, "department"),
     Label(r"床号", _H, "bed"),
     Label(r"住院天数", _H, "stay_days"),
     Label(r"业务流水号", _H, "serial_no", digits=True),
@@ -99,7 +99,7 @@ LABELS: tuple[Label, ...] = (
     Label(r"预缴金额", _P, PaymentKey.prepaid.value, _A),
     Label(r"补缴金额", _P, PaymentKey.top_up.value, _A),
     Label(r"退费金额", _P, PaymentKey.refund.value, _A),
-    Label(r"(?:金额)?合计\(?大写\)?", "total_words", "total_words", _A),
+    Label(r"(?:金额)?合计(?:金额)?\(?大写\)?", "total_words", "total_words", _A),
     Label(r"\(?小写\)", "total_figures", "total_figures", _A),
 )
 
@@ -151,6 +151,42 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
     return replace(cell, text=text[:q - len(lit)] + lit + text[q:])
 _COLON = ":"
 
+# header labels whose value has a strict grammar (a code of letters and digits, a date): only these may be
+# read through two misread ideographs, since the value then has to prove the reading
+_STRICT = {alt: lab for lab in LABELS if lab.target == "header" and (lab.digits or lab.kind is FieldKind.date)
+           for alt in lab.pattern.split("|") if len(alt) >= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}
+_CODE = re.compile(r"[0-9A-Za-z]{4,}")
+
+
+def fix_twice_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cell]:
+    """A cell ``XXXX:value`` whose XXXX is two misread ideographs off a code or date label (桑据号属 for
+    票据号码) is read with that label, when all of these hold: XXXX is as long as the label and every other
+    code or date label is three or more characters off; that label is printed nowhere else on the page; and the
+    value fits the label's grammar (a code of four or more letters and digits, a date). Amount labels
+    are never read this way: a payment label two characters off another (按比例自付, 个人自付) is common."""
+    present = {lab.key for c in cells for _, _, lab in labels.find(c.key)}
+    out = []
+    for cell in cells:
+        key = cell.key
+        p = key.find(":")
+        head, value = key[:p], key[p + 1:]
+        if p < 4 or labels.find(head) or not value:
+            out.append(cell)
+            continue
+        dist = {lit: Levenshtein.distance(head, lit) for lit in _STRICT if len(lit) == len(head)}
+        near = [lit for lit, d in dist.items() if d <= 2]
+        lab = _STRICT[near[0]] if len(near) == 1 else None
+        if (lab is None or lab.key in present
+                or not all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head, near[0]) if a != b)
+                or not (_DATE.fullmatch(value) if lab.kind is FieldKind.date else _CODE.fullmatch(value))):
+            out.append(cell)
+            continue
+        text = nfkc(cell.text)
+        q = text.find(":") if ":" in text else text.find("：")
+        out.append(replace(cell, text=near[0] + text[q:]) if q == len(head) else cell)
+        present.add(lab.key)
+    return out
+
 
 # ---------------------------------------------------------------------------------------------
 # Field values
@@ -186,14 +222,18 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         try:
             value = parse_financial(raw) if name == "total_words" else parse_amount(raw)
         except (AmountError, NumeralError):
-            value, note = _dotted_thousands(raw) if name != "total_words" else (None, "")
+            value, note = _dotted_thousands(raw) if name != "total_words" else _folded_words(raw)
             if value is None and name != "total_words" and (m := _LEADING_AMOUNT.match(text)):
                 # 9248.85附加支付: a value run together with the next (unknown) label on the line
                 try:
                     value, note = parse_amount(m[1]), f"the figure before {text[m.end():]!r} (read {raw.strip()!r})"
                 except AmountError:
                     value, note = None, ""
+            if value is None and name != "total_words" and _COLON_POINT.fullmatch(text):
+                # 0:00: a decimal point read as a colon; a reading, not a proof, so it is always reviewed
+                value, note = parse_amount(text.replace(":", ".")), f"a colon read as the decimal point (read {text!r})"
     elif kind is FieldKind.date:
+        text = text.rstrip(":;,，；。")  # a remark strings fields together (出院时间:2021-02-10:住院天数:4)
         m = _DATE.fullmatch(text)
         if m is None and (m := _DATE.fullmatch(_refold(text))) is not None:
             note = f"look-alikes folded to digits (read {text!r})"
@@ -208,11 +248,25 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         value = simplify(text) or None
         if value is not None and value != text:
             note = f"traditional or variant glyphs read as simplified (read {text!r})"
-    review = value is None or cell.confidence < REVIEW_BELOW
+    review = value is None or cell.confidence < REVIEW_BELOW or note.startswith("a colon read")
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
 
 
+def _folded_words(raw: str) -> tuple[object, str]:
+    """The total in words with its look-alike glyphs folded (抬 → 拾, 武 → 贰): each maps to one numeral, so
+    no digit is chosen; the words stay an independent reading, and a wrong fold fails the words-against-
+    figures check like any misread numeral."""
+    folded = "".join(WORD_LOOKALIKES.get(ch, ch) for ch in raw)
+    if folded == raw:
+        return None, ""
+    try:
+        return parse_financial(folded), f"look-alikes folded to numerals (read {raw.strip()!r})"
+    except NumeralError:
+        return None, ""
+
+
+_COLON_POINT = re.compile(r"[¥$]?[0-9]+:[0-9]{2}")
 _LEADING_AMOUNT = re.compile(r"([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)(?=[\u4e00-\u9fff])")
 _RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")
 _EXEMPT = ("免税", "不征税")
@@ -670,6 +724,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
     free = [c for c in cells if c.index not in skip]
     found = {c.index: labels.find(c.key) for c in free}
     taken: set[int] = set()
+    dy = _print_shift(free, found, labels, OFFSET_GAP * line_height)
     for cell in free:
         if not found[cell.index] or cell.index in taken:
             continue
@@ -682,7 +737,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 raw = _STAMP_NOTE.sub("", raw).strip()
             source = cell
             if not raw and n + 1 == len(in_cell):
-                nb = _offset_value(cell, free, OFFSET_GAP * max(cell.height, line_height), lab, taken)
+                nb = _offset_value(cell, free, OFFSET_GAP * max(cell.height, line_height), lab, taken, dy)
                 if nb is not None and nb.index not in taken and not (found[nb.index] and found[nb.index][0][0] == 0):
                     raw, source = nb.text.strip(), nb
                     if lab.key == "hospital":
@@ -700,7 +755,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 raw, source = _continued(raw, source, free, found, taken)
             if lab.kind is FieldKind.text:
                 # a remark line strings fields together (住院天数:4;起付线:1200.00): the value ends at a separator
-                raw = re.split(r"[;；,，]", raw, maxsplit=1)[0].strip()
+                raw = _without_trailing_label(re.split(r"[;；,，]", raw, maxsplit=1)[0].strip())
             if lab.target in ("header", "payments"):
                 slot = out[lab.target]
             else:
@@ -708,6 +763,25 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
             if lab.key not in slot:
                 slot[lab.key] = make_field(lab.key, raw, lab.kind, source, digits=lab.digits)
     return out
+
+
+_ALL_LITERALS = tuple(sorted({alt for lab in LABELS for alt in lab.pattern.split("|")
+                              if len(alt) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}, key=len, reverse=True))
+
+
+def _without_trailing_label(raw: str) -> str:
+    """A text value run on into the next label with no value of its own (医保类型:郑州市医保住院料室:): the
+    label is cut off when it is a known label, or one misread ideograph off one of four or more characters
+    (住院料室 for 住院科室), standing right before a final colon."""
+    text = nfkc(raw)
+    if not text.endswith(":"):
+        return raw
+    body = text[:-1]
+    for lit in _ALL_LITERALS:
+        tail = body[len(body) - len(lit):]
+        if len(body) > len(lit) and (tail == lit or (len(lit) >= 4 and Levenshtein.distance(tail, lit) == 1)):
+            return body[:len(body) - len(lit)].strip()
+    return raw
 
 
 def _fits(lab: Label, text: str) -> bool:
@@ -723,21 +797,66 @@ def _fits(lab: Label, text: str) -> bool:
     return True
 
 
-def _offset_value(cell: Cell, free: list[Cell], max_gap: float, lab: Label, taken: set[int]) -> Cell | None:
+def _offset_value(cell: Cell, free: list[Cell], max_gap: float, lab: Label, taken: set[int],
+                  dy: float = 0.0) -> Cell | None:
     """The value of a label whose own cell holds none: the nearest cell to its right on its row
-    (``right_neighbour``); where a dot-matrix offset puts two rows' values level with the label (校验码
-    between f04e above and 2021-02-10 below), the nearest one that fits the label's grammar."""
-    nb = right_neighbour(cell, free, max_gap)
-    if nb is None or _fits(lab, nb.text):
-        return nb
+    (``right_neighbour``), the row taken ``dy`` below the label (the page's printed layer, ``_print_shift``).
+    Where a dot-matrix offset puts two rows' values level with the label (校验码 between f04e above and
+    2021-02-10 below), of the values level with the nearest one, one that fits the label's grammar, and
+    of those the one nearest the shifted row."""
+    at = replace(cell, y0=cell.y0 + dy, y1=cell.y1 + dy) if dy else cell
+    nb = right_neighbour(at, free, max_gap)
+    if nb is None:
+        return None
+    level = [nb]
     rest = [c for c in free if c is not nb and c.index not in taken]
-    while (other := right_neighbour(cell, rest, max_gap)) is not None:
+    while (other := right_neighbour(at, rest, max_gap)) is not None:
         if other.x0 > nb.x0 + 2 * cell.height:
             break  # only values level with the first one compete with it
-        if _fits(lab, other.text):
-            return other
+        level.append(other)
         rest.remove(other)
-    return nb
+    fitting = [c for c in level if _fits(lab, c.text)]
+    if not fitting:
+        return nb
+    return min(fitting, key=lambda c: (abs(c.cy - at.cy), c.x0))
+
+
+def _print_shift(cells: list[Cell], found: dict[int, list], labels: LabelSet, max_gap: float) -> float:
+    """How far below its pre-printed labels (negative: above) a dot-matrix printer put the values.
+
+    Why: on a form filled by a dot-matrix printer the whole printed layer sits where the paper did, often
+    half a row above or below the labels, so a label's own row can hold its value and the next row's
+    (校验码 level with f04e above and 2021-02-10 below). The shift is the one that puts a value fitting
+    its label's grammar nearest level with most of the labels that hold no value of their own, tried at
+    every label-to-candidate offset within a line height; taken only when it fits clearly more labels
+    (three or more, and more than a quarter of them) than no shift."""
+    empty = []
+    for c in cells:
+        hits = found.get(c.index)
+        if not hits or hits[-1][1] < len(c.key) - 1:
+            continue  # no label, or the label's value is in its own cell
+        lab = hits[-1][2]
+        cands = [o for o in cells if o is not c and o.x0 >= c.x1 - 0.3 * c.height and o.x0 - c.x1 <= max_gap
+                 and abs(o.cy - c.cy) <= c.height and not found.get(o.index) and _fits(lab, o.text)]
+        if cands:
+            empty.append((c, cands))
+    if len(empty) < 3:
+        return 0.0
+
+    def score(dy: float) -> int:
+        n = 0
+        for c, cands in empty:
+            nearest = min(cands, key=lambda o: (abs(o.cy - c.cy - dy) > 0.6 * c.height, o.x0))
+            n += abs(nearest.cy - c.cy - dy) <= 0.25 * c.height
+        return n
+
+    shifts = sorted({round(o.cy - c.cy) for c, cands in empty for o in cands}, key=abs)
+    base = score(0.0)
+    best, best_dy = base, 0.0
+    for dy in shifts:
+        if (sc := score(dy)) > best:
+            best, best_dy = sc, float(dy)
+    return best_dy if best >= base + max(3, 0.25 * len(empty)) else 0.0
 
 
 def _continued(raw: str, cell: Cell, free: list[Cell], found: dict, taken: set[int]) -> tuple[str, Cell]:
@@ -758,7 +877,9 @@ def _squeeze(text: str) -> tuple[str, list[int]]:
             if not c.isspace():
                 chars.append(c)
                 where.append(i)
-    return "".join(chars), where
+    # in simplified glyphs, as ``Cell.key`` is (a label printed or read 個人自費 is still 个人自费); the
+    # conversion keeps the length, so ``where`` still maps each character back
+    return simplify("".join(chars)), where
 
 
 def _original(text: str, where: list[int], start: int, stop: int) -> str:
@@ -811,13 +932,15 @@ def stay_period(cells: list[Cell]) -> dict[str, BillField]:
                 break
             parts.append((nb, nb.key))
         dates = [(cell, d) for cell, text in parts for d in _ANY_DATE.finditer(text)]
-        if len(dates) != 2:
+        if not 1 <= len(dates) <= 2:
             continue
         out = {}
+        # one date alone is where the stay began (the discharge is printed elsewhere: 出院时间 in a remark)
+        note = "from the stay period (住院时间)" if len(dates) == 2 else "the stay period's (住院时间) only date: its start"
         for key, (cell, d) in zip(("admitted", "discharged"), dates):
             y, mo, da = (d[1], d[2], d[3]) if d[1] else (d[4], d[5], d[6])
             out[key] = make_field(key, f"{y}-{mo}-{da}", FieldKind.date, cell).model_copy(
-                update={"raw": d[0], "note": "from the stay period (住院时间)"})
+                update={"raw": d[0], "note": note})
         return out
     return {}
 
@@ -871,7 +994,7 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
                                                           detail=detail),), **base)
     height = median_height(cells)
-    cells = [fix_misread_label(c) for c in unstack(cells, height)]
+    cells = fix_twice_misread_labels([fix_misread_label(c) for c in unstack(cells, height)])
     header = _header_row(cells)
     items: list[LineItem] = []
     used: set[int] = set()

@@ -1,0 +1,147 @@
+"""Header-field mechanisms for real receipts (issue 17), each on a hand-made page that always exists.
+
+A dot-matrix layer printed half a row off its labels, labels misread by two ideographs, a label printed or
+read in a variant glyph, a value run on into a misread label, dates in a remark and a stay period with one
+date, the total in words behind 合计金额(大写) and a ¥, and a decimal point read as a colon. The pages are
+a few OCR lines placed as the tuning bills of the real set print them (``tests/test_bills_real.py`` reads
+the real images).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from claims.glyphs import available
+from claims.structure import structure_page
+from core.records import Page, TextLine
+
+PX = 20
+
+
+def line(x: float, y: float, text: str, h: float = 28) -> TextLine:
+    w = PX * len(text)
+    return TextLine(box=((x, y), (x + w, y), (x + w, y + h), (x, y + h)), text=text, confidence=0.98)
+
+
+def page(lines, width: int = 1700, height: int = 1100) -> Page:
+    return Page(doc_id="hand", index=0, width=width, height=height, lines=tuple(lines))
+
+
+def grid(y: float = 400) -> list[TextLine]:
+    return [line(200, y, "项目名称"), line(500, y, "金额（元）"), line(700, y, "备注"),
+            line(200, y + 40, "床位费"), line(500, y + 40, "166.00"),
+            line(200, y + 80, "检查费"), line(500, y + 80, "2232.80"), line(200, y + 130, "合计")]
+
+
+def offset_form(dy: float) -> list[TextLine]:
+    """A 吉林 e-receipt's top right: four labels, and their values printed ``dy`` below them (above when
+    negative), so that 校验码's row also holds the next row's date."""
+    labels = [(170, "票据号码："), (200, "电子票据号码："), (226, "校验码："), (252, "开票日期：")]
+    values = ["00000325", "00000227", "f04e", "2021-02-10"]
+    out = [line(600, 40, "吉林省医疗机构住院收费票据")]
+    for (y, lab), v in zip(labels, values):
+        out += [line(1240, y, lab), line(1450, y + dy, v)]
+    return out
+
+
+@pytest.mark.parametrize("dy", [-12, 0, 12])
+def test_values_printed_off_their_labels_are_read_at_the_pages_shift(dy):
+    claim = structure_page(page([*offset_form(dy), *grid()]), verify=False)
+    head = claim.header
+    assert head["bill_no"].value == "00000325"
+    assert head["check_code"].value == "f04e"
+    assert head["issue_date"].value == date(2021, 2, 10)
+
+
+def test_without_the_shift_the_row_between_two_values_takes_the_wrong_one():
+    # the shift is what reads this form: at dy = -12 the 校验码 row is level with f04e and the date both,
+    # and 电子票据号码's row with 00000227 and f04e; a shift of 0 would give 校验码 the date's neighbour
+    from claims.layout import cells_of
+    from claims.structure import BILL_LABELS, OFFSET_GAP, _print_shift
+
+    cells = cells_of(page(offset_form(-12)).lines)
+    found = {c.index: BILL_LABELS.find(c.key) for c in cells}
+    assert _print_shift(cells, found, BILL_LABELS, OFFSET_GAP * 28) == pytest.approx(-12, abs=2)
+    level = cells_of(page(offset_form(0)).lines)
+    assert _print_shift(level, {c.index: BILL_LABELS.find(c.key) for c in level}, BILL_LABELS, OFFSET_GAP * 28) == 0
+
+
+def test_a_bill_number_printed_after_n_keeps_its_leading_zero():
+    claim = structure_page(page([line(600, 40, "吉林省医疗机构住院收费票据"), line(1240, 130, "N 00000325"),
+                                 *grid()]), verify=False)
+    assert claim.header["bill_no"].value == "00000325"
+
+
+def test_a_code_label_two_misread_ideographs_off_is_read_when_its_value_fits():
+    lines = [line(500, 40, "河南省医疗住院收费票据（电子）"), line(1050, 240, "桑据号属：00058548"),
+             line(160, 240, "票据代码：410602"), *grid()]
+    claim = structure_page(page(lines), verify=False)
+    assert claim.header["bill_no"].value == "00058548"
+    assert claim.header["bill_code"].value == "410602"
+
+
+@pytest.mark.parametrize("text", [
+    "桑据号属：郑州市",  # the value is no code
+    "乙类首自付：1455.82",  # two characters off 个人自付, but amounts are never read this way
+    "桑据马码：00058548",  # two off 票据代码 and 票据号码 alike
+])
+def test_a_label_two_characters_off_is_left_alone_without_proof(text):
+    claim = structure_page(page([line(500, 40, "河南省医疗住院收费票据（电子）"), line(1050, 240, text), *grid()]),
+                           verify=False)
+    assert "bill_no" not in claim.header and "bill_code" not in claim.header
+    assert "self_pay" not in claim.payments
+
+
+def test_a_two_off_label_already_printed_elsewhere_is_not_read_again():
+    lines = [line(500, 40, "河南省医疗住院收费票据（电子）"), line(1050, 200, "票据号码：00000001"),
+             line(1050, 240, "桑据号属：00058548"), *grid()]
+    claim = structure_page(page(lines), verify=False)
+    assert claim.header["bill_no"].value == "00000001"
+
+
+@pytest.mark.skipif(not available(), reason="opencc is not installed")
+def test_a_label_in_a_variant_glyph_finds_its_value():
+    lines = [line(500, 40, "吉林省医疗机构住院收费票据"), *grid(),
+             line(600, 848, "个人自費："), line(780, 844, "53401.02")]
+    claim = structure_page(page(lines), verify=False)
+    assert claim.payments["self_expense"].value == Decimal("53401.02")
+
+
+def test_a_text_value_run_into_a_misread_label_ends_before_it():
+    lines = [line(500, 40, "河南省医疗住院收费票据（电子）"), *grid(),
+             line(200, 744, "医保类型：郑州市医保住院料室："), line(200, 790, "医疗机构类型：综合医院住院科别：")]
+    head = structure_page(page(lines), verify=False).header
+    assert head["insurance_type"].value == "郑州市医保"
+    assert head["institution_type"].value == "综合医院"
+
+
+def test_dates_from_a_remark_and_a_stay_period_with_one_date():
+    lines = [line(500, 40, "吉林省医疗机构住院收费票据"), *grid(),
+             line(235, 748, "住院时间："), line(430, 742, "2021-02-06"), line(600, 750, "预缴金额："),
+             line(780, 744, "92000.00"),
+             line(340, 870, "备注：出院时间：2021-02-10:住院天数：4;起付线：1200.00")]
+    head = structure_page(page(lines), verify=False).header
+    assert head["admitted"].value == date(2021, 2, 6) and "only date" in head["admitted"].note
+    assert head["discharged"].value == date(2021, 2, 10)
+    assert head["stay_days"].value == "4"
+
+
+def test_total_in_words_behind_a_split_label_a_yen_sign_and_a_look_alike():
+    lines = [line(500, 40, "黑龙江省医疗住院收费票据"), *grid(),
+             line(180, 600, "合计金额(大写):"), line(520, 606, "￥贰仟叁佰玖抬捌元捌角")]
+    claim = structure_page(page(lines), verify=False)
+    words = claim.total_words
+    assert words is not None and words.value == Decimal("2398.80")
+    assert words.raw == "￥贰仟叁佰玖抬捌元捌角" and "look-alikes" in words.note
+
+
+def test_a_colon_read_as_the_decimal_point_is_read_but_always_reviewed():
+    lines = [line(500, 40, "河南省医疗住院收费票据（电子）"), *grid(), line(1050, 844, "大额（病）保险报销：0:00")]
+    claim = structure_page(page(lines), verify=False)
+    f = claim.payments["critical_illness"]
+    assert f.value == Decimal("0.00") and f.needs_review and "colon" in f.note
+    verified = structure_page(page(lines))
+    assert verified.payments["critical_illness"].needs_review
