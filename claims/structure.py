@@ -161,9 +161,11 @@ _CODE = re.compile(r"[0-9A-Za-z]{4,}")
 def fix_twice_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cell]:
     """A cell ``XXXX:value`` whose XXXX is two misread ideographs off a code or date label (桑据号属 for
     票据号码) is read with that label, when all of these hold: XXXX is as long as the label and every other
-    code or date label is three or more characters off; that label is printed nowhere else on the page; and the
-    value fits the label's grammar (a code of four or more letters and digits, a date). Amount labels
-    are never read this way: a payment label two characters off another (按比例自付, 个人自付) is common."""
+    code or date label is three or more characters off; that label is printed nowhere else on the page;
+    the value fits the label's grammar (four or more digits, look-alike letters folded; a date); and one
+    of the label's first two characters is read right (号码, 日期 end many labels: 中心号码 is no 票据号码).
+    Amount labels are never read this way: a payment label two characters off another (按比例自付,
+    个人自付) is common."""
     present = {lab.key for c in cells for _, _, lab in labels.find(c.key)}
     out = []
     for cell in cells:
@@ -178,7 +180,9 @@ def fix_twice_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) 
         lab = _STRICT[near[0]] if len(near) == 1 else None
         if (lab is None or lab.key in present
                 or not all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head, near[0]) if a != b)
-                or not (_DATE.fullmatch(value) if lab.kind is FieldKind.date else _CODE.fullmatch(value))):
+                or not any(a == b for a, b in zip(head[:2], near[0][:2]))
+                or not (_DATE.fullmatch(value) if lab.kind is FieldKind.date else _CODE.fullmatch(value)
+                        and _fold_digits(value)[0].isdigit())):
             out.append(cell)
             continue
         text = nfkc(cell.text)
@@ -388,8 +392,9 @@ def _header_row(cells: list[Cell]) -> list[Cell] | None:
     for cell in cells:
         if _is_name_head(cell.key) or (_HEAD_WORDS.match(cell.key) and _is_name_head(_HEAD_WORDS.match(cell.key)[0])):
             # a stamp's large text beside the titles is no title
-            row = _split_heads(sorted((c for c in cells if same_row(c, cell) and c.height < 1.8 * cell.height),
-                                      key=lambda c: c.x0))
+            # nor is a cell without an ideograph (a perforation of a tractor-fed form OCR'd as C)
+            row = _split_heads(sorted((c for c in cells if same_row(c, cell) and c.height < 1.8 * cell.height
+                                       and _IDEOGRAPH.search(c.key)), key=lambda c: c.x0))
             if any(_is_amount_head(c.key) for c in row) and any(_is_name_head(c.key) for c in row):
                 return _repeated_titles(row)
     return None
@@ -443,7 +448,7 @@ def _head_kind(h: Cell, roles: tuple[tuple[str, str], ...] = ()) -> str:
     name = dict(roles).get("name")
     if _is_name_head(h.key) or (name and re.search(name, h.key)):
         return "text"
-    if _is_amount_head(h.key) or re.search(r"数量|单价|税额", h.key):
+    if _is_amount_head(h.key) or re.search(r"数量|单价|税额|个人支付|自付", h.key):
         return "num"
     return ""
 
@@ -504,8 +509,8 @@ def _body(cells: list[Cell], header: list[Cell]) -> list[list[Cell]]:
 
 def _named(cells: list[Cell]) -> list[Cell]:
     """The cells of a name column that can be part of a name: a fragment with no letter or ideograph
-    (a stamp's (23), a stray 0) is not."""
-    return [c for c in cells if re.search(r"[A-Za-z\u4e00-\u9fff]", c.key)]
+    (a stamp's (23), a stray 0) is not, nor a lone letter (a tractor-feed perforation OCR'd as C)."""
+    return [c for c in cells if re.search(r"[\u4e00-\u9fff]|[A-Za-z].*[A-Za-z0-9]", c.key)]  # nor is a lone letter (a perforation's C)
 
 
 def _joined(cells: list[Cell]) -> tuple[str, Cell]:
@@ -602,7 +607,9 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 by_role["amount"] = by_role.pop("self_pay")
             if "name" in by_role:
                 by_role["name"] = _named(by_role["name"])
-            if not by_role.get("name") or "amount" not in by_role:
+            if "amount" in by_role:
+                _quantities_out_of_amounts(by_role)
+            if not by_role.get("name") or not by_role.get("amount"):
                 continue
             if _FIELD_LIKE.match(_joined(by_role["name"])[0]):
                 continue  # 支付宝:0. — a labelled field printed across the grid, not an item
@@ -637,6 +644,35 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
     return items, used
 
 
+_QUANTITY_CELL = re.compile(r"[0-9]+(?:\.[0-9]+)?[项次个支盒瓶袋片粒张组份天]")
+_QUANTITY_THEN_AMOUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?[项次个支盒瓶袋片粒张组份天])([¥$]?[0-9][0-9,]*\.[0-9]{1,2})")
+
+
+def _quantities_out_of_amounts(by_role: dict[str, list[Cell]]) -> None:
+    """A dot-matrix row printed off its columns puts the quantity (1项, or a bare 7 left of the amount)
+    under 金额 with the amount; the cells are never run together into one figure (7 and 467.49 are not
+    7467.49): a quantity with its unit, or a cell reading ``1项4.32``, goes to the quantity, and of several
+    bare figures the rightmost (amounts are right-aligned) is the amount, the one left of it the quantity
+    when the row has none. Edits ``by_role`` in place."""
+    amounts = sorted(by_role["amount"], key=lambda c: c.x0)
+    out = []
+    for c in amounts:
+        if _QUANTITY_CELL.fullmatch(c.key):
+            by_role.setdefault("quantity", []).append(c)
+        elif m := _QUANTITY_THEN_AMOUNT.fullmatch(c.key):
+            pitch = (c.x1 - c.x0) / max(len(c.key), 1)
+            cut = c.x0 + pitch * m.end(1)
+            by_role.setdefault("quantity", []).append(replace(c, text=m[1], x1=cut))
+            out.append(replace(c, text=m[2], x0=cut))
+        else:
+            out.append(c)
+    if len(out) > 1 and all(_FIGURE.fullmatch(c.key) for c in out):
+        if len(out) == 2 and not by_role.get("quantity"):
+            by_role["quantity"] = [out[0]]
+        out = out[-1:]
+    by_role["amount"] = out
+
+
 # Items read as a stream of "name amount" pairs along each row, for a grid with no column titles
 # (a paper form whose category names are printed by the dot-matrix printer too: B超费 0.00 CT费 270.00 …)
 # and for cells that hold a whole item (检查费:10.00).
@@ -645,7 +681,8 @@ _TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|
 
 
 # what a labelled field's name ends in, never a fee category's (微信:102.41 is how it was paid, not an item)
-_FIELD_WORD = re.compile(r"(?:支付|金额|标准|补助|记帐|记账|存款|结余|自付|自费|自负|起付线|微信|支付宝|号|码|日期|时间)$")
+_FIELD_WORD = re.compile(r"(?:支付|金额|标准|补助|记帐|记账|存款|结余|自付|自费|自负|起付线|微信|支付宝|号|码|日期|时间|"
+                         r"现金|银行卡|刷卡|POS|扫码|找零|实收|优惠|减免)$")
 
 
 def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -> tuple[list[LineItem], set[int]]:
@@ -1003,9 +1040,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         receipt = doc_type is not DocumentType.itemised_list
         items, used = (itemised_table(cells, header, align=True, snap=receipt) if itemised
                        else category_grid(cells, header))
-    if not items:
-        items, stream_used = stream_items(cells, header, used)
-        used |= stream_used
+    stream, stream_used = stream_items(cells, header, used if not items else set())
+    if _readable(stream) > _readable(items) and _readable(items) < len(items) or (not items and stream):
+        # items printed as whole name:amount cells across a titled grid (化验费:405.45 | 治疗93.74) read
+        # better as a stream than by the columns they ignore: the reading that gives more whole items
+        items, used = stream, used | stream_used
     found = labelled_fields(cells, used, height)
     if "total_figures" not in found["totals"] and (total := total_on_words_row(cells, found["totals"])) is not None:
         found["totals"]["total_figures"] = total
@@ -1020,6 +1059,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),
                   payments=found["payments"], findings=tuple(missing(doc_type, items, found)), **base)
     return verify_claim(claim) if verify else claim
+
+
+def _readable(items: list[LineItem]) -> int:
+    """How many items have a name and an amount that parses."""
+    return sum(1 for i in items if i.name.value and i.amount.value is not None)
 
 
 def missing(doc_type: DocumentType, items: list[LineItem], found: dict) -> list[Finding]:

@@ -87,6 +87,8 @@ def test_a_code_label_two_misread_ideographs_off_is_read_when_its_value_fits():
     "桑据号属：郑州市",  # the value is no code
     "乙类首自付：1455.82",  # two characters off 个人自付, but amounts are never read this way
     "桑据马码：00058548",  # two off 票据代码 and 票据号码 alike
+    "中心号码：21002100",  # two off 票据号码, but only in the part many labels share
+    "桑据号属：21YD0210",  # not a bill number's digits
 ])
 def test_a_label_two_characters_off_is_left_alone_without_proof(text):
     claim = structure_page(page([line(500, 40, "河南省医疗住院收费票据（电子）"), line(1050, 240, text), *grid()]),
