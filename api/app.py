@@ -5,9 +5,10 @@ and the access log in one middleware, a request timeout around every request."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from api.jobs import JobRunner
 from api.metrics import Metrics
 from api.models import Models
 from api.patients_service import PatientService
-from api.ratelimit import TokenBuckets
+from api.ratelimit import SharedBuckets, TokenBuckets
 from api.reconcile_service import ReconcileService
 from api.records_service import RecordService
 from api.research_service import ResearchService, pseudonym_key
@@ -42,7 +43,7 @@ class Services:
     db: Database
     users: Users
     jwt: JwtVerifier | None
-    buckets: TokenBuckets
+    buckets: TokenBuckets | SharedBuckets
     graph: GraphAccess
     models: Models
     claims: ClaimService
@@ -69,7 +70,8 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
         from graph.schema import init_schema
 
         graph_for_schema = GraphAccess(target)
-        graph_for_schema.call(lambda d, database: init_schema(d, database))
+        with _file_lock(data / "schema.lock"):  # the workers of `medkg serve --workers N` start together
+            graph_for_schema.call(lambda d, database: init_schema(d, database))
         graph_for_schema.close()
     graph = GraphAccess(target, on_error=metrics.graph_errors.inc)
     models = Models()
@@ -89,17 +91,50 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
     claims.catalogue = catalogue
     jwt = None
     if settings.api_jwt_key:
-        jwt = JwtVerifier(settings.api_jwt_key, [a.strip() for a in settings.api_jwt_algorithms.split(",")],
+        jwt = JwtVerifier(_jwt_key(settings.api_jwt_key), [a.strip() for a in settings.api_jwt_algorithms.split(",")],
                           settings.api_jwt_audience, settings.api_jwt_issuer, settings.api_jwt_role_claim)
+    fhir = FhirIntake(settings)
     return Services(
-        settings=settings, db=db, users=Users(db), jwt=jwt,
-        buckets=TokenBuckets(settings.api_rate_per_s, settings.api_burst), graph=graph, models=models,
+        settings=settings, db=db, users=Users(db), jwt=jwt, buckets=_buckets(settings, fhir), graph=graph,
+        models=models,
         claims=claims, bills=BillService(files, models, claims, settings, catalogue),
         jobs=JobRunner(db, claims, data / "jobs", metrics, target.data_dir, catalogue=settings.catalogue or None),
         records=RecordService(graph, models), patients=PatientService(graph),
         research=ResearchService(graph, pseudonym_key(settings.pseudonym_key, data), settings.cohort_k),
-        access=AccessLog(data / "access.jsonl"), metrics=metrics, fhir=FhirIntake(settings),
+        access=AccessLog(data / "access.jsonl"), metrics=metrics, fhir=fhir,
         reconcile=ReconcileService(graph, settings))
+
+
+@contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock between processes (released when the file closes, also if the process dies)."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _jwt_key(value: str) -> str:
+    """``MEDKG_API_JWT_KEY`` is the key itself (a PEM, or an HS* secret) or the path of a PEM file."""
+    if not value.lstrip().startswith("-----BEGIN"):
+        path = Path(value).expanduser()
+        try:
+            if path.is_file():
+                return path.read_text()
+        except OSError:  # a secret too long or odd to be a file name
+            pass
+    return value
+
+
+def _buckets(settings: Settings, fhir: FhirIntake):
+    """The rate limit's buckets: in the feed buffer (Redis/Valkey) when one is configured, so that every worker
+    of ``medkg serve --workers N`` shares them; else per process (said once at start-up)."""
+    if fhir.configured:
+        where = fhir.target.describe()
+        log.info("rate limit: token buckets shared by every worker in %s", where)
+        return SharedBuckets(settings.api_rate_per_s, settings.api_burst, fhir.target.current_url, where)
+    log.warning("rate limit: per-process token buckets (no REDIS_URL or feed buffer configured); with "
+                "--workers N each worker allows a key the full rate")
+    return TokenBuckets(settings.api_rate_per_s, settings.api_burst)
 
 
 def create_app(settings: Settings | None = None, *, graph_dir: str | None = None, load_models: bool = True) -> FastAPI:
@@ -114,6 +149,7 @@ def create_app(settings: Settings | None = None, *, graph_dir: str | None = None
             svc = app.state.services
             svc.jobs.stop()
             svc.fhir.close()
+            await svc.buckets.aclose()
             await svc.graph.aclose()
             svc.graph.close()
             svc.access.close()

@@ -297,6 +297,8 @@ class Health(Model):
 
 
 class Readiness(Model):
-    ready: bool
-    graph: bool
-    models: dict[str, bool]
+    ready: bool = Field(description="every dependency below is up")
+    graph: bool = Field(description="the graph server answers")
+    models: dict[str, bool] = Field(description="each model the server was asked to load, loaded or not")
+    feeds: bool | None = Field(None, description="the feed buffer (Valkey/Redis) answers; null: none configured")
+    down: list[str] = Field(default_factory=list, description="what is down: graph, feeds, models:<name>")

@@ -13,17 +13,31 @@ users_app = typer.Typer(no_args_is_help=True, help="API keys of `medkg serve` (s
 
 def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port", min=1, max=65535)] = 8000,
-          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info") -> None:
+          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+          workers: Annotated[int, typer.Option(help="server processes (each loads the models); the rate limit is "
+                                                    "shared between them through the feed buffer when one is "
+                                                    "configured", min=1, max=64)] = 1) -> None:
     """Start the HTTP API: the embedded graph server unless NEO4J_URI is set, models loaded once at start-up,
     state in MEDKG_DATA_DIR. Create a key first: `medkg users add NAME --role clerk`."""
     import uvicorn
 
-    from api.app import create_app
-
     # keep-alive 30 s (uvicorn's default 5 s closes pooled client connections that wait under load, and a client
-    # reusing one as it closes gets a reset)
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, proxy_headers=False,
-                timeout_keep_alive=30, timeout_graceful_shutdown=10)
+    # reusing one as it closes gets a reset). The app is named by its factory, so that each worker builds its own.
+    uvicorn.run("api.app:create_app", factory=True, workers=workers, host=host, port=port, log_level=log_level,
+                log_config=_log_config(log_level), proxy_headers=False, timeout_keep_alive=30,
+                timeout_graceful_shutdown=10)
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, plus the application's own ``medkg.*`` loggers on the same handler and level (in every
+    worker: uvicorn applies it in each process)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["medkg"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def _users():

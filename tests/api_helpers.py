@@ -57,7 +57,8 @@ def add_keys(data_dir: Path) -> dict[str, str]:
     return {role: users.add(f"test-{role}", role) for role in ROLES}
 
 
-def start_api(data_dir: Path, graph_dir: Path, **env_extra: str) -> ApiServer:
+def start_api(data_dir: Path, graph_dir: Path, *, workers: int = 1, log_level: str = "warning",
+              **env_extra: str) -> ApiServer:
     """`medkg serve` on a free port; returns once /readyz answers (or raises with the server's log)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     keys = add_keys(data_dir)
@@ -69,9 +70,9 @@ def start_api(data_dir: Path, graph_dir: Path, **env_extra: str) -> ApiServer:
     log = data_dir / "serve.log"
     medkg = Path(sys.executable).with_name("medkg")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(medkg), "serve", "--host", "127.0.0.1", "--port", str(port),
-                                 "--log-level", "warning"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen([str(medkg), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level",
+                                 log_level, "--workers", str(workers)], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     server = ApiServer(f"http://127.0.0.1:{port}", data_dir, graph_dir, proc, log, keys)
     deadline = time.monotonic() + 600  # a bound on start-up (models load), not a timing assertion
     while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
-"""Operations: liveness, readiness (graph reachable, models loaded), Prometheus metrics. No authentication:
+"""Operations: liveness, readiness (graph reachable, models loaded, the feed buffer answering when one is
+configured; ``down`` names what is not), Prometheus metrics. No authentication:
 bind them to the operators' network (the server listens on 127.0.0.1 by default)."""
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ def healthz():
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready"}})
 async def readyz(svc: Svc):
-    graph = await asyncio.to_thread(svc.graph.ping)
+    checks = [asyncio.to_thread(svc.graph.ping)]
+    if svc.fhir.configured:
+        checks.append(asyncio.to_thread(svc.fhir.ping))
+    graph, *feeds = await asyncio.gather(*checks)
+    feeds = feeds[0] if feeds else None
     models = svc.models.status()
-    ready = graph and all(models.values())
-    return JSONResponse({"ready": ready, "graph": graph, "models": models}, status_code=200 if ready else 503)
+    down = (["graph"] if not graph else []) + (["feeds"] if feeds is False else []) + [
+        f"models:{name}" for name, ok in models.items() if not ok]
+    return JSONResponse({"ready": not down, "graph": graph, "models": models, "feeds": feeds, "down": down},
+                        status_code=503 if down else 200)
 
 
 @router.get("/metrics", response_class=Response,
