@@ -132,6 +132,13 @@ def receipt_regions(page: Page) -> list[list[int]]:
     for t in sorted(titles, key=lambda c: (c.cy, c.cx)):
         if all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads):
             heads.append(t)
+    # a receipt whose title the photo lost (cut off, glare) still opens with its 票据代码 line: one with no
+    # title found a few lines above it (at any x: the title is centred, 票据代码 printed at the left) and
+    # far from every head heads a receipt of its own
+    for t in sorted((c for c in cells if c.key.startswith("票据代码")), key=lambda c: (c.cy, c.cx)):
+        if (heads and all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads)
+                and not any(-SEPARATE * height < h.cy - t.cy < height for h in heads)):
+            heads.append(t)
     if len(heads) < 2:
         return everything
     spread_x = max(h.cx for h in heads) - min(h.cx for h in heads)

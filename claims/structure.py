@@ -68,7 +68,7 @@ LABELS: tuple[Label, ...] = (
     Label(r"票据号码|N[oO][.:]?|N0?[.:]|N(?=[0-9])", _H, "bill_no", digits=True),
     Label(r"校验码", _H, "check_code", digits=True),
     Label(r"开票日期|打印日期|日期", _H, "issue_date", _D),
-    Label(r"就诊日期", _H, "visit_date", _D),
+    Label(r"就诊日期|就诊时间", _H, "visit_date", _D),
     Label(r"交款人统一社会(?:信用?代?码?)?", _H, "payer_id"),  # also cut short by the frame
     Label(r"交款人", _H, "payer"),
     Label(r"姓名", _H, "patient_name"),
@@ -203,10 +203,13 @@ _DATE = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?(?:\d{1,2}:\d{
 def _fold_digits(text: str, name: str = "") -> tuple[str, str]:
     """Look-alike letters → digits, only in a text that is otherwise digits (and its note).
 
-    A 校验码 is letters and digits, but its alphabet (hex, or A–Z without I and O) has no letter O, so
-    an O there can only be a 0."""
+    A 校验码 is letters and digits: six hex digits (f04e1a) or upper-case letters and digits (an alphabet
+    without O), where an O can only be a 0; but a code of mixed case does print a lower-case o (6oV401, a
+    real e-receipt's), which is left as read."""
     if name == "check_code":
-        folded = text.replace("O", "0").replace("o", "0")
+        folded = text.replace("O", "0")
+        hexed = folded.replace("o", "0")
+        folded = hexed if re.fullmatch(r"[0-9a-fA-F]+", hexed) else folded
     else:
         folded = "".join(FIGURE_LOOKALIKES.get(ch, ch) if ch not in ".," else ch for ch in text)
         folded = folded if folded.isdigit() else text
@@ -443,12 +446,16 @@ def _cell_kind(c: Cell) -> str:
     return ""
 
 
-def _head_kind(h: Cell, roles: tuple[tuple[str, str], ...] = ()) -> str:
-    """What a column holds: "text" (item names), "num" (figures) or "" (anything: units, remarks, rates)."""
+def _head_kind(h: Cell, roles: tuple[tuple[str, str], ...] = (), *, self_pay: str = "") -> str:
+    """What a column holds: "text" (item names), "num" (figures) or "" (anything: units, remarks, rates).
+    A self-pay column (个人支付金额) holds figures, but a row's one figure under it is its amount, so it
+    counts as ``self_pay`` ("" unless said: a figure there may move to an empty amount column)."""
     name = dict(roles).get("name")
     if _is_name_head(h.key) or (name and re.search(name, h.key)):
         return "text"
-    if _is_amount_head(h.key) or re.search(r"数量|单价|税额|个人支付|自付", h.key):
+    if re.search(r"个人支付|自付", h.key):
+        return self_pay
+    if _is_amount_head(h.key) or re.search(r"数量|单价|税额", h.key):
         return "num"
     return ""
 
@@ -475,9 +482,9 @@ def _offset(header: list[Cell], body: list[Cell]) -> float:
     Why: a dot-matrix printer fills a pre-printed form wherever the paper sits in it; the whole printed
     layer can stand half a column off the titles (amounts under 备注, names under 数量). The offset is
     the shift of the titles that puts most body cells under a title of their kind (names under an
-    item-name title, figures under 金额 / 数量 / 单价), tried at every shift that centres some body cell
-    under a title of its kind; it is taken only when it puts clearly more cells right than no shift."""
-    kinds = [_head_kind(h) for h in header]
+    item-name title, figures under 金额 / 数量 / 单价 / 个人支付金额), tried at every shift that centres some
+    body cell under a title of its kind; it is taken only when it puts clearly more cells right than no shift."""
+    kinds = [_head_kind(h, self_pay="num") for h in header]
     typed = [(c, k) for c in body if (k := _cell_kind(c))]
     if len(typed) < 4 or not any(kinds):
         return 0.0
@@ -988,13 +995,32 @@ _HOSPITAL = re.compile(r"^(.*(?:医院|卫生院|保健院|诊所))|^(.*中心)"
 _HOSPITAL_NAME = re.compile(r"[\u4e00-\u9fff()]{2,24}(?:医院|卫生院|保健院|诊所|医疗中心)")
 
 
+# what 医疗机构类型 says (综合医院, 三级甲等专科医院, 妇幼保健院): a kind of institution, never one's name
+_INSTITUTION_TYPE = re.compile(r"(?:[一二三]级)?(?:[甲乙丙]等)?(?:综合|专科|中医|中西医结合|民族医|妇幼保健|社区卫生服务|"
+                               r"乡镇卫生|精神|传染病|康复|口腔|眼科|儿童|肿瘤)?(?:医院|卫生院|保健院|中心)")
+_INSTITUTION_END = re.compile(r"(?:医院|卫生院|保健院|诊所|中心|卫生室|卫生站|门诊部)$")
+
+
+def _is_hospital(f: BillField | None) -> bool:
+    return f is not None and isinstance(f.value, str) and _INSTITUTION_END.search(f.value) is not None
+
+
+def _hospital_cleaned(f: BillField) -> BillField:
+    """A hospital name without the stamp's or bracket's leftovers before it (``)辅中瘤医院``)."""
+    if not isinstance(f.value, str):
+        return f
+    value = re.sub(r"^[^\u4e00-\u9fffA-Za-z0-9]+", "", f.value)
+    return f.model_copy(update={"value": value or None}) if value != f.value else f
+
+
 def hospital_near_label(cells: list[Cell]) -> BillField | None:
     """A hospital's name printed on a line of its own near 收款单位 (below it, on a pre-printed form filled
     by a dot-matrix printer): the nearest cell that is a whole hospital name and no label."""
     label = next((c for c in cells if c.key.startswith("收款单位")), None)
     if label is None:
         return None
-    names = [c for c in cells if _HOSPITAL_NAME.fullmatch(c.key) and not BILL_LABELS.find(c.key)]
+    names = [c for c in cells if _HOSPITAL_NAME.fullmatch(c.key) and not BILL_LABELS.find(c.key)
+             and not _INSTITUTION_TYPE.fullmatch(c.key)]
     near = [c for c in names if abs(c.cy - label.cy) < 4 * label.height]
     if not near:
         return None
@@ -1051,9 +1077,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     head = found["header"]
     for key, f in stay_period(cells).items():
         head.setdefault(key, f)
-    if "hospital" not in head and (h := hospital_from_title(cells, page.height)) is not None:
-        head["hospital"] = h
-    if "hospital" not in head and (h := hospital_near_label(cells)) is not None:
+    if (f := head.get("hospital")) is not None:
+        head["hospital"] = _hospital_cleaned(f)
+    if not _is_hospital(head.get("hospital")) and (h := hospital_near_label(cells) or hospital_from_title(cells, page.height)):
+        # no name after 收款单位, or no institution's name there (a stamp's text, a misread): a whole
+        # hospital name printed on its own near the label or above the title is the hospital
         head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),

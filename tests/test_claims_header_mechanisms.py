@@ -147,3 +147,47 @@ def test_a_colon_read_as_the_decimal_point_is_read_but_always_reviewed():
     assert f.value == Decimal("0.00") and f.needs_review and "colon" in f.note
     verified = structure_page(page(lines))
     assert verified.payments["critical_illness"].needs_review
+
+
+@pytest.mark.parametrize("printed, read", [("6oV401", "6oV401"), ("f04e1o", "f04e10"), ("4DE3E4R9BO", "4DE3E4R9B0")])
+def test_a_check_code_keeps_a_printed_lower_case_o_and_folds_an_o_its_alphabet_lacks(printed, read):
+    lines = [line(500, 40, "河南省医疗门诊收费票据（电子）"), line(1050, 240, f"校验码：{printed}"), *grid()]
+    assert structure_page(page(lines), verify=False).header["check_code"].value == read
+
+
+def test_visit_time_is_the_visit_date():
+    lines = [line(500, 40, "山东省医疗门诊收费票据（电子）"), line(1050, 240, "就诊时间：2021-01-02"), *grid()]
+    assert structure_page(page(lines), verify=False).header["visit_date"].value == date(2021, 1, 2)
+
+
+def test_a_hospital_name_printed_apart_replaces_what_is_no_institution_after_the_label():
+    lines = [line(500, 40, "上海市医疗住院收费票据"), line(200, 90, "上海市东方医院"), *grid(),
+             line(160, 700, "医疗机构类型：综合医院"), line(160, 1000, "收款单位（章）：)收费专用章")]
+    head = structure_page(page(lines), verify=False).header
+    assert head["hospital"].value == "上海市东方医院"
+    assert head["institution_type"].value == "综合医院"
+
+
+def test_an_institution_type_is_never_the_hospital_and_a_stamps_bracket_is_cut():
+    lines = [line(500, 40, "山东省医疗门诊收费票据"), *grid(), line(160, 700, "医疗机构类型："),
+             line(320, 700, "综合医院"), line(160, 760, "收款单位(章)：")]
+    assert "hospital" not in structure_page(page(lines), verify=False).header
+    lines[-1] = line(160, 760, "收款单位(章)：)福建省肿瘤医院")
+    assert structure_page(page(lines), verify=False).header["hospital"].value == "福建省肿瘤医院"
+
+
+def test_a_receipt_whose_title_the_photo_lost_is_found_by_its_bill_code():
+    from claims.document import receipt_regions, structure_image
+
+    top = [line(500, 40, "山东省医疗门诊收费票据"), *grid(120), line(200, 300, "(小写)2399.00")]
+    lost = [line(160, 600, "票据代码：090508319089"), line(900, 600, "票据号码：6652586182"),
+            line(200, 650, "项目名称"), line(500, 650, "金额（元）"), line(200, 690, "床位费"),
+            line(500, 690, "2222.58"), line(200, 760, "金额合计(大写)贰仟贰佰贰拾贰元伍角捌分"),
+            line(900, 760, "(小写)2222.58")]
+    p = page([*top, *lost])
+    assert len(receipt_regions(p)) == 2
+    claims = structure_image(p, verify=False)
+    assert [c.total_figures.value for c in claims] == [Decimal("2399.00"), Decimal("2222.58")]
+    # the 票据代码 printed under a title found is that receipt's own, not a receipt of its own
+    one = page([line(500, 40, "河南省医疗住院收费票据（电子）"), line(160, 100, "票据代码：410602"), *grid(200)])
+    assert len(receipt_regions(one)) == 1
