@@ -71,6 +71,7 @@ class Stack:
     """A fresh Valkey, graph server, in-process MLLP gateway and N `medkg feeds run` processes."""
 
     def __init__(self, root: Path, processes: int, relations: bool):
+        self.profile = root / "profile.jsonl"
         from feeds.buffer import BufferTarget, EmbeddedValkey
         from graph.server import EmbeddedServer
         from pipelines.graphio import GraphTarget
@@ -82,7 +83,8 @@ class Stack:
         self.buffer = BufferTarget(None, str(self.valkey.data_dir))
         self.target = GraphTarget(None, "root", self.graph.database, str(self.graph.data_dir))
         self.logs = [open(root / f"p{i}.log", "wb") for i in range(processes)]  # noqa: SIM115 - closed in close()
-        env = {**os.environ, "MEDKG_FEEDS_DIR": str(self.valkey.data_dir), "MEDKG_GRAPH_DIR": str(self.graph.data_dir)}
+        env = {**os.environ, "MEDKG_FEEDS_DIR": str(self.valkey.data_dir), "MEDKG_GRAPH_DIR": str(self.graph.data_dir),
+               "MEDKG_FEEDS_PROFILE": str(self.profile)}
         env.pop("REDIS_URL", None), env.pop("NEO4J_URI", None)
         from cli.feeds import process_threads
 
@@ -109,6 +111,22 @@ class Stack:
     def _serve(self):
         with contextlib.suppress(BaseException):
             self.loop.run_until_complete(self.server.serve_forever())
+
+    def stage_profile(self) -> dict:
+        """The pipeline processes' per-bundle stage timings (pipelines.streaming, MEDKG_FEEDS_PROFILE), summed:
+        milliseconds per clinical text and per message for each stage, and the bundles' sizes."""
+        rows = [json.loads(line) for line in self.profile.read_text().splitlines()] if self.profile.exists() else []
+        if not rows:
+            return {}
+        texts, entries = sum(r["texts"] for r in rows), sum(r["entries"] for r in rows)
+        stages = sorted({k for r in rows for k in r if k.endswith("_ms")})
+        total = {k: sum(r.get(k, 0.0) for r in rows) for k in stages}
+        sizes = sorted(r["entries"] for r in rows)
+        return {"bundles": len(rows), "entries": entries, "texts": texts,
+                "entries_per_bundle": {"mean": round(entries / len(rows), 1), "median": sizes[len(sizes) // 2],
+                                       "max": sizes[-1]},
+                "ms_per_text": {k[:-3]: round(v / max(1, texts), 1) for k, v in total.items()},
+                "ms_per_message": {k[:-3]: round(v / max(1, entries), 1) for k, v in total.items()}}
 
     def drained(self) -> bool:
         info = self.buffer.connect().info()
@@ -149,9 +167,10 @@ def throughput(texts: list[str], processes: int, relations: bool) -> dict:
             dead = stack.buffer.connect().client.xlen(stack.buffer.dead_stream)
         finally:
             stack.close()
+        profile = stack.stage_profile()
     return {"processes": processes, "messages": len(msgs), "texts": len(texts), "send_s": round(sent, 2),
             "send_to_graph_s": round(total, 2), "messages_per_s": round(len(msgs) / total, 2),
-            "texts_per_s": round(len(texts) / total, 2), "dead_letters": dead}
+            "texts_per_s": round(len(texts) / total, 2), "dead_letters": dead, "stages": profile}
 
 
 def batch(texts: list[str], relations: bool) -> dict:
@@ -224,6 +243,7 @@ def latency(texts: list[str], seconds: float, rate: float, relations: bool) -> d
             stop.set()
             poller.join(30)
             stack.close()
+        profile = stack.stage_profile()
     lat = sorted(seen[k] - sent[k] for k in seen)
 
     def pct(p):
@@ -232,7 +252,7 @@ def latency(texts: list[str], seconds: float, rate: float, relations: bool) -> d
     return {"rate_per_s": rate, "messages": len(msgs), "visible": len(lat), "p50_s": pct(50), "p95_s": pct(95),
             "p99_s": pct(99), "max_s": round(lat[-1], 3) if lat else None,
             "by_kind_p95_s": {kind: _p95([seen[k] - sent[k] for kk, k, _, _ in msgs if kk == kind and k in seen])
-                              for kind in _VISIBLE}}
+                              for kind in _VISIBLE}, "stages": profile}
 
 
 def _p95(values):
@@ -246,8 +266,17 @@ def main() -> None:
     ap.add_argument("--latency-s", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=10.0)
     ap.add_argument("--no-relations", dest="relations", action="store_false")
+    ap.add_argument("--parts", default="batch,stream1,stream2,latency",
+                    help="comma-separated subset of batch,stream1,stream2,latency (a partial run prints, and does "
+                         "not overwrite benchmarks/results/feeds.json unless --out names it)")
+    ap.add_argument("--out", default=None, help="where to write the JSON (default results/feeds.json for a full run)")
     args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = parts - {"batch", "stream1", "stream2", "latency"}
+    if unknown:
+        ap.error(f"unknown parts: {sorted(unknown)}")
     from benchmarks.pipeline import record_texts
+    from cli.feeds import process_threads
 
     texts, source = record_texts(args.texts)
     t0 = time.monotonic()
@@ -258,18 +287,25 @@ def main() -> None:
     with contextlib.suppress(Exception):
         out["machine"]["cpu"] = next(line.split(":", 1)[1].strip() for line in
                                      Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    out["batch_ingest_records"] = batch(texts, args.relations)
-    out["streaming"] = [throughput(texts, n, args.relations) for n in (1, 2)]
-    out["ratio_streaming2_vs_batch_texts"] = round(out["streaming"][1]["texts_per_s"]
-                                                   / out["batch_ingest_records"]["texts_per_s"], 3)
-    out["latency"] = latency(texts, args.latency_s, args.rate, args.relations)
+    out["inference_threads_per_process"] = {str(n): process_threads(n) for n in (1, 2)}
+    if "batch" in parts:
+        out["batch_ingest_records"] = batch(texts, args.relations)
+    out["streaming"] = [throughput(texts, n, args.relations) for n in (1, 2) if f"stream{n}" in parts]
+    two = [s for s in out["streaming"] if s["processes"] == 2]
+    if two and "batch_ingest_records" in out:
+        out["ratio_streaming2_vs_batch_texts"] = round(two[0]["texts_per_s"] / out["batch_ingest_records"]["texts_per_s"],
+                                                       3)
+    if "latency" in parts:
+        out["latency"] = latency(texts, args.latency_s, args.rate, args.relations)
     out["machine"]["loadavg_after"] = os.getloadavg()[0]
     out["total_s"] = round(time.monotonic() - t0, 1)
     text = json.dumps(out, ensure_ascii=False)
     print(text)
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "feeds.json").write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    dest = Path(args.out) if args.out else (ROOT / "benchmarks" / "results" / "feeds.json"
+                                            if parts == {"batch", "stream1", "stream2", "latency"} else None)
+    if dest is not None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -106,11 +106,34 @@ def run(ctx: typer.Context,
         processes: Annotated[int, typer.Option(help="pipeline processes (one per core), consumers of one group")] = 1,
         relations: Annotated[bool, typer.Option(help="extract triples as well as entities")] = True,
         idle_stop: Annotated[float | None, typer.Option(help="end after this many seconds without a message")] = None,
-        consumer: Annotated[str, typer.Option(help="consumer name (default host-pid)")] = "") -> None:
-    """The streaming Beam pipeline: stream -> parse -> NER/assertions/relations -> graph -> XACK. Beam options
-    (``--runner=PortableRunner --job_endpoint=...`` for Flink) pass through."""
+        consumer: Annotated[str, typer.Option(help="consumer name (default host-pid)")] = "",
+        buffer_kind: Annotated[str, typer.Option("--buffer", help="redis (REDIS_URL or the embedded Valkey); "
+                                                 "kafka is refused: not built")] = "redis",
+        runner: Annotated[str | None, typer.Option(help="Beam runner (default FnApiRunner here; FlinkRunner, "
+                                                   "PortableRunner on a cluster)")] = None,
+        flink_master: Annotated[str | None, typer.Option(help="FlinkRunner: the JobManager, host:port")] = None,
+        flink_job_server_jar: Annotated[str | None, typer.Option(
+            help="FlinkRunner: Beam's Flink job-server jar from your internal mirror (required: Beam would "
+                 "download it otherwise)")] = None,
+        job_endpoint: Annotated[str | None, typer.Option(help="PortableRunner: a running job server, host:port")] = None,
+        environment_type: Annotated[str | None, typer.Option(help="SDK workers: DOCKER, PROCESS, EXTERNAL or "
+                                                             "LOOPBACK")] = None,
+        environment_config: Annotated[str | None, typer.Option(help="e.g. the SDK worker image")] = None) -> None:
+    """The streaming Beam pipeline: stream -> parse -> NER/assertions/relations -> graph -> XACK. On a cluster:
+    ``--runner FlinkRunner --flink-master HOST:PORT --flink-job-server-jar PATH`` (docs/feeds.md); other Beam
+    options pass through after ``--``."""
+    from pipelines.streaming import DeploymentError, check_deployment, deployment_args, streaming_options
+
+    beam_args = [*deployment_args(runner, flink_master, flink_job_server_jar, job_endpoint, environment_type,
+                                  environment_config), *ctx.args]
+    try:  # before anything starts: a deployment that cannot work is refused with the reason
+        check_deployment(streaming_options(beam_args), buffer=buffer_kind, remote_buffer=bool(os.environ.get(
+            "REDIS_URL")), remote_graph=bool(os.environ.get("NEO4J_URI")), processes=processes)
+    except DeploymentError as exc:
+        err.print(f"feeds run: {exc}")
+        raise typer.Exit(2) from None
     if processes > 1:
-        _supervise(processes, relations, idle_stop, ctx.args)
+        _supervise(processes, relations, idle_stop, beam_args)
         return
     from feeds.buffer import BufferTarget
     from pipelines.graphio import GraphTarget
@@ -120,7 +143,7 @@ def run(ctx: typer.Context,
     cfg = StreamConfig.from_settings(relations=relations, idle_stop_s=idle_stop, consumer=consumer or None)
     buffer, graph = BufferTarget.from_env(), GraphTarget.from_env()
     err.print(f"feeds run: {buffer.describe()} -> {graph.describe()} (group {buffer.group})")
-    _print_json(run_pipeline(buffer, graph, cfg, ctx.args))
+    _print_json(run_pipeline(buffer, graph, cfg, beam_args))
 
 
 def process_threads(processes: int) -> int:
@@ -138,6 +161,8 @@ def _supervise(n: int, relations: bool, idle_stop: float | None, beam_args: list
     # on 2 cores moved 16 messages/s against 30 with one thread each (benchmarks/feeds.py, no relations)
     env.setdefault("MEDKG_THREADS", str(process_threads(n)))
     procs = [subprocess.Popen(cmd, env=env) for _ in range(n)]
+    started = {p.pid: time.monotonic() for p in procs}
+    quick_deaths = 0  # processes that ended soon after they started, in a row: restarts back off
     stopping = False
 
     def stop(*_):
@@ -157,9 +182,24 @@ def _supervise(n: int, relations: bool, idle_stop: float | None, beam_args: list
                 continue
             if stopping or (idle_stop is not None and rc == 0):
                 procs.remove(p)
+            elif rc == 2:  # refused its configuration: another would be refused too
+                err.print(f"pipeline process {p.pid} refused its configuration (exit 2); stopping")
+                procs.remove(p)
+                stop()
+                raise typer.Exit(2)
             else:
-                err.print(f"pipeline process {p.pid} ended ({rc}); starting another")
-                procs[procs.index(p)] = subprocess.Popen(cmd, env=env)
+                quick_deaths = quick_deaths + 1 if time.monotonic() - started.pop(p.pid, 0.0) < 30 else 0
+                pause = min(30.0, 2.0 ** quick_deaths) if quick_deaths else 0.0
+                err.print(f"pipeline process {p.pid} ended ({rc}); starting another"
+                          + (f" in {pause:.0f} s" if pause else ""))
+                if pause:
+                    time.sleep(pause)
+                if stopping:
+                    procs.remove(p)
+                    continue
+                q = subprocess.Popen(cmd, env=env)
+                started[q.pid] = time.monotonic()
+                procs[procs.index(p)] = q
 
 
 @feeds_app.command("demo")

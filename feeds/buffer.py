@@ -307,6 +307,16 @@ class Buffer:
         res = self.call(lambda c: c.xreadgroup(t.group, consumer, {t.stream: ">"}, count=count, block=block_ms))
         return [(_s(i), f, 1) for _, entries in (res or []) for i, f in entries if f is not None]
 
+    def keep(self, consumer: str, ids: Iterable[str], wait_s: float = 0.0) -> int:
+        """Reset the idle time of entries ``consumer`` is still processing (XCLAIM with min-idle 0 and JUSTID,
+        which leaves the delivery count alone), so that other consumers do not reclaim them as stale while a
+        long bundle is in progress. Returns how many were pending."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        t = self.target
+        return len(self.call(lambda c: c.xclaim(t.stream, t.group, consumer, 0, ids, justid=True), wait_s=wait_s))
+
     def ack(self, ids: Iterable[str], wait_s: float = 0.0) -> int:
         ids = list(ids)
         if not ids:

@@ -32,10 +32,12 @@ Redis/Valkey (``REDIS_URL``) and the graph Neo4j (``NEO4J_URI``).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -70,6 +72,8 @@ class StreamConfig:
     re_model: str | None = None
     ner_batch: int = 32
     graph_timeout_s: float = 60.0  # one attempt's wait for the graph; the sink then tries again, forever
+    threads: int | None = None  # inference threads (NER and relations); default MEDKG_THREADS / one per core
+    profile: str | None = None  # append one JSON line of stage timings per bundle to this file (MEDKG_FEEDS_PROFILE)
 
     @classmethod
     def from_settings(cls, **kw) -> StreamConfig:
@@ -77,7 +81,8 @@ class StreamConfig:
 
         s = get_settings()
         base = {"count": s.feeds_read_count, "block_ms": s.feeds_block_ms, "claim_idle_ms": s.feeds_claim_idle_ms,
-                "max_deliveries": s.feeds_max_deliveries}
+                "max_deliveries": s.feeds_max_deliveries, "threads": s.inference_threads(),
+                "profile": os.environ.get("MEDKG_FEEDS_PROFILE") or None}
         base.update({k: v for k, v in kw.items() if v is not None})
         return cls(**base)
 
@@ -110,6 +115,37 @@ class _Forever(RestrictionProvider):
 _RESTRICTION = beam.DoFn.RestrictionParam(_Forever())  # the finaliser parameter must come before it (Beam)
 
 
+class _Clock:
+    """Seconds per stage of the bundle in progress, for ``StreamConfig.profile``. One per process: the source
+    and everything after it run in one fused stage, one bundle at a time."""
+
+    def __init__(self):
+        self.stages: dict[str, float] = {}
+        self.read_at: float | None = None  # when the bundle's entries came back from the stream
+        self.last_end: float | None = None  # when the previous bundle was written
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t0
+
+    def take(self) -> dict:
+        now = time.perf_counter()
+        row = {f"{k}_ms": round(v * 1000, 1) for k, v in self.stages.items()}
+        if self.read_at is not None:
+            row["bundle_ms"] = round((now - self.read_at) * 1000, 1)
+            if self.last_end is not None:  # the runner between bundles, the XACK and the next read
+                row["between_ms"] = round((self.read_at - self.last_end) * 1000, 1)
+        self.stages, self.read_at, self.last_end = {}, None, now
+        return row
+
+
+_CLOCK = _Clock()
+
+
 def _s(v) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
@@ -138,6 +174,8 @@ class ReadFeed(beam.DoFn):
         except Exception:  # noqa: BLE001 - the buffer is away (restarting): wait, then read again
             time.sleep(0.5)
             entries = []
+        if entries:
+            _CLOCK.read_at = time.perf_counter()
         ids, split = [], False
         for entry_id, fields, deliveries in entries:
             if not tracker.try_claim(pos):  # the runner took the rest of the restriction: stop here
@@ -204,6 +242,11 @@ class Parse(beam.DoFn):
         self.parsed = counter("feed_parsed")
 
     def process(self, entry: Entry):
+        with _CLOCK("parse"):
+            parsed = self._parse(entry)
+        yield parsed
+
+    def _parse(self, entry: Entry) -> Parsed:
         from feeds.hl7v2 import FeedError
 
         fields = entry.fields
@@ -218,14 +261,55 @@ class Parse(beam.DoFn):
 
                 msg = parse(fields["raw"], _s(fields.get("encoding", b"utf-8")))
         except FeedError as exc:
-            yield Parsed(entry.entry_id, dead={"input": entry.entry_id, "stage": "parse", "reason": exc.reason})
-            return
+            return Parsed(entry.entry_id, dead={"input": entry.entry_id, "stage": "parse", "reason": exc.reason})
         except Exception as exc:  # noqa: BLE001
-            yield Parsed(entry.entry_id, dead={"input": entry.entry_id, "stage": "parse",
-                                               "reason": f"{type(exc).__name__}: {exc}"})
-            return
+            return Parsed(entry.entry_id, dead={"input": entry.entry_id, "stage": "parse",
+                                                "reason": f"{type(exc).__name__}: {exc}"})
         self.parsed.inc()
-        yield Parsed(entry.entry_id, msg.ops, msg.documents)
+        return Parsed(entry.entry_id, msg.ops, msg.documents)
+
+
+class _KeepPending:
+    """While a bundle is in progress, a thread resets its entries' idle time (``Buffer.keep``) every third of
+    ``claim_idle_ms``: a bundle that takes longer than that (a slow, loaded machine; a graph server that is
+    away) is then not reclaimed as stale and processed a second time by another consumer meanwhile. A process
+    that dies stops keeping them, and they are reclaimed after ``claim_idle_ms`` as before."""
+
+    def __init__(self, target: BufferTarget, consumer: str, claim_idle_ms: int):
+        self.target, self.consumer, self.period = target, consumer, max(0.05, claim_idle_ms / 3000)
+        self.ids: tuple = ()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.kept = 0
+
+    def __call__(self, ids) -> _KeepPending:
+        self.ids = tuple(ids)
+        return self
+
+    def __enter__(self):
+        if self.ids:
+            self.stop.clear()
+            self.thread = threading.Thread(target=self._run, args=(self.ids,), daemon=True, name="keep-pending")
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def _run(self, ids) -> None:
+        buffer = None
+        try:
+            while not self.stop.wait(self.period):
+                with contextlib.suppress(Exception):  # the buffer is away: the entries stay pending anyway
+                    buffer = buffer or self.target.connect(timeout=5)
+                    buffer.keep(self.consumer, ids)
+                    self.kept += 1
+        finally:
+            if buffer is not None:
+                buffer.close()
 
 
 class ApplyToGraph(beam.DoFn):
@@ -255,6 +339,16 @@ class ApplyToGraph(beam.DoFn):
         if self.cfg.relations:
             self.rel = RelationHandler(self.cfg.re_model, self.cfg.ner_batch)
             self.rel_model = self.rel.load_model()
+        if self.cfg.threads:
+            # the relation model runs in torch, whose pool is one thread per core unless told otherwise (the NER
+            # model's OpenVINO takes the configured count): 2 processes on 2 cores with 2 torch threads each ran
+            # the relation model 2.5-3.5x slower per text than with 1 (benchmarks/feeds_profile.py, docs/feeds.md)
+            import torch
+
+            torch.set_num_threads(self.cfg.threads)
+        self.profile = open(self.cfg.profile, "a", encoding="utf-8") if self.cfg.profile else None  # noqa: SIM115
+        self.keep = _KeepPending(self.buffer_target, self.cfg.consumer or f"{socket.gethostname()}-{os.getpid()}",
+                                 self.cfg.claim_idle_ms)
         self.annotate, self.to_doc = Annotate(), ToGraphDoc()
         self.to_doc.setup()
         self.written, self.dead = counter("feed_written"), counter("feed_dead_lettered")
@@ -268,11 +362,30 @@ class ApplyToGraph(beam.DoFn):
 
     def finish_bundle(self):
         items, self.items = self.items, []
+        with self.keep(i.entry_id for i in items):
+            self._finish(items)
+
+    def _finish(self, items: list[Parsed]) -> None:
         dead = [i.dead for i in items if i.dead is not None]
         work: list = [OpsDoc(i.entry_id, i.ops) for i in items if i.dead is None and i.ops]
         texts = [(f"{i.entry_id}#{n}", r) for i in items if i.dead is None for n, r in enumerate(i.records)]
         for out in self._text_stages(texts):
             (dead if isinstance(out, dict) else work).append(out)
+        with _CLOCK("write"):
+            work = self._write_all(work, dead)
+        with _CLOCK("dead_letter"):
+            for row in dead:
+                self._dead_letter(row)
+        self.written.inc(len(work))
+        timings = _CLOCK.take()
+        if self.profile is not None and items:
+            self.profile.write(json.dumps({"entries": len(items), "texts": len(texts),
+                                           "chars": sum(len(r.text) for _, r in texts), "dead": len(dead),
+                                           **timings}) + "\n")
+            self.profile.flush()
+
+    def _write_all(self, work: list, dead: list) -> list:
+        """The bundle's graph write; what the graph refuses is found item by item and dead-lettered."""
         if work:
             error = self._write(work)
             if error is not None:  # find what the graph refuses, write the rest
@@ -284,9 +397,7 @@ class ApplyToGraph(beam.DoFn):
                     else:
                         dead.append({"input": _entry_of(item), "stage": "graph", "reason": f"{type(e).__name__}: {e}"})
                 work = ok
-        for row in dead:
-            self._dead_letter(row)
-        self.written.inc(len(work))
+        return work
 
     def _text_stages(self, texts):
         """(ref, ClinicalRecord) -> GraphDoc or dead-letter rows, through the batch pipeline's stages."""
@@ -299,22 +410,26 @@ class ApplyToGraph(beam.DoFn):
         tagged = []
         for i in range(0, len(texts), step):
             chunk = texts[i:i + step]
-            results = self.ner.run_inference([r for _, r in chunk], self.ner_model)
-            for (ref, _), res in zip(chunk, results):
-                tagged.extend(unwrap(self.annotate.process((ref, res))))
+            with _CLOCK("ner"):
+                results = self.ner.run_inference([r for _, r in chunk], self.ner_model)
+            with _CLOCK("assertions"):
+                for (ref, _), res in zip(chunk, results):
+                    tagged.extend(unwrap(self.annotate.process((ref, res))))
         dead = [t for t in tagged if isinstance(t, dict)]
         tagged = [t for t in tagged if not isinstance(t, dict)]
         related = []
         for i in range(0, len(tagged), step):
             chunk = tagged[i:i + step]
             if self.rel is not None:
-                results = self.rel.run_inference([x for _, x in chunk], self.rel_model)
+                with _CLOCK("relations"):
+                    results = self.rel.run_inference([x for _, x in chunk], self.rel_model)
                 related.extend((ref, res) for (ref, _), res in zip(chunk, results))
             else:
                 related.extend(_without_relations(t) for t in chunk)
         out = list(dead)
-        for keyed in related:
-            out.extend(unwrap(self.to_doc.process(keyed)))
+        with _CLOCK("graph_doc"):
+            for keyed in related:
+                out.extend(unwrap(self.to_doc.process(keyed)))
         return out
 
     def _write(self, items) -> Exception | None:
@@ -343,6 +458,8 @@ class ApplyToGraph(beam.DoFn):
     def teardown(self):
         if self.writer is not None:
             self.writer.close()
+        if self.profile is not None:
+            self.profile.close()
         self.buffer.close()
 
 
@@ -387,10 +504,85 @@ def streaming_options(beam_args=()):
     return PipelineOptions(args, streaming=True)
 
 
+# --- cluster deployment -------------------------------------------------------------------------------------
+BUFFERS = ("redis", "kafka")
+LOCAL_RUNNERS = frozenset({"FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"})
+KAFKA_NOT_BUILT = (
+    "Kafka as the feed buffer is not built: the gateway appends to, and the pipeline reads from, a Redis-protocol "
+    "stream (XADD with appendfsync always before the ACK; a consumer group read with XREADGROUP, stale entries "
+    "reclaimed with XAUTOCLAIM, XACK in the bundle finaliser after the graph write; feeds/buffer.py). A Kafka "
+    "buffer needs the same contract: a producer with acks=all before the ACK, a consumer group whose offsets are "
+    "committed only after the graph write, and a dead-letter topic (docs/feeds.md, 'Cluster deployment'). "
+    "Use REDIS_URL (a Redis or Valkey server with appendonly yes, appendfsync always)")
+
+
+class DeploymentError(ValueError):
+    """A deployment that cannot work, refused before anything starts; ``str()`` says why and what to do."""
+
+
+def deployment_args(runner: str | None = None, flink_master: str | None = None,
+                    flink_job_server_jar: str | None = None, job_endpoint: str | None = None,
+                    environment_type: str | None = None, environment_config: str | None = None) -> list[str]:
+    """``medkg feeds run``'s cluster options as Beam arguments (None: left to Beam or the other arguments)."""
+    given = {"runner": runner, "flink_master": flink_master, "flink_job_server_jar": flink_job_server_jar,
+             "job_endpoint": job_endpoint, "environment_type": environment_type,
+             "environment_config": environment_config}
+    return [f"--{k}={v}" for k, v in given.items() if v]
+
+
+def check_deployment(options, *, buffer: str = "redis", remote_buffer: bool, remote_graph: bool,
+                     processes: int = 1) -> None:
+    """Refuse (:class:`DeploymentError`) what cannot work, before any server or job starts:
+
+    - ``buffer="kafka"``: not built (:data:`KAFKA_NOT_BUILT`);
+    - ``FlinkRunner`` without ``--flink_job_server_jar`` (Beam would download the job-server jar from Maven
+      Central, which an on-prem network cannot reach: give the jar from the internal mirror), or with a jar that
+      is not a file here; ``PortableRunner`` without ``--job_endpoint``;
+    - a remote runner whose SDK workers run elsewhere (``--environment_type`` other than ``LOOPBACK``) with the
+      embedded buffer or graph server, which listen on 127.0.0.1 only: set ``REDIS_URL`` and ``NEO4J_URI``;
+    - ``--processes`` > 1 with a remote runner: the cluster runs the workers; the supervisor is the local
+      runner's way to use several cores.
+    """
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, PortableOptions, StandardOptions
+
+    if buffer == "kafka":
+        raise DeploymentError(KAFKA_NOT_BUILT)
+    if buffer not in BUFFERS:
+        raise DeploymentError(f"unknown feed buffer {buffer!r} (expected one of {', '.join(BUFFERS)})")
+    runner = options.view_as(StandardOptions).runner or "FnApiRunner"
+    runner = runner.rsplit(".", 1)[-1]
+    if runner in LOCAL_RUNNERS:
+        return
+    if processes > 1:
+        raise DeploymentError(f"--processes {processes} runs local pipeline processes; on {runner} the cluster "
+                              "runs the workers: start one `medkg feeds run` per job (--processes 1)")
+    if runner == "FlinkRunner":
+        jar = options.view_as(FlinkRunnerOptions).flink_job_server_jar
+        if not jar:
+            raise DeploymentError("FlinkRunner needs --flink-job-server-jar PATH (Beam's "
+                                  "beam-runners-flink-<version>-job-server jar from your internal Maven mirror); "
+                                  "without it Beam would download the jar from Maven Central")
+        if "://" not in jar and not os.path.isfile(jar):
+            raise DeploymentError(f"--flink-job-server-jar {jar}: no such file")
+    elif runner == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
+        raise DeploymentError("PortableRunner needs --job-endpoint HOST:PORT (a running Beam job server)")
+    env = (options.view_as(PortableOptions).environment_type or "DOCKER").upper()
+    if env != "LOOPBACK":
+        missing = [name for name, remote in (("REDIS_URL", remote_buffer), ("NEO4J_URI", remote_graph)) if not remote]
+        if missing:
+            raise DeploymentError(
+                f"{runner} runs the pipeline's workers outside this process (--environment-type {env}); they cannot "
+                f"reach the embedded {' and '.join('buffer' if m == 'REDIS_URL' else 'graph server' for m in missing)} "
+                f"on 127.0.0.1: set {' and '.join(missing)} (or --environment-type LOOPBACK to try a local job server)")
+
+
 def run(buffer: BufferTarget, graph: GraphTarget | None, cfg: StreamConfig, beam_args=()) -> dict:
     """Run one pipeline process until interrupted (or ``cfg.idle_stop_s`` without entries)."""
     from graph.feed_rows import init_feed_schema
     from pipelines.ingest import _counters, _init_schema
+
+    options = streaming_options(beam_args)
+    check_deployment(options, remote_buffer=bool(buffer.url), remote_graph=graph is None or bool(graph.uri))
 
     if graph is not None:
         # several pipeline processes start at once: their schema statements race (ArcadeDB answers one of them
@@ -410,7 +602,7 @@ def run(buffer: BufferTarget, graph: GraphTarget | None, cfg: StreamConfig, beam
                 time.sleep(0.5 + random.random())
     buffer.connect().ensure_group(wait_s=60)
     t0 = time.monotonic()
-    p = beam.Pipeline(options=streaming_options(beam_args))
+    p = beam.Pipeline(options=options)
     _ = p | FeedToGraph(buffer, graph, cfg)
     result = p.run()
     result.wait_until_finish()
