@@ -24,9 +24,10 @@ because the server is down) and the stream keeps the backlog.
 Runner: FnApiRunner in one process (``--direct_running_mode=in_memory``): with ``direct_num_workers>1`` the
 local runner ends an unbounded pipeline silently after the first call (architecture guide), so scaling out is
 one pipeline process per core, each a consumer of the same group (``medkg feeds run --processes N``).
-On a cluster the same pipeline runs on Flink through the PortableRunner with the Beam job-server jar from
-an internal mirror (``--runner=PortableRunner --job_endpoint=...``; README), the buffer being the production
-Redis/Valkey (``REDIS_URL``) and the graph Neo4j (``NEO4J_URI``).
+On a cluster the same pipeline runs on Flink with the Beam job-server jar from an internal mirror
+(``--runner FlinkRunner --flink-master ... --flink-job-server-jar PATH``, or PortableRunner and a running job
+server; docs/feeds.md, "Cluster deployment"), the buffer being the production Redis/Valkey (``REDIS_URL``) and
+the graph Neo4j (``NEO4J_URI``); :func:`check_deployment` refuses what cannot work (a Kafka buffer: not built).
 """
 
 from __future__ import annotations

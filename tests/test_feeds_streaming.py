@@ -220,11 +220,20 @@ def test_nothing_lost_nothing_twice_under_kill_9(stack, tmp_path):
     pace = max(0.005, 40.0 / n)  # spread the sending over ~40 s, so that every kill lands mid-stream
     acked: dict[str, str] = {}
     done = threading.Event()
+    chosen = os.environ.get("MEDKG_TEST_FEED_KILLS", "gateway,pipeline,valkey,graph").split(",")
+    plan = [(f, w) for f, w in [(0.2, "gateway"), (0.4, "pipeline"), (0.6, "valkey"), (0.8, "graph")] if w in chosen]
+    # the sender does not pass a kill's point before that kill was issued: on a loaded machine restarting the
+    # previous victim can take longer than the sending of the rest, and a kill after the last message proves less
+    issued = {what: threading.Event() for _, what in plan}
+    waits = [(int(frac * n) + 1, issued[what]) for frac, what in plan]
 
     def sender():
         deadline = time.monotonic() + 240
         client = MllpClient("127.0.0.1", port, timeout=20)
-        for ctrl, _, m in msgs:
+        for i, (ctrl, _, m) in enumerate(msgs):
+            for at, event in waits:
+                if i == at:
+                    event.wait(120)
             while time.monotonic() < deadline:
                 try:
                     a = client.send(m)
@@ -247,29 +256,30 @@ def test_nothing_lost_nothing_twice_under_kill_9(stack, tmp_path):
         t = threading.Thread(target=sender, daemon=True)
         t.start()
         kills = []
-        chosen = os.environ.get("MEDKG_TEST_FEED_KILLS", "gateway,pipeline,valkey,graph").split(",")
-        plan = [(f, w) for f, w in [(0.2, "gateway"), (0.4, "pipeline"), (0.6, "valkey"), (0.8, "graph")]
-                if w in chosen]
         for frac, what in plan:
             while len(acked) < frac * n and not done.is_set():
                 time.sleep(0.05)
+            kills.append((what, len(acked)))
             if what == "gateway":
                 _kill9(procs["gateway"].pid)
+                issued[what].set()
                 procs["gateway"].wait(10)
                 start("gateway")
             elif what == "pipeline":
                 _kill9(procs["p1"].pid)
+                issued[what].set()
                 procs["p1"].wait(10)
                 start("p1")
             elif what == "valkey":
                 _kill9(valkey.status()["pid"])
+                issued[what].set()
                 time.sleep(0.5)
                 valkey.up()
             else:
                 _kill9(graph.status()["pid"])
+                issued[what].set()
                 time.sleep(0.5)
                 graph.up()
-            kills.append((what, len(acked)))
         assert done.wait(300), "the sender did not finish"
         assert all(at < n for _, at in kills), f"a kill came after the last message: {kills}"
         assert len(acked) == n and set(acked.values()) == {"AA"}, "every message ends accepted"
