@@ -201,15 +201,18 @@ class Observe:
             await send(message)
 
         try:
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if scope["path"].startswith("/v1/bills") and length.isdigit() and int(length) > self.upload_limit:
+            length = b""
+            if scope["path"].startswith("/v1/bills"):
+                length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.upload_limit:
                 await problems.problem_response(
                     Request(scope), 413, "limit:upload_bytes",
                     f"the upload has {int(length):,} bytes, over {self.upload_limit:,} "
                     "(MEDKG_API_MAX_FILES x MEDKG_MAX_FILE_BYTES)")(scope, receive, observed_send)
                 return
-            try:
-                await asyncio.wait_for(self.app(scope, receive, observed_send), self.settings.api_request_timeout_s)
+            try:  # asyncio.timeout cancels this very task: no task of its own per request (as wait_for made)
+                async with asyncio.timeout(self.settings.api_request_timeout_s):
+                    await self.app(scope, receive, observed_send)
             except TimeoutError:
                 if status["started"]:
                     raise

@@ -231,3 +231,39 @@ def test_an_unreachable_store_falls_back_to_a_bucket_per_process():
 
     waits = asyncio.run(run())
     assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0
+
+
+def test_a_key_revoked_from_the_command_line_stops_at_once_in_every_worker(limited):
+    """The workers keep verified keys' rows in memory; a revocation from another process (`medkg users revoke`)
+    counts from the next request in each of them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    key = limited.keys["integration"]
+
+    def codes(n: int) -> list[int]:  # new connections: both workers answer
+        return [httpx.get(limited.url + "/v1/claims", headers={"X-API-Key": key}, timeout=60).status_code
+                for _ in range(n)]
+
+    assert set(codes(6)) == {403}  # known (an integration key may not list claims), so cached
+    env = {**os.environ, "MEDKG_DATA_DIR": str(limited.data_dir)}
+    subprocess.run([str(Path(sys.executable).with_name("medkg")), "users", "revoke", "test-integration"], env=env,
+                   check=True, capture_output=True)
+    assert set(codes(6)) == {401}
+
+
+def test_verified_keys_kept_in_memory_respect_revocation(tmp_path):
+    from api.auth import Users
+    from api.store import Database
+
+    path = tmp_path / "users.sqlite3"
+    server, other_process = Users(Database(path)), Users(Database(path))
+    a, b = server.add("a", "clerk"), server.add("b", "clinician")
+    assert server.verify(a).name == "a" and server.verify(b).name == "b"
+    assert server.verify(a[:-1] + ("x" if a[-1] != "x" else "y")) is None  # a cached row still checks the secret
+    other_process.revoke("a")  # another connection's commit
+    assert server.verify(a) is None and server.verify(b).name == "b"
+    server.revoke("b")  # this connection's own commit
+    assert server.verify(b) is None
