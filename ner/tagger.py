@@ -131,7 +131,7 @@ class Tagger:
 
         A scheme that nests (``ner.schema.NESTED``) also gets its inner entities, unless ``nested`` is off
         (flattened gold): the other heads' spans that lie strictly inside one of its spans of a label that
-        may hold others, in a type the scheme has (CMeEE's bod 腹部 in sym 腹部疼痛)."""
+        may hold others, in a type the scheme has other than that label (CMeEE's bod 腹部 in sym 腹部疼痛)."""
         out = []
         for text, sc in zip(texts, self.scores(texts)):
             found = self.decode(sc[scheme], scheme)
@@ -150,7 +150,10 @@ class Tagger:
                 continue
             for s, e, lab, c in self.decode(sc[sch], sch):
                 k, typ = owner[s], entity_type(sch, lab)
-                if typ in label_of and k >= 0 and owner[e - 1] == k and outer[k][:2] != (s, e):
+                # inside a span of a label that holds *other* types: never one of its own (CMeEE's sym holds the
+                # other eight types, so CCKS 2017's 疼痛 is no inner symptom of the sym 腹部疼痛)
+                if (typ in label_of and k >= 0 and owner[e - 1] == k and outer[k][:2] != (s, e)
+                        and label_of[typ] != outer[k][2]):
                     got.setdefault((s, e, label_of[typ]), c)
         return [(s, e, lab, c) for (s, e, lab), c in got.items()]
 
