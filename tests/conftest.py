@@ -35,6 +35,17 @@ class GraphDB(NamedTuple):
     database: str
 
 
+@pytest.fixture(scope="module")
+def valkey(tmp_path_factory):
+    """A real embedded Valkey (the feed buffer), one per test module that asks for it, in a fresh folder."""
+    from feeds.buffer import EmbeddedValkey
+
+    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
+    server.up()
+    yield server
+    server.down()
+
+
 @pytest.fixture(scope="session")
 def graph_db(tmp_path_factory):
     """One real embedded graph server (ArcadeDB over Bolt) for the graph tests, schema initialised. Tests

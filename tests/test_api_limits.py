@@ -48,16 +48,6 @@ def keys():
 
 
 @pytest.fixture(scope="module")
-def valkey(tmp_path_factory):
-    from feeds.buffer import EmbeddedValkey
-
-    server = EmbeddedValkey(tmp_path_factory.mktemp("limits-feeds"))
-    server.up()
-    yield server
-    server.down()
-
-
-@pytest.fixture(scope="module")
 def limited(graph_db, valkey, keys, tmp_path_factory):
     pem = tmp_path_factory.mktemp("limits-jwt") / "idp-public.pem"
     pem.write_text(keys["idp"][1])  # MEDKG_API_JWT_KEY may name a PEM file

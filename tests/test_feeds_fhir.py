@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.buffer import BufferTarget, EmbeddedValkey
+from feeds.buffer import BufferTarget
 from feeds.fhir import accept, parse_entry, validate
 from feeds.hl7v2 import FeedError
 
@@ -19,11 +19,8 @@ BUNDLE = Path(__file__).resolve().parents[1] / "samples" / "fhir" / "bundle_inpa
 
 
 @pytest.fixture(scope="module")
-def buffer(tmp_path_factory):
-    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey-fhir"))
-    server.up()
-    yield BufferTarget(None, str(server.data_dir)).connect()
-    server.down()
+def buffer(valkey):
+    return BufferTarget(None, str(valkey.data_dir)).connect()
 
 
 def bundle() -> dict:

@@ -14,19 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.buffer import BufferTarget, EmbeddedValkey
+from feeds.buffer import BufferTarget
 from feeds.mllp import FS, VT, Gateway, GatewayServer, MllpClient, frame, read_ack, split_messages
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "hl7"
 LIMIT = 8192
-
-
-@pytest.fixture(scope="module")
-def valkey(tmp_path_factory):
-    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"))
-    server.up()
-    yield server
-    server.down()
 
 
 @pytest.fixture(scope="module")
