@@ -1,5 +1,6 @@
-"""A patient's post-structured record (the EMR view) and timeline, read from the graph
-(:func:`graph.queries.emr_view`, :func:`graph.queries.timeline`), filtered here."""
+"""A patient's post-structured record (the EMR view), timeline and own facts, read from the graph
+(:func:`graph.queries.emr_view`, :func:`graph.queries.timeline`, :func:`graph.facts.patient_facts`), filtered
+here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date
 from api.graph_access import GraphAccess
 from api.problems import ApiProblem
 from graph import queries
+from graph.facts import patient_facts
 
 _EMR_KEYS = ("name", "key", "assertion", "text", "evidence", "start", "end", "confidence", "doc_id",
              "encounter_id", "date")
@@ -32,6 +34,26 @@ class PatientService:
         if not view["found"]:
             raise ApiProblem(404, "patient-not-found", "no such patient")
         return {"pid": pid, "events": view["events"]}
+
+    def facts(self, pid: str, types: list[str] | None = None, include_non_affirmed: bool = False,
+              since: date | None = None, until: date | None = None) -> dict:
+        """The relation statements of the patient's own documents (affirmed ones only unless
+        ``include_non_affirmed``), filtered by predicate and date window; each with the concept-level
+        ``knowledge_evidence`` beside it (over all documents, not this patient's). 404 for an unknown patient."""
+        facts = self.graph.call(lambda d, db: patient_facts(d, pid, db, include_non_affirmed=include_non_affirmed))
+        if not facts and not self.graph.call(lambda d, db: _patient_exists(d, pid, db)):
+            raise ApiProblem(404, "patient-not-found", "no such patient")
+        lo, hi = since.isoformat() if since else None, until.isoformat() if until else None
+        kept = [f for f in facts
+                if (not types or f["type"] in types)
+                and (lo is None or (f["date"] is not None and f["date"][:10] >= lo))
+                and (hi is None or (f["date"] is not None and f["date"][:10] <= hi))]
+        return {"pid": pid, "include_non_affirmed": include_non_affirmed, "facts": kept}
+
+
+def _patient_exists(driver, pid: str, database: str | None) -> bool:
+    with driver.session(database=database, default_access_mode="READ") as session:
+        return session.run("MATCH (p:Patient {pid: $pid}) RETURN p.pid AS pid LIMIT 1", {"pid": pid}).single() is not None
 
 
 def _filtered(view: dict, types, assertions, since, until) -> dict:

@@ -217,6 +217,43 @@ class TimelineOut(Model):
     events: list[TimelineEvent]
 
 
+class FactArgument(Model):
+    label: str | None = Field(description="the concept's type (Disease, Drug, ...)")
+    key: str | None = Field(description="the concept's key in the graph")
+    name: str | None = Field(description="the concept's name")
+    text: str | None = Field(description="the mention as written in this document")
+    start: int | None
+    end: int | None
+    assertion: str | None = Field(description="the mention's assertion in this document: present, negated, "
+                                              "possible, historical, family, ...")
+
+
+class PatientFact(Model):
+    statement_id: str | None
+    type: str = Field(description="the predicate, e.g. TREATED_WITH_DRUG")
+    label: str | None = Field(description="the source's predicate label, e.g. 药物治疗")
+    affirmed: bool = Field(description="both arguments affirmed: a fact about this patient; False only with "
+                                       "include_non_affirmed (a negated, possible, historical or family argument)")
+    subject: FactArgument
+    object: FactArgument
+    sentence: int | None = Field(description="the sentence's index in the document")
+    evidence: str | None = Field(description="the sentence stating it")
+    confidence: float | None
+    model: str | None
+    doc_id: str | None
+    encounter_id: str | None
+    date: str | None = Field(description="the document's date, else its encounter's (ISO)")
+    knowledge_evidence: int | None = Field(
+        description="knowledge, not this patient: how many document sentences over ALL documents and patients "
+                    "affirm the concept-level relationship (None where none does)")
+
+
+class FactsOut(Model):
+    pid: str
+    include_non_affirmed: bool
+    facts: list[PatientFact]
+
+
 # --- research ------------------------------------------------------------------------------------------------
 
 class ConceptRef(Model):
