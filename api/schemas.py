@@ -224,7 +224,7 @@ class FactArgument(Model):
     text: str | None = Field(description="the mention as written in this document")
     start: int | None
     end: int | None
-    assertion: str | None = Field(description="the mention's assertion in this document: present, negated, "
+    assertion: str | None = Field(description="the mention's assertion in this document: affirmed, negated, "
                                               "possible, historical, family, ...")
 
 
