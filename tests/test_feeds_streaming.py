@@ -306,18 +306,24 @@ def test_nothing_lost_nothing_twice_under_kill_9(stack, tmp_path):
     dead = client.xrange(buffer.dead_stream)
     assert set(acked) <= set(stored), "an ACK was sent for a message that is not stored"
     assert not dead, [(f[b"stage"], f[b"reason"]) for _, f in dead]
-    encs, labs, docs = read_queries(target, [
-        ("MATCH (e:Encounter) WHERE e.eid STARTS WITH 'KV' AND e.status IS NOT NULL "
-        "OPTIONAL MATCH (p:Patient)-[h:HAS_ENCOUNTER]->(e) RETURN e.eid AS eid, count(h) AS owners"),
-        ("MATCH (l:LabResult) WHERE l.order STARTS WITH 'KO' OPTIONAL MATCH (l)-[o:OF_TEST]->() "
-        "RETURN l.order AS o, count(o) AS tests"),
-        "MATCH (d:Document) WHERE d.source_uri STARTS WITH 'hl7:T:K-' RETURN d.source_uri AS uri, d.version AS v"])
-    kinds = {c: k for c, k, _ in msgs}
-    assert sorted(e["eid"] for e in encs) == sorted(f"KV{c[2:]}" for c in acked if kinds[c] == "adt")
-    assert all(e["owners"] == 1 for e in encs)
-    assert sorted(r["o"] for r in labs) == sorted(f"KO{c[2:]}" for c in acked if kinds[c] == "oru")
-    assert all(r["tests"] == 1 for r in labs)
-    assert sorted(d["uri"] for d in docs) == sorted(f"hl7:T:{c}" for c in acked if kinds[c] == "mdm")
-    assert all(d["v"] == 1 for d in docs), "a document was written twice"
+    assert_each_once_in_graph(target, msgs, acked)
     print(f"\n{n} messages, {len(stored)} stream entries ({len(stored) - n} resent after a lost ACK), kills at "
           f"{kills}")
+
+
+def assert_each_once_in_graph(target, msgs, controls) -> None:
+    """Every message of ``controls`` (control ids of the K-series ``msgs``) is in the graph exactly once: its
+    encounter with one owner, one lab result per order with one test, its document at version 1."""
+    encs, labs, docs = read_queries(target, [
+        ("MATCH (e:Encounter) WHERE e.eid STARTS WITH 'KV' AND e.status IS NOT NULL "
+         "OPTIONAL MATCH (p:Patient)-[h:HAS_ENCOUNTER]->(e) RETURN e.eid AS eid, count(h) AS owners"),
+        ("MATCH (l:LabResult) WHERE l.order STARTS WITH 'KO' OPTIONAL MATCH (l)-[o:OF_TEST]->() "
+         "RETURN l.order AS o, count(o) AS tests"),
+        "MATCH (d:Document) WHERE d.source_uri STARTS WITH 'hl7:T:K-' RETURN d.source_uri AS uri, d.version AS v"])
+    kinds = {c: k for c, k, _ in msgs}
+    assert sorted(e["eid"] for e in encs) == sorted(f"KV{c[2:]}" for c in controls if kinds[c] == "adt")
+    assert all(e["owners"] == 1 for e in encs)
+    assert sorted(r["o"] for r in labs) == sorted(f"KO{c[2:]}" for c in controls if kinds[c] == "oru")
+    assert all(r["tests"] == 1 for r in labs)
+    assert sorted(d["uri"] for d in docs) == sorted(f"hl7:T:{c}" for c in controls if kinds[c] == "mdm")
+    assert all(d["v"] == 1 for d in docs), "a document was written twice"

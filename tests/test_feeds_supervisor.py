@@ -8,10 +8,9 @@ import signal
 import subprocess
 
 import psutil
-from test_feeds_streaming import _env, _kill9, _medkg, _messages, _until, stack  # noqa: F401 - fixture
+from test_feeds_streaming import _env, _kill9, _medkg, _messages, _until, assert_each_once_in_graph, stack  # noqa: F401 - stack is a fixture
 
 from feeds.mllp import Gateway
-from pipelines.graphio import read_queries
 
 N = 60
 
@@ -94,16 +93,4 @@ def test_supervisor_restarts_a_killed_process_and_its_pending_entries_are_reclai
     assert len(victim_ctrls) == len(victim_entries)
     dead = client.xrange(buffer.dead_stream)
     assert not dead, [(f[b"stage"], f[b"reason"]) for _, f in dead]
-    kinds = {c: k for c, k, _ in msgs}
-    encs, labs, docs = read_queries(target, [
-        ("MATCH (e:Encounter) WHERE e.eid STARTS WITH 'KV' AND e.status IS NOT NULL "
-         "OPTIONAL MATCH (p:Patient)-[h:HAS_ENCOUNTER]->(e) RETURN e.eid AS eid, count(h) AS owners"),
-        ("MATCH (l:LabResult) WHERE l.order STARTS WITH 'KO' OPTIONAL MATCH (l)-[o:OF_TEST]->() "
-         "RETURN l.order AS o, count(o) AS tests"),
-        "MATCH (d:Document) WHERE d.source_uri STARTS WITH 'hl7:T:K-' RETURN d.source_uri AS uri, d.version AS v"])
-    assert sorted(e["eid"] for e in encs) == sorted(f"KV{c[2:]}" for c in kinds if kinds[c] == "adt")
-    assert all(e["owners"] == 1 for e in encs)
-    assert sorted(r["o"] for r in labs) == sorted(f"KO{c[2:]}" for c in kinds if kinds[c] == "oru")
-    assert all(r["tests"] == 1 for r in labs)
-    assert sorted(d["uri"] for d in docs) == sorted(f"hl7:T:{c}" for c in kinds if kinds[c] == "mdm")
-    assert all(d["v"] == 1 for d in docs), "a document was written twice"
+    assert_each_once_in_graph(target, msgs, [c for c, _, _ in msgs])
