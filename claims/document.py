@@ -115,6 +115,7 @@ def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
 
 _TITLE = re.compile(r"(?:医疗|收费|住院|门诊).*票据|发票$|费用清单")
 SEPARATE = 6.0  # titles further apart than this many line heights head receipts of their own
+_TOTAL_LINE = re.compile(r"小写|大写|合计")
 
 
 def receipt_regions(page: Page) -> list[list[int]]:
@@ -134,8 +135,18 @@ def receipt_regions(page: Page) -> list[list[int]]:
             heads.append(t)
     # a receipt whose title the photo lost (cut off, glare) still opens with its 票据代码 line: one with no
     # title found a few lines above it (at any x: the title is centred, 票据代码 printed at the left) and
-    # far from every head heads a receipt of its own
-    for t in sorted((c for c in cells if c.key.startswith("票据代码")), key=lambda c: (c.cy, c.cx)):
+    # far from every head heads a receipt of its own. Each receipt prints one, in its header: the 票据代码
+    # nearest below a title, with no total printed between them (a total closes a receipt), is that title's,
+    # however far down its layout puts it.
+    codes = sorted((c for c in cells if c.key.startswith("票据代码")), key=lambda c: (c.cy, c.cx))
+    totals = [c.cy for c in cells if _TOTAL_LINE.search(c.key)]
+    owned = set()
+    for h in heads:
+        below = [k for k, c in enumerate(codes) if c.cy > h.cy - height and k not in owned
+                 and not any(h.cy < y < c.cy for y in totals)]
+        if below:
+            owned.add(min(below, key=lambda k: math.hypot(codes[k].cx - h.cx, codes[k].cy - h.cy)))
+    for t in (c for k, c in enumerate(codes) if k not in owned):
         if (heads and all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads)
                 and not any(-SEPARATE * height < h.cy - t.cy < height for h in heads)):
             heads.append(t)

@@ -191,3 +191,8 @@ def test_a_receipt_whose_title_the_photo_lost_is_found_by_its_bill_code():
     # the 票据代码 printed under a title found is that receipt's own, not a receipt of its own
     one = page([line(500, 40, "河南省医疗住院收费票据（电子）"), line(160, 100, "票据代码：410602"), *grid(200)])
     assert len(receipt_regions(one)) == 1
+    # however far below its title the layout prints it (a rendered outpatient bill: 6.2 line heights), as long as
+    # no total closes the receipt in between
+    far = page([line(500, 40, "门诊收费票据"), line(160, 240, "票据代码：327707681869"), line(860, 240, "票据号码：5111"),
+                *grid(300)])
+    assert len(receipt_regions(far)) == 1 and len(structure_image(far, verify=False)) == 1
