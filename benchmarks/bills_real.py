@@ -1,6 +1,6 @@
 """Bills into claims on the REAL development set: OCR + structuring + checks on the 20 real scans and photos
 of ``../shared/data/bills/real`` (read in place, never copied), scored against our own transcriptions
-(``benchmarks/real_bills/NAME.json``) and the shared human field labels (``labels/NAME.json``). Prints one JSON
+(``benchmarks/real_bills/NAME.truth.json``) and the shared human field labels (``labels/NAME.json``). Prints one JSON
 object and saves it to ``benchmarks/results/bills_real.json``.
 
     .venv/bin/python benchmarks/bills_real.py [--detail] [--cached] [--only NAME ...]
@@ -66,6 +66,7 @@ from core.records import BillField, Claim, FieldKind, Page
 
 ROOT = Path(os.environ.get("MEDKG_BILLS_REAL_ROOT", Path(__file__).resolve().parents[1]))
 TRUTH_DIR = ROOT / "benchmarks" / "real_bills"
+TRUTH_SUFFIX = ".truth.json"  # our transcriptions; not named like the shared labels/NAME.json
 REAL_DIR = ROOT.parent / "shared" / "data" / "bills" / "real"
 RESULT = ROOT / "benchmarks" / "results" / "bills_real.json"
 CACHE_DIR = Path(os.environ.get("MEDKG_BILLS_REAL_CACHE", Path.home() / ".cache" / "medkg" / "bills_real"))
@@ -99,6 +100,10 @@ LABEL_PAYMENTS: dict[str, str] = {
     "大病保险支付": "critical_illness",
 }
 ABSENT = "无"
+
+
+def bill_name(path: Path) -> str:
+    return path.name.removesuffix(TRUTH_SUFFIX)
 
 
 def part_of(name: str) -> str:
@@ -443,9 +448,9 @@ def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool
     from core.settings import get_settings
     from ocr.pipeline import OcrEngine
 
-    truths = sorted(TRUTH_DIR.glob("*.json"))
+    truths = sorted(TRUTH_DIR.glob(f"*{TRUTH_SUFFIX}"))
     if names:
-        truths = [t for t in truths if t.stem in names]
+        truths = [t for t in truths if bill_name(t) in names]
     settings = get_settings()
     engine = OcrEngine.load(settings=settings)
     parts: dict[str, Score] = {"tuning": Score(), "untouched": Score()}
@@ -453,17 +458,18 @@ def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool
     counts = Counter()
     refused, timing = [], {"ocr_s": 0.0, "structuring_s": 0.0, "images_ocr_cached": 0}
     for path in truths:
+        name = bill_name(path)
         truth = json.loads(path.read_text())
         image = REAL_DIR / truth["image"]
         if not image.is_file():
-            refused.append(f"{path.stem}: image {image} not found")
+            refused.append(f"{name}: image {image} not found")
             continue
         sha = hashlib.sha256(image.read_bytes()).hexdigest()
         if sha != truth["sha256"]:
-            refused.append(f"{path.stem}: image sha256 {sha[:12]} differs from the transcription's "
+            refused.append(f"{name}: image sha256 {sha[:12]} differs from the transcription's "
                            f"{truth['sha256'][:12]}")
             continue
-        label_file = REAL_DIR / "labels" / f"{path.stem}.json"
+        label_file = REAL_DIR / "labels" / f"{name}.json"
         labels = json.loads(label_file.read_text())["fields"] if label_file.is_file() else None
         pages, ocr_s, from_cache = read_image(engine, image, sha, use_cache=use_cache)
         timing["ocr_s"] += ocr_s
@@ -471,20 +477,20 @@ def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool
         start = time.perf_counter()
         claims = [c for p in pages for c in structure_image(p)]
         timing["structuring_s"] += time.perf_counter() - start
-        part = part_of(path.stem)
+        part = part_of(name)
         counts[part] += 1
         bill = Score()
         # the labels describe the image's (first) receipt
         for k, (receipt, claim) in enumerate(pair_claims(claims, truth["receipts"])):
             first = receipt is truth["receipts"][0]
-            bill.add(sc := score_receipt(receipt, claim, labels if first else None, path.stem))
+            bill.add(sc := score_receipt(receipt, claim, labels if first else None, name))
             bill.missed_items += sc.missed_items
             bill.extra_items += sc.extra_items
         lines = [line for r in truth["receipts"] for line in r.get("lines", [])]
         bill.ocr_errors, bill.ocr_chars = ocr_accuracy(pages, lines)
         parts[part].add(bill)
         if part == "tuning" or detail:
-            per_bill[part][path.stem] = {
+            per_bill[part][name] = {
                 **bill.summary(), "claims": len(claims), "receipts": len(truth["receipts"]),
                 "doc_types": [c.doc_type.value for c in claims],
                 "blocking": sorted({f.rule for c in claims for f in c.findings if f.severity in ("error", "warning")}),
