@@ -7,40 +7,23 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from api_helpers import add_keys
+from test_reconcile_graph import RULES, _bf, _line  # the same rule book and bill builders
 
 from core.records import (
     Assertion,
-    BillField,
     Claim,
     ClinicalRecord,
     DocumentType,
     Entity,
     EntityType,
-    FieldKind,
-    LineItem,
     Span,
 )
 
 pytestmark = pytest.mark.slow
-RULES = """药品编码,药品名称,性别限制,年龄限制,疾病限制
-XL01CDP001,紫杉醇注射液,,,(肿瘤|癌)
-XA02BCO008,奥美拉唑肠溶胶囊,,,
-"""
 UNKNOWN = "f" * 64 + ":0"
-
-
-def _bf(name, value, kind=FieldKind.text):
-    return BillField(name=name, value=value, kind=kind)
-
-
-def _line(no, name, qty, price):
-    qty, price = Decimal(qty), Decimal(price)
-    return LineItem(line_no=no, name=_bf("name", name), amount=_bf("amount", qty * price, FieldKind.amount),
-                    quantity=_bf("q", qty, FieldKind.number), unit_price=_bf("p", price, FieldKind.number))
 
 
 @pytest.fixture(scope="module")
