@@ -161,8 +161,12 @@ def receipt_regions(page: Page) -> list[list[int]]:
     else:
         heads.sort(key=lambda h: h.cy)
         cuts = [h.y0 - height for h in heads[1:]]
+        # a receipt above the first title found (its own title lost to glare or a fold) ends in its totals:
+        # a totals line above the first title closes a receipt of its own there
+        if any(y < heads[0].y0 - height for y in totals):
+            cuts.insert(0, heads[0].y0 - height)
         where = [sum(c.cy > y for y in cuts) for c in cells]
-    groups = [[c.index for c, w in zip(cells, where) if w == k] for k in range(len(heads))]
+    groups = [[c.index for c, w in zip(cells, where) if w == k] for k in range(len(cuts) + 1)]
     return [g for g in groups if g]
 
 

@@ -349,7 +349,10 @@ _FIELD_LIKE = re.compile(r"[^:：()（）\[\]]{1,8}[:：]\s*[¥￥]?[0-9]")  # �
 # 金额(元)备注) back into one cell per title; longest first, so 个人支付金额 is not read as 金额.
 _HEAD_WORDS = re.compile(r"个人支付金额|项目名称|收费项目|项目/规格|数量/单位|金额\(元\)|金额|数量|单位|单价|规格|备注|"
                          r"类别|等级")
-_NAME_HEAD_LIKE = ("项目名称", "收费项目")
+_NAME_HEAD_LIKE = ("项目名称", "收费项目", "项目/规格")
+# Column titles long enough that one misread ideograph still names them (项籍/规格, 项日/规格 on a photo,
+# 个人支付全额 under a stamp); a two-character title (数量, 金额) is not: one character is half of it.
+_LONG_TITLES = ("项目名称", "收费项目", "项目/规格", "个人支付金额", "数量/单位")
 
 
 def _head_key(key: str) -> str:
@@ -363,7 +366,26 @@ def _is_name_head(key: str) -> bool:
     k = _head_key(key)
     if _HEAD_NAME.fullmatch(k):
         return True
-    return len(k) == 4 and any(Levenshtein.distance(k, t) <= 1 for t in _NAME_HEAD_LIKE)
+    return any(_one_ideograph_off(k, t) for t in _NAME_HEAD_LIKE)
+
+
+def _one_ideograph_off(key: str, title: str) -> bool:
+    """``key`` is ``title`` with exactly one of its ideographs misread (as another, or as a letter: 收费项a;
+    same length, every other character, a slash included, as printed)."""
+    if len(key) != len(title) or key == title:
+        return False
+    diff = [(a, b) for a, b in zip(key, title) if a != b]
+    return len(diff) == 1 and _IDEOGRAPH.match(diff[0][1]) is not None
+
+
+def _retitled(c: Cell) -> Cell:
+    """A header cell misread by one ideograph (项籍/规格) given the title it stands for, so the column's
+    role (name, spec, self-pay …) is read from the title as printed."""
+    k = _head_key(c.key)
+    if _HEAD_WORDS.fullmatch(k):
+        return c
+    title = next((t for t in _LONG_TITLES if _one_ideograph_off(k, t)), None)
+    return c if title is None else replace(c, text=title + c.key[len(k):])
 
 
 def _is_amount_head(key: str) -> bool:
@@ -396,11 +418,25 @@ def _header_row(cells: list[Cell]) -> list[Cell] | None:
         if _is_name_head(cell.key) or (_HEAD_WORDS.match(cell.key) and _is_name_head(_HEAD_WORDS.match(cell.key)[0])):
             # a stamp's large text beside the titles is no title
             # nor is a cell without an ideograph (a perforation of a tractor-fed form OCR'd as C)
-            row = _split_heads(sorted((c for c in cells if same_row(c, cell) and c.height < 1.8 * cell.height
-                                       and _IDEOGRAPH.search(c.key)), key=lambda c: c.x0))
+            row = _amount_after_name([_retitled(c) for c in _split_heads(sorted(
+                (c for c in cells if same_row(c, cell) and c.height < 1.8 * cell.height and _IDEOGRAPH.search(c.key)),
+                key=lambda c: c.x0))])
             if any(_is_amount_head(c.key) for c in row) and any(_is_name_head(c.key) for c in row):
                 return _repeated_titles(row)
     return None
+
+
+def _amount_after_name(row: list[Cell]) -> list[Cell]:
+    """金额 misread by one ideograph (企额, 全额) where grids print it, right after an item-name title, is
+    金额 when the row has no amount title otherwise (a two-character title is known by its place)."""
+    if any(_is_amount_head(c.key) for c in row):
+        return row
+    out = list(row)
+    for j, c in enumerate(row[1:], 1):
+        key = _head_key(c.key)
+        if _is_name_head(row[j - 1].key) and _one_ideograph_off(key, "金额"):
+            out[j] = replace(c, text="金额" + c.key[len(key):])
+    return out
 
 
 def _repeated_titles(row: list[Cell]) -> list[Cell]:
@@ -417,6 +453,55 @@ def _repeated_titles(row: list[Cell]) -> list[Cell]:
         if (row[j + 1].key == after and not _HEAD_WORDS.fullmatch(_head_key(c.key)) and not _is_name_head(c.key)
                 and not _is_name_head(out[j - 1].key)):
             out[j] = replace(c, text=row[first].text)
+    return _titles_across_groups(_lost_name_titles(out))
+
+
+def _lost_name_titles(row: list[Cell]) -> list[Cell]:
+    """A repeated column group whose item-name title OCR lost (under a stamp, in glare) gets it back where
+    the first group prints it: a title printed again (金额, 个人支付金额) with no item-name title between
+    it and its first print starts a group, whose name title stands as far left of it as the first group's
+    does (a cell of its own, no OCR line: index -1)."""
+    names = [j for j, c in enumerate(row) if _is_name_head(c.key)]
+    if not names:
+        return row
+    name = row[names[0]]
+    out = list(row)
+    for j, c in enumerate(row):
+        if j < names[0] or not _HEAD_WORDS.fullmatch(_head_key(c.key)) or _is_name_head(c.key):
+            continue
+        again = [k for k in range(j + 1, len(row)) if _head_key(row[k].key) == _head_key(c.key)]
+        if not again:
+            continue
+        if not any(j < n < again[0] for n in names):
+            dx = row[again[0]].cx - c.cx
+            out.append(replace(name, x0=name.x0 + dx, x1=name.x1 + dx, index=-1))
+        break  # the first title after the name title that is printed again anchors the groups
+    return sorted(out, key=lambda c: c.x0)
+
+
+def _titles_across_groups(row: list[Cell]) -> list[Cell]:
+    """A short title misread by one ideograph (全额 for 金额) is the title the other column groups print
+    at its place: groups start at each item-name title, and a cell that is no known title takes the title
+    standing at the same place in another group when it is one ideograph off it (a two-character title
+    alone is too short to be known by one character: the repeat is what proves it)."""
+    starts = [j for j, c in enumerate(row) if _is_name_head(c.key)]
+    if len(starts) < 2:
+        return row
+    groups = [row[a:b] for a, b in zip(starts, [*starts[1:], len(row)])]
+    out = list(row)
+    for a, group in zip(starts, groups):
+        for k, c in enumerate(group):
+            key = _head_key(c.key)
+            if _HEAD_WORDS.fullmatch(key) or _is_name_head(c.key):
+                continue
+            here = {_head_key(g[k].key) for g in groups if k < len(g) and _HEAD_WORDS.fullmatch(_head_key(g[k].key))}
+            known = {_head_key(h.key) for g in groups if g is not group for h in g if _HEAD_WORDS.fullmatch(_head_key(h.key))}
+            # the title at its place in another group; else (a title OCR lost before it: 数量) the one title
+            # printed anywhere in the other groups that it is one ideograph off
+            fits = ([t for t in here if _one_ideograph_off(key, t)] or [t for t in known if _one_ideograph_off(key, t)]
+                    or [t for t in here if len(key) < len(t) and t.startswith(key)])  # 金: its 额 lost
+            if len(fits) == 1:
+                out[a + k] = replace(c, text=fits[0] + c.key[len(key):])
     return out
 
 
@@ -437,10 +522,15 @@ def _table(cells: list[Cell], header: list[Cell], *, align: bool = False
 _FIGURE = re.compile(r"[¥$]?:?[0-9][0-9,]*(?:\.[0-9]*)?")
 
 
+_UNIT_ONLY = re.compile(r"[0-9]*(?:\.[0-9]+)?[项次个支盒瓶袋片粒张组份天]")
+
+
 def _cell_kind(c: Cell) -> str:
     key = c.key
     if _FIGURE.fullmatch(key):
         return "num"
+    if _UNIT_ONLY.fullmatch(key):
+        return ""  # a quantity's unit (项, 1项; its figure lost under a stamp) is neither a name nor an amount
     if re.search(r"[\u4e00-\u9fff]", key) and not re.search(r"[0-9]", key):
         return "text"
     return ""
@@ -517,13 +607,24 @@ def _body(cells: list[Cell], header: list[Cell]) -> list[list[Cell]]:
 def _named(cells: list[Cell]) -> list[Cell]:
     """The cells of a name column that can be part of a name: a fragment with no letter or ideograph
     (a stamp's (23), a stray 0) is not, nor a lone letter (a tractor-feed perforation OCR'd as C)."""
-    return [c for c in cells if re.search(r"[\u4e00-\u9fff]|[A-Za-z].*[A-Za-z0-9]", c.key)]  # nor is a lone letter (a perforation's C)
+    return [c for c in cells if re.search(r"[\u4e00-\u9fff]|[A-Za-z].*[A-Za-z0-9]", c.key)
+            and not _UNIT_ONLY.fullmatch(c.key)]  # nor a quantity's unit alone (项: 1项, its 1 lost)
 
 
 def _joined(cells: list[Cell]) -> tuple[str, Cell]:
     """Several OCR lines in one table cell read as one text; the least sure line speaks for them."""
     cells = sorted(cells, key=lambda c: c.x0)
     return "".join(c.text for c in cells), min(cells, key=lambda c: c.confidence)
+
+
+def _is_field_cell(text: str) -> bool:
+    """A labelled field, not an item's name: ``label:value`` (微信:102.41, 支付宝:0.), or a way of paying or
+    another field word before a separator whatever follows it (现金·0.00, 微信:问诊收款, 银行卡:37.9)."""
+    key = nfkc(text).replace(" ", "")
+    if _FIELD_LIKE.match(key):
+        return True
+    m = re.match(r"([^:：·•]{1,8})[:：·•]", key)
+    return m is not None and _FIELD_WORD.search(m[1]) is not None
 
 
 def _has_digit(text: str) -> bool:
@@ -560,6 +661,8 @@ def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem]
             if len(amounts) > 1 and all(_FIGURE.fullmatch(c.key) for c in amounts):
                 amounts = amounts[:1]
             name_raw, name_cell = _joined(names)
+            if _is_field_cell(name_raw):
+                continue  # 现金:0, | 支付宝:0, — the ways paid printed across the grid's columns, not an item
             amount_raw, amount_cell = _joined(amounts)
             items.append(LineItem(line_no=len(items), name=snap_category(make_field("name", name_raw, FieldKind.text, name_cell)),
                                   amount=make_field("amount", amount_raw, FieldKind.amount, amount_cell)))
@@ -618,7 +721,7 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 _quantities_out_of_amounts(by_role)
             if not by_role.get("name") or not by_role.get("amount"):
                 continue
-            if _FIELD_LIKE.match(_joined(by_role["name"])[0]):
+            if _is_field_cell(_joined(by_role["name"])[0]):
                 continue  # 支付宝:0. — a labelled field printed across the grid, not an item
             fields = {}
             for r, group in by_role.items():
@@ -689,7 +792,7 @@ _TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|
 
 # what a labelled field's name ends in, never a fee category's (微信:102.41 is how it was paid, not an item)
 _FIELD_WORD = re.compile(r"(?:支付|金额|标准|补助|记帐|记账|存款|结余|自付|自费|自负|起付线|微信|支付宝|号|码|日期|时间|"
-                         r"现金|银行卡|刷卡|POS|扫码|找零|实收|优惠|减免)$")
+                         r"现金|银行卡|刷卡|POS|扫码|找零|实收|优惠|减免|小计)$")
 
 
 def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -> tuple[list[LineItem], set[int]]:

@@ -1,0 +1,201 @@
+"""Third-round mechanisms for dot-matrix forms and photo sheets (issue 17), on hand-made pages.
+
+The pages copy what real-like *development* pages (``render_reallike`` seeds 7700-7729 dot-matrix forms,
+7750-7769 photo sheets) showed OCR doing to column titles and payment lines: a long title with one ideograph
+misread (项籍/规格, 收费项a), a short one misread or cut where another column group prints it whole (全额 and
+金 for 金额), a repeated group's item-name title lost altogether, a quantity's unit (项) alone in a cell, the
+ways paid printed across a grid's columns (现金：0, | 支付宝：0,), a subtotal line read as a stream item, and
+on a photo of stacked receipts, a receipt whose title was lost above the first title found.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from claims.document import receipt_regions, structure_image
+from claims.structure import structure_page
+from core.records import Page, TextLine
+
+PX = 20
+
+
+def line(x: float, y: float, text: str, h: float = 26, w: float | None = None) -> TextLine:
+    w = PX * len(text) if w is None else w
+    return TextLine(box=((x, y), (x + w, y), (x + w, y + h), (x, y + h)), text=text, confidence=0.98)
+
+
+def page(lines, height: int = 700) -> Page:
+    return Page(doc_id="hand", index=0, width=1250, height=height, lines=tuple(lines))
+
+
+def items_of(claim) -> set[tuple[str, Decimal]]:
+    return {(i.name.value, i.amount.value) for i in claim.items}
+
+
+def form_top(y: float = 70) -> list[TextLine]:
+    return [line(470, y, "门诊收费专用票据"), line(930, y + 30, "NO.2852351047")]
+
+
+def itemised_titles(first: str, second: str, y: float = 250) -> list[TextLine]:
+    """Two groups of 项目/规格 | 数量 | 金额 | 个人支付金额, the item-name titles as OCR read them."""
+    out = []
+    for x, name in ((110, first), (630, second)):
+        out += [line(x, y, name), line(x + 200, y, "数量"), line(x + 260, y, "金额"), line(x + 390, y, "个人支付金额")]
+    return out
+
+
+ITEMISED_BODY = [
+    line(120, 300, "诊察费"), line(312, 300, "1项"), line(370, 300, "51.20"), line(498, 300, "33.79"),
+    line(640, 300, "西药费"), line(830, 300, "1项"), line(880, 300, "74.27"), line(1002, 300, "60.90"),
+    line(120, 340, "检查费"), line(370, 340, "368.39"), line(498, 340, "187.88"),
+    line(640, 340, "中成药费"), line(880, 340, "76.53"), line(1002, 340, "58.16"),
+    line(140, 420, "合计(大写)"), line(760, 420, "570.39"),
+]
+ITEMISED_ITEMS = {("诊察费", Decimal("51.20")), ("西药费", Decimal("74.27")),
+                  ("检查费", Decimal("368.39")), ("中成药费", Decimal("76.53"))}
+
+
+def test_long_titles_misread_by_one_ideograph_still_name_their_columns():
+    # 项籍/规格 and 项昭/规格 (a photo's glare), 项日/规格: the slash and the other characters as printed
+    for first, second in (("项籍/规格", "项昭/规格"), ("项日/规格", "项目/规格")):
+        claim = structure_page(page([*form_top(), *itemised_titles(first, second), *ITEMISED_BODY]), verify=False)
+        assert items_of(claim) == ITEMISED_ITEMS, (first, second)
+
+
+def test_one_misread_character_is_not_enough_for_a_short_title_alone():
+    # 项/规格 cut short is no title; nor is a title with two characters misread
+    for first, second in (("项籍/规划", "项昭/规划"),):
+        claim = structure_page(page([*form_top(), *itemised_titles(first, second), *ITEMISED_BODY]), verify=False)
+        assert items_of(claim) != ITEMISED_ITEMS
+
+
+def category_titles(group1: tuple[str, ...], group2: tuple[str, ...], y: float = 225) -> list[TextLine]:
+    """收费项目 | 金额 | 个人支付金额 twice; an empty string is a title OCR lost."""
+    out = []
+    for x, group in ((110, group1), (625, group2)):
+        for dx, text in zip((0, 215, 340), group):
+            if text:
+                out.append(line(x + dx, y, text))
+    return out
+
+
+CATEGORY_BODY = [
+    line(118, 270, "床位费"), line(333, 270, "144.18"), line(462, 270, "76.42"),
+    line(633, 270, "西药费"), line(848, 270, "540.74"), line(975, 270, "254.15"),
+    line(118, 305, "诊察费"), line(333, 305, "11.08"), line(462, 305, "10.64"),
+    line(633, 305, "中药饮片费"), line(848, 305, "11.70"), line(975, 305, "1.05"),
+    line(113, 440, "合计（大写）"), line(816, 440, "(小写)¥707.70"),
+]
+CATEGORY_ITEMS = {("床位费", Decimal("144.18")), ("西药费", Decimal("540.74")),
+                  ("诊察费", Decimal("11.08")), ("中药饮片费", Decimal("11.70"))}
+
+
+def test_a_short_title_misread_or_cut_takes_the_title_another_group_prints_there():
+    for group1, group2 in ((("收费项目", "全额", "个人支付金额"), ("收费项目", "金额", "个人支付金额")),
+                           (("收费项目", "金额", "个人支付金额"), ("收费项目", "金", "个人支付金额"))):
+        claim = structure_page(page([*form_top(), *category_titles(group1, group2), *CATEGORY_BODY]), verify=False)
+        assert items_of(claim) == CATEGORY_ITEMS, (group1, group2)
+
+
+def test_a_repeated_group_whose_item_name_title_was_lost_is_read_where_the_first_group_prints_it():
+    for group2 in (("", "金额", "个人支付金额"), ("", "金", "个人支付金额")):
+        claim = structure_page(page([*form_top(), *category_titles(("收费项目", "金额", "个人支付金额"), group2),
+                                     *CATEGORY_BODY]), verify=False)
+        assert items_of(claim) == CATEGORY_ITEMS, group2
+
+
+def test_amount_misread_right_after_the_item_name_title_is_the_amount_title():
+    lines = [*form_top(), line(110, 225, "收费项目"), line(325, 225, "企额"), line(450, 225, "个人支付金额"),
+             *(c for c in CATEGORY_BODY if c.left < 600 or "小写" in c.text or "大写" in c.text)]
+    claim = structure_page(page(lines), verify=False)
+    assert items_of(claim) == {("床位费", Decimal("144.18")), ("诊察费", Decimal("11.08"))}
+
+
+def test_the_ways_paid_across_a_category_grid_are_no_items():
+    lines = [*form_top(), *category_titles(("收费项目", "金额", "个人支付金额"), ("收费项目", "金额", "个人支付金额")),
+             *CATEGORY_BODY[:12],
+             line(123, 380, "其他记帐：0,"), line(634, 380, "现金：0,"), line(892, 380, "支付宝：0,"),
+             line(118, 405, "现金·0.00"), line(633, 405, "微信：问诊收款"),
+             *CATEGORY_BODY[12:]]
+    claim = structure_page(page(lines), verify=False)
+    assert items_of(claim) == CATEGORY_ITEMS
+
+
+def tl(quad, text: str) -> TextLine:
+    return TextLine(box=tuple(quad), text=text, confidence=0.98)
+
+
+def test_a_quantitys_unit_alone_is_no_item_name():
+    # 1项 printed into the 数量 column with its 1 lost (a stamp), on a photo turned a little: 项 is neither a
+    # name nor a reason to shift the columns; 金新 is the 金额 the first group prints (the lines as OCR read a
+    # development page, render_reallike 7703)
+    lines = [tl([(461, 83), (781, 69), (783, 113), (463, 128)], "医疗门诊收费票据"),
+             tl([(972, 110), (1144, 104), (1146, 139), (973, 145)], "No5223219234"),
+             tl([(106, 190), (216, 186), (217, 214), (106, 218)], "业务流水号："),
+             tl([(277, 187), (440, 179), (441, 209), (278, 217)], "4719719170967115"),
+             tl([(449, 175), (578, 171), (579, 201), (450, 206)], "医疗机构类型："),
+             tl([(793, 161), (866, 158), (867, 187), (794, 190)], "校验码："),
+             tl([(795, 206), (885, 201), (886, 230), (797, 234)], "医保类型："),
+             tl([(941, 203), (1025, 200), (1026, 232), (942, 234)], "居民医保"),
+             tl([(116, 277), (205, 275), (206, 303), (116, 306)], "项目/规格"),
+             tl([(312, 268), (419, 263), (420, 295), (314, 300)], "数量金额"),
+             tl([(501, 262), (612, 258), (613, 286), (501, 289)], "个人支付金额"),
+             tl([(633, 256), (720, 252), (721, 281), (634, 284)], "项目/规格"),
+             tl([(891, 246), (932, 243), (934, 271), (893, 274)], "金新"),
+             tl([(1016, 240), (1128, 235), (1129, 263), (1017, 268)], "个人支付金额"),
+             tl([(142, 326), (216, 323), (217, 356), (143, 359)], "化验费"),
+             tl([(336, 319), (381, 316), (383, 347), (338, 350)], "项"),
+             tl([(396, 317), (470, 313), (472, 343), (397, 346)], "116.23"),
+             tl([(660, 304), (773, 301), (773, 333), (661, 335)], "中药饮片费"),
+             tl([(921, 293), (977, 293), (977, 324), (921, 324)], "13.50"),
+             tl([(144, 362), (219, 362), (219, 395), (144, 395)], "治疗费"),
+             tl([(338, 355), (384, 355), (384, 386), (338, 386)], "项"),
+             tl([(395, 354), (460, 351), (461, 380), (396, 383)], "57.04"),
+             tl([(1211, 331), (1235, 331), (1235, 360), (1211, 360)], "C"),
+             tl([(774, 368), (888, 410), (876, 444), (762, 402)], "收费专用章"),
+             tl([(1214, 415), (1240, 415), (1240, 445), (1214, 445)], "C"),
+             tl([(126, 482), (268, 477), (269, 508), (127, 512)], "金额合计(大写)"),
+             tl([(335, 478), (552, 471), (553, 502), (336, 508)], "壹佰捌拾陆元柒角柒分"),
+             tl([(836, 452), (899, 450), (900, 479), (837, 482)], "(小写)"),
+             tl([(922, 451), (1025, 448), (1026, 479), (923, 483)], "￥:186.77")]
+    claim = structure_page(page(lines), verify=False)
+    assert items_of(claim) == {("化验费", Decimal("116.23")), ("中药饮片费", Decimal("13.50")),
+                               ("治疗费", Decimal("57.04"))}
+
+
+def test_a_subtotal_is_no_stream_item():
+    lines = [*form_top(), line(120, 300, "B超费"), line(260, 300, "0.00"), line(420, 300, "CT费"),
+             line(560, 300, "270.00"),
+             line(120, 340, "自费小计 8.72", w=160), line(420, 340, "医疗小计 270.00", w=180)]
+    claim = structure_page(page(lines), verify=False)
+    assert items_of(claim) == {("B超费", Decimal("0.00")), ("CT费", Decimal("270.00"))}
+
+
+def receipt(y: float, title: str | None, items: list[tuple[str, str]], total: str) -> list[TextLine]:
+    out = [line(470, y, title, h=40)] if title else []
+    out += [line(110, y + 60, "收费项目"), line(325, y + 60, "金额(元)")]
+    out += [tl for k, (name, amount) in enumerate(items)
+            for tl in (line(118, y + 100 + 35 * k, name), line(333, y + 100 + 35 * k, amount))]
+    bottom = y + 100 + 35 * len(items) + 20
+    return out + [line(113, bottom, "合计（大写）"), line(500, bottom, "(小写)" + total)]
+
+
+def test_a_receipt_above_the_first_title_found_is_a_receipt_of_its_own():
+    # three receipts stacked on one photo; the top one's title lost to glare: its totals close it
+    top = receipt(40, None, [("化验费", "10.60"), ("西药费", "292.59")], "303.19")
+    middle = receipt(500, "医疗住院收费票据", [("床位费", "596.53"), ("诊察费", "663.34"), ("检查费", "3034.58")], "4294.45")
+    bottom = receipt(1000, "浙江省住院收费票据", [("床位费", "300.20"), ("检查费", "227.24")], "527.44")
+    sheet = page([*top, *middle, *bottom], height=1500)
+    assert len(receipt_regions(sheet)) == 3
+    claims = structure_image(sheet, verify=False)
+    assert [items_of(c) for c in claims] == [
+        {("化验费", Decimal("10.60")), ("西药费", Decimal("292.59"))},
+        {("床位费", Decimal("596.53")), ("诊察费", Decimal("663.34")), ("检查费", Decimal("3034.58"))},
+        {("床位费", Decimal("300.20")), ("检查费", Decimal("227.24"))}]
+
+
+def test_nothing_above_the_first_title_but_its_header_stays_with_it():
+    # no totals above the title: the lines above it (a stamp, a code) are the first receipt's, not a receipt
+    first = [line(470, 0, "票据监制章"), *receipt(40, "医疗门诊收费票据", [("化验费", "10.60")], "10.60")]
+    second = receipt(500, "医疗住院收费票据", [("床位费", "596.53")], "596.53")
+    assert len(receipt_regions(page([*first, *second], height=900))) == 2
