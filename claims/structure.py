@@ -210,12 +210,29 @@ def _fold_digits(text: str, name: str = "") -> tuple[str, str]:
         folded = text.replace("O", "0")
         hexed = folded.replace("o", "0")
         folded = hexed if re.fullmatch(r"[0-9a-fA-F]+", hexed) else folded
+        folded = _hex_lookalike(folded)
     else:
         folded = "".join(FIGURE_LOOKALIKES.get(ch, ch) if ch not in ".," else ch for ch in text)
         folded = folded if folded.isdigit() else text
     if folded != text:
         return folded, f"look-alikes folded to digits (read {text!r})"
     return text, ""
+
+
+# what OCR reads for a lower-case hex digit: t for f, an upper-case B for 8 (a lower-case code prints none)
+_HEX_LOOKALIKES = {"t": "f", "l": "1", "i": "1", "s": "5", "z": "2", "g": "9", "q": "9",
+                   "B": "8", "D": "0", "S": "5", "Z": "2", "I": "1", "G": "6"}
+
+
+def _hex_lookalike(code: str) -> str:
+    """A six-character lower-case hex 校验码 (f04e1a) with one character no lower-case hex digit (8t6e81,
+    99f5fB) takes the hex digit that character looks like; a code with another letter of its own, or none
+    of a–f to show it is lower-case hex (QLBV35), is left as read."""
+    odd = [k for k, ch in enumerate(code) if ch not in "0123456789abcdef"]
+    if len(code) != 6 or len(odd) != 1 or not re.search(r"[a-f]", code) or code[odd[0]] not in _HEX_LOOKALIKES:
+        return code
+    k = odd[0]
+    return code[:k] + _HEX_LOOKALIKES[code[k]] + code[k + 1:]
 
 
 def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool = False) -> BillField:
@@ -849,6 +866,16 @@ def snap_category(f: BillField) -> BillField:
     value = f.value
     if not isinstance(value, str) or value in CATEGORIES or len(value) < 3:
         return f
+    # a stamp's characters read on after the name (化验费市第, 中成药费院: the hospital's name in the stamp
+    # across the grid): a category ending in 费, then one or two ideographs that no category continues with
+    # (费用 is printed: 诊察费用), is that category
+    after = [c for c in CATEGORIES if c.endswith("费") and value.startswith(c)
+             and re.fullmatch(r"[\u4e00-\u9fff]{1,2}", value[len(c):]) and not value[len(c):].startswith("用")]
+    if after:
+        cut = max(after, key=len)
+        note = "; ".join(x for x in (f.note, f"read {value!r}: the fee category {cut!r} and a stamp's "
+                                              f"{value[len(cut):]!r} after it") if x)
+        return f.model_copy(update={"value": cut, "note": note})
     near = [c for c in CATEGORIES if len(c) == len(value) and Levenshtein.distance(c, value) == 1]
     if len(near) != 1:
         return f

@@ -199,3 +199,38 @@ def test_nothing_above_the_first_title_but_its_header_stays_with_it():
     first = [line(470, 0, "票据监制章"), *receipt(40, "医疗门诊收费票据", [("化验费", "10.60")], "10.60")]
     second = receipt(500, "医疗住院收费票据", [("床位费", "596.53")], "596.53")
     assert len(receipt_regions(page([*first, *second], height=900))) == 2
+
+
+def test_a_stamps_characters_read_on_after_a_category_are_cut_and_a_printed_name_is_kept():
+    from claims.structure import snap_category
+    from core.records import BillField, FieldKind
+
+    def name(text: str) -> str:
+        return snap_category(BillField(name="name", raw=text, value=text, kind=FieldKind.text)).value
+
+    assert name("化验费市第") == "化验费"  # 市第 of the stamp's 市第一人民医院
+    assert name("中成药费院") == "中成药费"
+    assert name("诊察费用") == "诊察费用"  # printed so (a category of its own)
+    assert name("检查费用") == "检查费用"  # 费用 is how names end, never a stamp's
+    assert name("一般诊疗费") == "一般诊疗费"
+    assert name("化验费市第一人民") == "化验费市第一人民"  # more than two characters: not cut
+    lines = [*form_top(), *category_titles(("收费项目", "金额", "个人支付金额"), ("收费项目", "金额", "个人支付金额")),
+             line(118, 270, "化验费市第"), line(333, 270, "179.56"), line(633, 270, "中成药费院"), line(848, 270, "67.56"),
+             line(113, 440, "合计（大写）"), line(816, 440, "(小写)¥247.12")]
+    claim = structure_page(page(lines), verify=False)
+    assert items_of(claim) == {("化验费", Decimal("179.56")), ("中成药费", Decimal("67.56"))}
+    assert all(i.name.raw != i.name.value and "stamp" in i.name.note for i in claim.items)
+
+
+def test_a_lower_case_hex_check_code_with_one_look_alike_takes_the_hex_digit():
+    def code(read: str):
+        lines = [*form_top(), line(790, 160, "校验码："), line(890, 160, read, w=80)]
+        return structure_page(page(lines), verify=False).header["check_code"]
+
+    assert code("8t6e81").value == "8f6e81"
+    assert code("99f5fB").value == "99f5f8"
+    assert "look-alikes" in code("8t6e81").note
+    assert code("f04e1a").value == "f04e1a"  # already hex
+    assert code("6oV401").value == "6oV401"  # a real e-receipt's mixed-case code, o printed
+    assert code("QLBV35").value == "QLBV35"  # upper-case letters and digits: no lower-case hex to show
+    assert code("8t6g81").value == "8t6g81"  # two characters off hex: left as read
