@@ -131,11 +131,36 @@ _LITERALS = tuple(sorted({alt for lab in LABELS for alt in lab.pattern.split("|"
                           if len(alt) >= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}))
 
 
+# labels printed with optional parts, spelt out, so that a label with a character lost is matched against
+# every label it could have been (个人付 is 个人自付 or 个人支付)
+_SPELT = frozenset(_LITERALS) | {"个人支付", "个人支付金额", "现金支付", "个人现金支付", "统筹基金支付", "医保统筹基金支付",
+                                 "个人账户支付", "个人帐户支付", "个人账户", "个人帐户", "大病保险", "大病救助",
+                                 "合计金额", "金额合计", "收款单位", "交款人"}
+
+
+def _lost_one(head: str) -> str | None:
+    """The one label of four or more characters that ``head`` is with one ideograph lost (预金额 for 预缴金额),
+    or None (none, or several: 缴金额 is 预缴金额 or 补缴金额)."""
+    if len(head) < 3 or not _IDEOGRAPH.fullmatch(head[0]):
+        return None
+    near = {lab for lab in _SPELT if len(lab) == len(head) + 1
+            and any(lab[:k] + lab[k + 1:] == head and _IDEOGRAPH.fullmatch(lab[k]) for k in range(len(lab)))}
+    lab = near.pop() if len(near) == 1 else None
+    return lab if lab in _LITERALS else None
+
+
 def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
     """A cell ``XXXX:value`` whose XXXX is no label but one misread ideograph off exactly one label of four
-    or more characters (退费全额 for 退费金额, 公务员补动) is read with that label; the value is untouched."""
+    or more characters (退费全额 for 退费金额, 公务员补动) is read with that label; the value is untouched.
+    So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), the whole of the text
+    before its colon."""
     key = cell.key
     p = key.find(":")
+    if 3 <= p and not labels.find(key[:p]) and (lost := _lost_one(key[:p])):
+        text = nfkc(cell.text)
+        q = text.find(":") if ":" in text else text.find("：")
+        if q == p:
+            return replace(cell, text=lost + text[q:])
     if p < 4 or labels.find(key[:p]):
         return cell
     head = key[:p]
@@ -266,7 +291,13 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         except ValueError:
             value, note = None, ""
     elif digits:
+        cut = ""
+        if name != "check_code" and (m := re.fullmatch(r"([0-9]{6,})([\u4e00-\u9fff].*)", text)):
+            # 96628838033475综合医院, 652672878258生院号:31053079: the next field's value or label read into a
+            # number's line; a number is digits, so it ends where they end
+            text, cut = m[1], f"the number before {m[2]!r} (read {raw.strip()!r})"
         value, note = _fold_digits(text, name)
+        note = "; ".join(x for x in (cut, note) if x)
         value = value or None
     else:
         value = simplify(text) or None

@@ -234,3 +234,31 @@ def test_a_lower_case_hex_check_code_with_one_look_alike_takes_the_hex_digit():
     assert code("6oV401").value == "6oV401"  # a real e-receipt's mixed-case code, o printed
     assert code("QLBV35").value == "QLBV35"  # upper-case letters and digits: no lower-case hex to show
     assert code("8t6g81").value == "8t6g81"  # two characters off hex: left as read
+
+
+def test_a_number_ends_where_its_digits_end():
+    # the next field's value or label read into a number's line on a photo
+    lines = [line(470, 70, "门诊收费专用票据"), line(100, 160, "业务流水号："), line(230, 160, "96628838033475综合医院", w=260),
+             line(100, 200, "票据号码："), line(230, 200, "00058548"), line(600, 200, "校验码："), line(700, 200, "f04e1a")]
+    head = structure_page(page(lines), verify=False).header
+    assert head["serial_no"].value == "96628838033475"
+    assert "综合医院" in head["serial_no"].note
+    assert head["bill_no"].value == "00058548"
+    assert head["check_code"].value == "f04e1a"
+
+
+def test_a_label_with_one_ideograph_lost_is_read_when_only_one_label_fits():
+    from claims.structure import fix_misread_label
+    from claims.layout import cells_of
+
+    def read(text: str) -> str:
+        return fix_misread_label(cells_of([line(100, 100, text)])[0]).text
+
+    assert read("预金额：10000.00") == "预缴金额:10000.00"  # the text NFKC-folded, as the other fixes give it
+    assert read("缴金额：0.00") == "缴金额：0.00"  # 预缴金额 or 补缴金额
+    assert read("个人付：12.00") == "个人付：12.00"  # 个人自付 or 个人支付
+    assert read("金额：12.00") == "金额：12.00"  # too short to be a label with a character lost
+    lines = [line(470, 70, "医疗住院收费票据"), line(100, 160, "预金额："), line(200, 160, "10000.00"),
+             line(600, 160, "补缴金额：0.00")]
+    pays = structure_page(page(lines), verify=False).payments
+    assert pays["prepaid"].value == Decimal("10000.00") and pays["top_up"].value == Decimal("0.00")
