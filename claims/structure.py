@@ -217,6 +217,28 @@ def fix_twice_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) 
     return out
 
 
+def fix_sex_label(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cell]:
+    """性别 with its second character misread or lost (性割：女, 性测： | 女, 性：) is read as 性别 when its value
+    proves it: 男 or 女 after the colon, or (nothing after it) as the next cell on its row. A two-character
+    label is too short to be known by one character otherwise."""
+    out = []
+    for cell in cells:
+        m = re.fullmatch(r"性([\u4e00-\u9fff]?)[:：](.*)", cell.key)
+        if m is None or m[1] == "别" or labels.find(cell.key.split(":")[0]):
+            out.append(cell)
+            continue
+        value = m[2]
+        if not value:
+            right = right_neighbour(cell, cells, 3 * cell.height)
+            value = right.key if right is not None else ""
+        if value in ("男", "女"):
+            text = nfkc(cell.text)
+            q = text.find(":") if ":" in text else text.find("：")
+            cell = replace(cell, text="性别" + text[q:])
+        out.append(cell)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Field values
 
@@ -1157,7 +1179,7 @@ _HOSPITAL_NAME = re.compile(r"[\u4e00-\u9fff()]{2,24}(?:医院|卫生院|保健�
 
 
 # what 医疗机构类型 says (综合医院, 三级甲等专科医院, 妇幼保健院): a kind of institution, never one's name
-_INSTITUTION_TYPE = re.compile(r"(?:[一二三]级)?(?:[甲乙丙]等)?(?:综合|专科|中医|中西医结合|民族医|妇幼保健|社区卫生服务|"
+_INSTITUTION_TYPE = re.compile(r"(?:[一二三]级)?(?:[甲乙丙]等)?(?:综合|专科|中医|中西医结合|民族医|妇幼保健|妇幼|社区卫生服务|"
                                r"乡镇卫生|精神|传染病|康复|口腔|眼科|儿童|肿瘤)?(?:医院|卫生院|保健院|中心)")
 _INSTITUTION_END = re.compile(r"(?:医院|卫生院|保健院|诊所|中心|卫生室|卫生站|门诊部)$")
 
@@ -1195,7 +1217,8 @@ def hospital_from_title(cells: list[Cell], page_height: float) -> BillField | No
         if c.cy > 0.25 * page_height:
             break
         m = _HOSPITAL.match(c.key)
-        if m:
+        if m and not _INSTITUTION_TYPE.fullmatch(m[1] or m[2]):
+            # 综合医院 at the top of a dot-matrix form is what 医疗机构类型 says, never the hospital's name
             return make_field("hospital", m[1] or m[2], FieldKind.text, c)
     return None
 
@@ -1218,7 +1241,7 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
                                                           detail=detail),), **base)
     height = median_height(cells)
-    cells = fix_twice_misread_labels([fix_misread_label(c) for c in unstack(cells, height)])
+    cells = fix_sex_label(fix_twice_misread_labels([fix_misread_label(c) for c in unstack(cells, height)]))
     header = _header_row(cells)
     items: list[LineItem] = []
     used: set[int] = set()

@@ -262,3 +262,22 @@ def test_a_label_with_one_ideograph_lost_is_read_when_only_one_label_fits():
              line(600, 160, "补缴金额：0.00")]
     pays = structure_page(page(lines), verify=False).payments
     assert pays["prepaid"].value == Decimal("10000.00") and pays["top_up"].value == Decimal("0.00")
+
+
+def test_the_institution_type_at_the_top_of_a_form_is_never_the_hospital():
+    lines = [line(470, 70, "门诊收费专用票据"), line(100, 140, "医疗机构类型："), line(260, 140, "妇幼保健院"),
+             line(100, 600, "收款单位(章)：")]
+    assert "hospital" not in structure_page(page(lines), verify=False).header
+    lines = [line(300, 20, "洛阳市妇幼保健院"), line(470, 70, "门诊收费专用票据"), line(100, 600, "收款单位(章)：")]
+    assert structure_page(page(lines), verify=False).header["hospital"].value == "洛阳市妇幼保健院"
+
+
+def test_sex_with_its_second_character_misread_is_read_when_the_value_proves_it():
+    def sex(*cells: TextLine):
+        head = structure_page(page([line(470, 70, "门诊收费专用票据"), *cells]), verify=False).header
+        return head["sex"].value if "sex" in head else None
+
+    assert sex(line(100, 160, "性割：女")) == "女"
+    assert sex(line(100, 160, "性测："), line(190, 160, "女")) == "女"
+    assert sex(line(100, 160, "性：")) is None  # no value to prove it
+    assert sex(line(100, 160, "性质：公立")) is None  # 性质 is no 性别: 公立 is no sex
