@@ -206,6 +206,11 @@ def main() -> None:
                     help="fixed: the three sets above (default); reallike: only the real-like set (REALLIKE_SEEDS)")
     ap.add_argument("--reallike-bills", type=int, default=len(REALLIKE_SEEDS),
                     help=f"with --set reallike: score the first N pages (default all {len(REALLIKE_SEEDS)})")
+    ap.add_argument("--dev-seeds", metavar="A-B",
+                    help="with --set reallike: score DEVELOPMENT seeds A..B (inclusive) instead of the fixed set, "
+                         "all of one --template (e.g. 7700-7729 dotmatrix_form, 7750-7769 photo_sheet: round 3's); "
+                         "never the fixed seeds")
+    ap.add_argument("--template", choices=REALLIKE_TEMPLATES, help="with --dev-seeds: the template every page is")
     args = ap.parse_args()
     if args.set == "reallike":
         reallike(args)
@@ -251,6 +256,9 @@ def main() -> None:
 
 
 def reallike(args) -> None:
+    if args.dev_seeds:
+        reallike_dev(args)
+        return
     seeds = REALLIKE_SEEDS[: max(1, min(args.reallike_bills, len(REALLIKE_SEEDS)))]
     s = get_settings()
     engine = OcrEngine.load(settings=s)
@@ -264,6 +272,29 @@ def reallike(args) -> None:
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
         "ocr": {"generation": s.ocr_models, "precision": s.ocr_precision, "threads": s.inference_threads()},
         **run_set(engine, seeds, reallike_set_page, structure=lambda ocr_page: structure_document([ocr_page])),
+    }
+    print(json.dumps(out, ensure_ascii=False, default=str))
+
+
+def reallike_dev(args) -> None:
+    """Real-like DEVELOPMENT seeds (what structuring is tuned on), scored as the fixed real-like set is; printed,
+    never saved."""
+    a, _, b = args.dev_seeds.partition("-")
+    seeds = tuple(range(int(a), int(b or a) + 1))
+    fixed = set(REALLIKE_SEEDS) | set(EVAL_SEEDS) | set(PHOTO_SEEDS) | set(CATALOGUE_SEEDS)
+    if fixed & set(seeds):
+        raise SystemExit("--dev-seeds overlaps a fixed evaluation set: nothing is tuned on those")
+    if args.template is None:
+        raise SystemExit("--dev-seeds needs --template")
+    s = get_settings()
+    engine = OcrEngine.load(settings=s)
+    engine.read_image(render_page(EVAL_SEEDS[0]).image)  # warm-up
+    out = {
+        "benchmark": "bills-reallike-dev",
+        "data": f"real-like development seeds {seeds[0]}-{seeds[-1]}, template {args.template}; tuned on",
+        "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
+        **run_set(engine, seeds, lambda seed: render_reallike(seed, template=args.template),
+                  structure=lambda ocr_page: structure_document([ocr_page])),
     }
     print(json.dumps(out, ensure_ascii=False, default=str))
 
