@@ -26,8 +26,8 @@ import numpy as np
 import psutil
 
 from core.hardware import probe
-from core.settings import get_settings
 from core.inference import OvModel
+from core.settings import get_settings
 from ocr.evaluate import CharScore, score_page
 from ocr.models import GENERATIONS, OcrModels, artifact_file, read_charset
 from ocr.pipeline import OcrEngine

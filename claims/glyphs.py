@@ -23,7 +23,7 @@ import functools
 import logging
 import re
 
-__all__ = ["simplify", "available"]
+__all__ = ["available", "simplify"]
 
 log = logging.getLogger(__name__)
 

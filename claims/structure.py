@@ -26,6 +26,7 @@ from rapidfuzz.distance import Levenshtein
 
 from core.records import BillField, Claim, DocumentType, FieldKind, Finding, LineItem, Page, PaymentKey
 
+from .glyphs import simplify
 from .layout import (
     Cell,
     cells_of,
@@ -39,7 +40,6 @@ from .layout import (
     unstack,
     upright_columns,
 )
-from .glyphs import simplify
 from .numerals import AmountError, NumeralError, parse_amount, parse_financial
 from .repair import FIGURE_LOOKALIKES, WORD_LOOKALIKES, verify_claim
 

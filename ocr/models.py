@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.hardware import probe
+from core.inference import InferenceModel, OvModel, ov_core
 from core.modelstore import Manifest, model_path, models_dir, read_manifest
 from core.precision import Decision, choose_ocr_precision
-from core.inference import InferenceModel, OvModel, ov_core
 from ocr.recognize import charset_from_model
 
 LICENCE = "Apache-2.0 (PaddleOCR weights by Baidu, packaged by RapidAI)"

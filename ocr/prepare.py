@@ -18,6 +18,7 @@ import openvino as ov
 from rapidfuzz.distance import Levenshtein
 
 from core.hardware import package_version
+from core.inference import OvModel
 from core.modelstore import (
     AccuracyCheck,
     Artifact,
@@ -30,7 +31,6 @@ from core.modelstore import (
 )
 from core.settings import Settings
 from ocr.detect import Detector, DetParams, det_input
-from core.inference import OvModel
 from ocr.evaluate import CharScore, normalise, overlap, rect_of, score_page
 from ocr.geometry import crop_quad
 from ocr.models import GENERATIONS, LICENCE, OcrModels, SourceModel, artifact_file, locate_source, read_charset

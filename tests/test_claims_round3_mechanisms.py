@@ -247,8 +247,8 @@ def test_a_number_ends_where_its_digits_end():
 
 
 def test_a_label_with_one_ideograph_lost_is_read_when_only_one_label_fits():
-    from claims.structure import fix_misread_label
     from claims.layout import cells_of
+    from claims.structure import fix_misread_label
 
     def read(text: str) -> str:
         return fix_misread_label(cells_of([line(100, 100, text)])[0]).text
