@@ -1,6 +1,7 @@
 """Bills into claims on the REAL development set: OCR + structuring + checks on the 20 real scans and photos
 of ``../shared/data/bills/real`` (read in place, never copied), scored against our own transcriptions
-(``benchmarks/real_bills/NAME.truth.json``) and the shared human field labels (``labels/NAME.json``). Prints one JSON
+(``benchmarks/real_bills/transcriptions.json``, keyed by NAME, the image's stem) and the shared human field labels
+(``labels/NAME.json``). Prints one JSON
 object and saves it to ``benchmarks/results/bills_real.json``.
 
     .venv/bin/python benchmarks/bills_real.py [--detail] [--cached] [--only NAME ...]
@@ -65,8 +66,8 @@ from claims.numerals import NumeralError, parse_financial
 from core.records import BillField, Claim, FieldKind, Page
 
 ROOT = Path(os.environ.get("MEDKG_BILLS_REAL_ROOT", Path(__file__).resolve().parents[1]))
-TRUTH_DIR = ROOT / "benchmarks" / "real_bills"
-TRUTH_SUFFIX = ".truth.json"  # our transcriptions; not named like the shared labels/NAME.json
+# our transcriptions, one file keyed by NAME (the image's stem): no tracked file is named like a shared image or label
+TRANSCRIPTIONS = ROOT / "benchmarks" / "real_bills" / "transcriptions.json"
 REAL_DIR = ROOT.parent / "shared" / "data" / "bills" / "real"
 RESULT = ROOT / "benchmarks" / "results" / "bills_real.json"
 CACHE_DIR = Path(os.environ.get("MEDKG_BILLS_REAL_CACHE", Path.home() / ".cache" / "medkg" / "bills_real"))
@@ -102,8 +103,10 @@ LABEL_PAYMENTS: dict[str, str] = {
 ABSENT = "无"
 
 
-def bill_name(path: Path) -> str:
-    return path.name.removesuffix(TRUTH_SUFFIX)
+def transcriptions(names: list[str] | None = None) -> dict[str, dict]:
+    """Our transcription of each real bill by NAME, in name order (only ``names`` when given)."""
+    every = json.loads(TRANSCRIPTIONS.read_text(encoding="utf-8"))
+    return {name: every[name] for name in sorted(every) if not names or name in names}
 
 
 def part_of(name: str) -> str:
@@ -448,18 +451,13 @@ def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool
     from core.settings import get_settings
     from ocr.pipeline import OcrEngine
 
-    truths = sorted(TRUTH_DIR.glob(f"*{TRUTH_SUFFIX}"))
-    if names:
-        truths = [t for t in truths if bill_name(t) in names]
     settings = get_settings()
     engine = OcrEngine.load(settings=settings)
     parts: dict[str, Score] = {"tuning": Score(), "untouched": Score()}
     per_bill: dict[str, dict] = {"tuning": {}, "untouched": {}}
     counts = Counter()
     refused, timing = [], {"ocr_s": 0.0, "structuring_s": 0.0, "images_ocr_cached": 0}
-    for path in truths:
-        name = bill_name(path)
-        truth = json.loads(path.read_text())
+    for name, truth in transcriptions(names).items():
         image = REAL_DIR / truth["image"]
         if not image.is_file():
             refused.append(f"{name}: image {image} not found")

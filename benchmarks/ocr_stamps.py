@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from benchmarks.bills_real import REAL_DIR, TRUTH_DIR, TRUTH_SUFFIX, bill_name, cpu_name, ocr_accuracy, part_of
+from benchmarks.bills_real import REAL_DIR, cpu_name, ocr_accuracy, part_of, transcriptions
 
 RESULT = Path(__file__).resolve().parent / "results" / "ocr_stamps.json"
 
@@ -65,11 +65,9 @@ def main() -> None:
     totals = {v: [0, 0] for v in ("plain", "destamp", "destamp_if_surer")}
     per_bill, crops_stamped, changed, surer = {}, 0, 0, 0
     start = time.perf_counter()
-    for path in sorted(TRUTH_DIR.glob(f"*{TRUTH_SUFFIX}")):
-        name = bill_name(path)
+    for name, truth in transcriptions().items():
         if part_of(name) != "tuning":
             continue
-        truth = json.loads(path.read_text())
         lines = [line for r in truth["receipts"] for line in r.get("lines", [])]
         page = read_pages(REAL_DIR / truth["image"])[0]
         # the engine's own detection, orientation and crops: only what is recognised differs between variants

@@ -9,12 +9,10 @@ right or flagged, and no wrong amount is left unflagged. Skips with a message wh
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from benchmarks.bills_real import REAL_DIR, TRUTH_DIR, TRUTH_SUFFIX, Score, pair_claims, part_of, score_receipt
+from benchmarks.bills_real import REAL_DIR, Score, pair_claims, part_of, score_receipt, transcriptions
 from claims.document import structure_image
 
 pytestmark = pytest.mark.skipif(not REAL_DIR.is_dir(), reason=f"the real bills are not here ({REAL_DIR}: they live "
@@ -49,7 +47,7 @@ DAMAGE = {"faint": _faint, "half out of frame": _half_out_of_frame, "torn": _tor
 def _load(name: str):
     from ocr.readers import read_pages
 
-    truth = json.loads((TRUTH_DIR / f"{name}{TRUTH_SUFFIX}").read_text())
+    truth = transcriptions([name])[name]
     assert part_of(name) == "tuning"
     return truth, read_pages(REAL_DIR / truth["image"])[0].image
 
