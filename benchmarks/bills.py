@@ -256,45 +256,36 @@ def main() -> None:
 
 
 def reallike(args) -> None:
+    """The fixed real-like set, or (``--dev-seeds``) real-like DEVELOPMENT seeds of one template, what structuring
+    is tuned on, scored the same way (those are printed, never saved)."""
     if args.dev_seeds:
-        reallike_dev(args)
-        return
-    seeds = REALLIKE_SEEDS[: max(1, min(args.reallike_bills, len(REALLIKE_SEEDS)))]
+        a, _, b = args.dev_seeds.partition("-")
+        seeds = tuple(range(int(a), int(b or a) + 1))
+        if (set(REALLIKE_SEEDS) | set(EVAL_SEEDS) | set(PHOTO_SEEDS) | set(CATALOGUE_SEEDS)) & set(seeds):
+            raise SystemExit("--dev-seeds overlaps a fixed evaluation set: nothing is tuned on those")
+        if args.template is None:
+            raise SystemExit("--dev-seeds needs --template")
+        name = "bills-reallike-dev"
+        data = f"real-like development seeds {seeds[0]}-{seeds[-1]}, template {args.template}; tuned on"
+
+        def page(seed):
+            return render_reallike(seed, template=args.template)
+    else:
+        seeds = REALLIKE_SEEDS[: max(1, min(args.reallike_bills, len(REALLIKE_SEEDS)))]
+        name, page = "bills-reallike", reallike_set_page
+        data = (f"fourth fixed set, real-like: {len(seeds)} of {len(REALLIKE_SEEDS)} pages (ocr.synth.reallike "
+                f"render_reallike seeds {seeds[0]}-{seeds[-1]}, template by seed % {len(REALLIKE_TEMPLATES)}: "
+                f"{', '.join(REALLIKE_TEMPLATES)}; a photo_sheet's receipts count as bills of their own); "
+                "appearances designed from the real development set's tuning part; nothing tuned on it")
     s = get_settings()
     engine = OcrEngine.load(settings=s)
     engine.read_image(render_page(EVAL_SEEDS[0]).image)  # warm-up
     out = {
-        "benchmark": "bills-reallike",
-        "data": (f"fourth fixed set, real-like: {len(seeds)} of {len(REALLIKE_SEEDS)} pages (ocr.synth.reallike "
-                 f"render_reallike seeds {seeds[0]}-{seeds[-1]}, template by seed % {len(REALLIKE_TEMPLATES)}: "
-                 f"{', '.join(REALLIKE_TEMPLATES)}; a photo_sheet's receipts count as bills of their own); "
-                 "appearances designed from the real development set's tuning part; nothing tuned on it"),
+        "benchmark": name,
+        "data": data,
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
         "ocr": {"generation": s.ocr_models, "precision": s.ocr_precision, "threads": s.inference_threads()},
-        **run_set(engine, seeds, reallike_set_page, structure=lambda ocr_page: structure_document([ocr_page])),
-    }
-    print(json.dumps(out, ensure_ascii=False, default=str))
-
-
-def reallike_dev(args) -> None:
-    """Real-like DEVELOPMENT seeds (what structuring is tuned on), scored as the fixed real-like set is; printed,
-    never saved."""
-    a, _, b = args.dev_seeds.partition("-")
-    seeds = tuple(range(int(a), int(b or a) + 1))
-    fixed = set(REALLIKE_SEEDS) | set(EVAL_SEEDS) | set(PHOTO_SEEDS) | set(CATALOGUE_SEEDS)
-    if fixed & set(seeds):
-        raise SystemExit("--dev-seeds overlaps a fixed evaluation set: nothing is tuned on those")
-    if args.template is None:
-        raise SystemExit("--dev-seeds needs --template")
-    s = get_settings()
-    engine = OcrEngine.load(settings=s)
-    engine.read_image(render_page(EVAL_SEEDS[0]).image)  # warm-up
-    out = {
-        "benchmark": "bills-reallike-dev",
-        "data": f"real-like development seeds {seeds[0]}-{seeds[-1]}, template {args.template}; tuned on",
-        "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
-        **run_set(engine, seeds, lambda seed: render_reallike(seed, template=args.template),
-                  structure=lambda ocr_page: structure_document([ocr_page])),
+        **run_set(engine, seeds, page, structure=lambda ocr_page: structure_document([ocr_page])),
     }
     print(json.dumps(out, ensure_ascii=False, default=str))
 

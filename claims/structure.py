@@ -158,7 +158,7 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
     p = key.find(":")
     if 3 <= p and not labels.find(key[:p]) and (lost := _lost_one(key[:p])):
         text = nfkc(cell.text)
-        q = text.find(":") if ":" in text else text.find("：")
+        q = text.find(":")  # NFKC folded ： to :
         if q == p:
             return replace(cell, text=lost + text[q:])
     if p < 4 or labels.find(key[:p]):
@@ -170,7 +170,7 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
         return cell
     lit = near.pop()
     text = nfkc(cell.text)
-    q = text.find(":") if ":" in text else text.find("：")
+    q = text.find(":")  # NFKC folded ： to :
     if q < len(lit):
         return cell
     return replace(cell, text=text[:q - len(lit)] + lit + text[q:])
@@ -211,7 +211,7 @@ def fix_twice_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) 
             out.append(cell)
             continue
         text = nfkc(cell.text)
-        q = text.find(":") if ":" in text else text.find("：")
+        q = text.find(":")  # NFKC folded ： to :
         out.append(replace(cell, text=near[0] + text[q:]) if q == len(head) else cell)
         present.add(lab.key)
     return out
@@ -233,7 +233,7 @@ def fix_sex_label(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cel
             value = right.key if right is not None else ""
         if value in ("男", "女"):
             text = nfkc(cell.text)
-            q = text.find(":") if ":" in text else text.find("：")
+            q = text.find(":")  # NFKC folded ： to :
             cell = replace(cell, text="性别" + text[q:])
         out.append(cell)
     return out
