@@ -41,7 +41,7 @@ class PatientService:
         ``include_non_affirmed``), filtered by predicate and date window; each with the concept-level
         ``knowledge_evidence`` beside it (over all documents, not this patient's). 404 for an unknown patient."""
         facts = self.graph.call(lambda d, db: patient_facts(d, pid, db, include_non_affirmed=include_non_affirmed))
-        if not facts and not self.graph.call(lambda d, db: _patient_exists(d, pid, db)):
+        if not facts and not self.graph.call(lambda d, db: queries.patient_exists(d, pid, db)):
             raise ApiProblem(404, "patient-not-found", "no such patient")
         lo, hi = since.isoformat() if since else None, until.isoformat() if until else None
         kept = [f for f in facts
@@ -49,11 +49,6 @@ class PatientService:
                 and (lo is None or (f["date"] is not None and f["date"][:10] >= lo))
                 and (hi is None or (f["date"] is not None and f["date"][:10] <= hi))]
         return {"pid": pid, "include_non_affirmed": include_non_affirmed, "facts": kept}
-
-
-def _patient_exists(driver, pid: str, database: str | None) -> bool:
-    with driver.session(database=database, default_access_mode="READ") as session:
-        return session.run("MATCH (p:Patient {pid: $pid}) RETURN p.pid AS pid LIMIT 1", {"pid": pid}).single() is not None
 
 
 def _filtered(view: dict, types, assertions, since, until) -> dict:

@@ -56,6 +56,11 @@ def _run(driver, database: str | None, query: str, **params) -> list[dict]:
         return session.run(query, params).data()
 
 
+def patient_exists(driver, pid: str, database: str | None = None) -> bool:
+    """Whether the graph holds the patient (a patient with no document yet still exists)."""
+    return bool(_run(driver, database, _PATIENT, pid=pid))
+
+
 def emr_view(driver, pid: str, database: str | None = None) -> dict:
     """A patient's post-structured record: every mention in the patient's documents, grouped by concept
     type (``Disease``, ``Symptom``, ``Drug``, ``Procedure``, ``Exam``, ``LabTest``, ...; every type is a key,
@@ -65,7 +70,7 @@ def emr_view(driver, pid: str, database: str | None = None) -> dict:
     ISO text. Entries are newest first, then by document and offset. ``found`` is False for an unknown
     patient."""
     rows = _run(driver, database, _EMR, pid=pid)
-    return _emr_grouped(pid, rows, bool(rows) or bool(_run(driver, database, _PATIENT, pid=pid)))
+    return _emr_grouped(pid, rows, bool(rows) or patient_exists(driver, pid, database))
 
 
 def _concept_params(concepts: Iterable[tuple[str, str]], prefix: str) -> list[tuple[str, str, str]]:
@@ -173,7 +178,7 @@ def timeline(driver, pid: str, database: str | None = None) -> dict:
     unknown patient."""
     docs = _run(driver, database, _TIMELINE_DOCS, pid=pid)
     claims = _run(driver, database, _TIMELINE_CLAIMS, pid=pid)
-    found = bool(docs or claims) or bool(_run(driver, database, _PATIENT, pid=pid))
+    found = bool(docs or claims) or patient_exists(driver, pid, database)
     events = [{"kind": "document", "date": _iso(r["recorded_on"] or r["encounter_date"]),
                "encounter_id": r["encounter_id"], "doc_id": r["doc_id"], "doc_kind": r["kind"],
                "mentions": r["mentions"], "claim_id": None, "doc_type": None} for r in docs]
