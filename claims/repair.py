@@ -85,7 +85,26 @@ def candidates(text: str, *, words: bool = False) -> dict[str, str]:
                 continue
             for new, how in subs.items():
                 out.setdefault(base[:i] + new + base[i + 1:], f"{prefix} and {how}" if prefix else how)
+    out.update({t: how for t, how in _point_candidates(folded).items() if t not in out})
     out.pop(text, None)
+    return out
+
+
+LOST_POINT = "a lost decimal point"
+
+
+def _point_candidates(figures: str) -> dict[str, str]:
+    """Readings of an amount whose decimal point the OCR lost (660356 for 6603.56; under a stamp, or a faint
+    dot-matrix dot), perhaps with a digit of the cents read twice (172255 for 172.25). Only there: dropping
+    any other digit changes the value by a round amount, or by a cent or two, which one more misread
+    elsewhere can mimic (measured in tests/test_claims_checks.py)."""
+    if not (figures.isascii() and figures.isdigit() and len(figures) >= 3):
+        return {}
+    out = {figures[:-k] + "." + figures[-k:]: LOST_POINT for k in (2, 1)}
+    for i in range(max(1, len(figures) - 2), len(figures)):
+        rest = figures[:i] + figures[i + 1:]
+        if figures[i] == figures[i - 1] and len(rest) >= 3:
+            out.setdefault(rest[:-2] + "." + rest[-2:], f"{LOST_POINT} and a {figures[i]} read twice")
     return out
 
 
@@ -104,10 +123,13 @@ def _parse(text: str, words: bool) -> Decimal | None:
         return None
 
 
-def _components(checks: list[Check]) -> list[list[Check]]:
+def _components(checks: list[Check], pinned: set[str]) -> list[list[Check]]:
+    """Failing checks grouped by the suspect fields they share. A field a passing check pins is no suspect,
+    so two checks that share only it fail for reasons of their own (a total proved by its words links
+    neither the items' sum nor the payment split to the other)."""
     groups: list[tuple[set[str], list[Check]]] = []
     for c in checks:
-        fields, members = set(c.fields), [c]
+        fields, members = set(c.fields) - pinned, [c]
         for g in [g for g in groups if g[0] & fields]:
             groups.remove(g)
             fields |= g[0]
@@ -116,16 +138,20 @@ def _components(checks: list[Check]) -> list[list[Check]]:
     return [m for _, m in groups]
 
 
-def _corroborated(path: str, passing: list[Check], values, fold_only: bool) -> bool:
+def _corroborated(path: str, passing: list[Check], values, how: str) -> bool:
     """Two passing checks pin ``path`` (two independent computations agree), or one does and every
     other field it involves is pinned by a passing check that does not involve ``path``. Folding
-    look-alikes (O→0) chooses no digit, so one pinning check is enough for it."""
+    look-alikes (O→0) chooses no digit, so one pinning check is enough for it. A lost decimal point
+    moves a value by 9/10 or 99/100 of itself, to the cent: no other misread mimics that, so a sum of
+    unpinned items is enough when its total is pinned without ``path``."""
     mine = [c for c in passing if path in c.vouches(values)]
-    if fold_only:
+    if how.startswith("look-alike") and "digit" not in how:
         return bool(mine)
+    vouched = {p for c in passing if path not in c.fields for p in c.vouches(values)}
+    if how.startswith(LOST_POINT):
+        return any({p for p in c.fields if not p.startswith("items[")} - {path} <= vouched for c in mine)
     if len(mine) != 1:
         return len(mine) >= 2
-    vouched = {p for c in passing if path not in c.fields for p in c.vouches(values)}
     return set(mine[0].fields) - {path} <= vouched
 
 
@@ -134,12 +160,13 @@ def repair_claim(claim: Claim) -> tuple[Claim, tuple[Repair, ...]]:
     checks = list(build_checks(claim))
     values = field_values(claim)
     failing = [c for c in checks if c.evaluate(values) is not True]
+    pinned = {p for c in checks if c.evaluate(values) is True for p in c.vouches(values)}
     by_field: dict[str, list[Check]] = defaultdict(list)
     for c in checks:
         for p in c.fields:
             by_field[p].append(c)
     repairs: list[Repair] = []
-    for component in _components(failing):
+    for component in _components(failing, pinned):
         hits: dict[tuple[str, Decimal], Repair | None] = {}
         for path in dict.fromkeys(p for c in component for p in c.fields):
             field = get_field(claim, path)
@@ -153,7 +180,7 @@ def repair_claim(claim: Claim) -> tuple[Claim, tuple[Repair, ...]]:
                 trial = {**values, path: value}
                 if all(c.evaluate(trial) is True for c in involved):
                     passing = [c for c in checks if c.evaluate(trial) is True]
-                    if _corroborated(path, passing, trial, how.startswith("look-alike") and "digit" not in how):
+                    if _corroborated(path, passing, trial, how):
                         rules = tuple(c.rule for c in by_field[path])
                         hits[(path, value)] = Repair(path, read, text, value, how, rules)
                     else:
