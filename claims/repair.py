@@ -1,4 +1,5 @@
-"""Single-character repair of misread amounts, accepted only when the bill's own checks prove it.
+"""Single-character (and lost decimal point) repair of misread amounts, accepted only when the bill's own checks
+prove it.
 
 Why so strict: a wrong amount that looks right is worse than a flagged one. A repair is a guess, so it
 is accepted only when the checks leave no choice:
@@ -16,7 +17,11 @@ is accepted only when the checks leave no choice:
    (whose only check is the sum, shared with every other unvouched item) is never changed, because with
    two misreads one compensating single-digit change would look unique; quantities and unit prices (one
    check, with rounding slack) are never repaired. Folding look-alikes alone (1O2.50 → 102.50) picks no
-   digit, so one passing check that pins the field is enough for it.
+   digit, so one passing check that pins the field is enough for it. A lost decimal point (660356 for
+   6603.56) moves a value by 99/100 of itself, to the cent, which no second misread mimics: for it a sum of
+   unpinned items is enough when the sum's total is pinned by a check without the item.
+4. A field a passing check pins is no suspect: failing checks that share only such a field are separate
+   components (a payment split that fails on its own does not block the items' sum).
 
 The repaired field keeps what was printed in ``raw``; its ``note`` says it was repaired and why.
 """
