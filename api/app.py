@@ -78,15 +78,10 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
     if load_models:
         models.load(settings)
     files = FileStore(data / "files")
-    catalogue = None
-    if settings.catalogue:  # loaded once here; a bad path or file stops the start-up, naming the setting
-        from pipelines.bills import load_catalogue
+    from claims.bureau import load_catalogue, load_register
 
-        try:
-            catalogue = load_catalogue(settings.catalogue)
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"MEDKG_CATALOGUE={settings.catalogue}: {exc}") from exc
-        log.info("catalogue %s: %d entries", settings.catalogue, len(catalogue))
+    catalogue = _bureau_file("MEDKG_CATALOGUE", settings.catalogue, load_catalogue)
+    register = _bureau_file("MEDKG_HOSPITAL_REGISTER", settings.hospital_register, load_register)
     claims = ClaimService(db, files, graph)
     claims.catalogue = catalogue
     jwt = None
@@ -97,12 +92,25 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
     return Services(
         settings=settings, db=db, users=Users(db), jwt=jwt, buckets=_buckets(settings, fhir), graph=graph,
         models=models,
-        claims=claims, bills=BillService(files, models, claims, settings, catalogue),
+        claims=claims, bills=BillService(files, models, claims, settings, catalogue, register),
         jobs=JobRunner(db, claims, data / "jobs", metrics, target.data_dir, catalogue=settings.catalogue or None),
         records=RecordService(graph, models), patients=PatientService(graph),
         research=ResearchService(graph, pseudonym_key(settings.pseudonym_key, data), settings.cohort_k),
         access=AccessLog(data / "access.jsonl"), metrics=metrics, fhir=fhir,
         reconcile=ReconcileService(graph, settings))
+
+
+def _bureau_file(setting: str, path: str, load):
+    """A bureau's file (catalogue, hospital register) loaded once at start-up, or None when not set; a bad path
+    or file stops the start-up, naming the setting."""
+    if not path:
+        return None
+    try:
+        loaded = load(path)
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"{setting}={path}: {exc}") from exc
+    log.info("%s %s: %d entries", setting, path, len(loaded))
+    return loaded
 
 
 @contextmanager

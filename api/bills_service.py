@@ -19,9 +19,11 @@ def input_problem(exc: InputError) -> ApiProblem:
 
 
 class BillService:
-    def __init__(self, files: FileStore, models: Models, claims: ClaimService, settings, catalogue=None):
+    def __init__(self, files: FileStore, models: Models, claims: ClaimService, settings, catalogue=None,
+                 register=None):
         self.files, self.models, self.claims, self.settings = files, models, claims, settings
         self.catalogue = catalogue  # a claims.catalogue.Catalogue (MEDKG_CATALOGUE, loaded once), or None
+        self.register = register  # a claims.hospitals.HospitalRegister (MEDKG_HOSPITAL_REGISTER), or None
 
     def check_size(self, data: bytes) -> None:
         limit = self.settings.max_file_bytes
@@ -57,8 +59,7 @@ class BillService:
             except InputError as exc:
                 raise input_problem(exc) from None
             claims += structure_document(pages)
-        if self.catalogue is not None:  # as pipelines.bills.ReadBills matches them
-            from claims.restrictions import match_claim
+        from claims.bureau import with_bureau_data
 
-            claims = [match_claim(c, self.catalogue) for c in claims]
+        claims = with_bureau_data(claims, self.catalogue, self.register)  # as pipelines.bills.ReadBills adds it
         return self.claims.store_new(claims, source)

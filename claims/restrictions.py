@@ -60,8 +60,10 @@ class PatientContext:
         age = text(HeaderKey.age)
         setting = {DocumentType.inpatient_e_receipt: "inpatient",
                    DocumentType.outpatient_e_receipt: "outpatient"}.get(claim.doc_type)
+        level = text(HeaderKey.hospital_level)  # put there by the hospital register (claims.hospitals)
         facts = {"sex": sex, "age_years": parse_age_years(age) if age else None,
-                 "insurance_type": text(HeaderKey.insurance_type), "setting": setting}
+                 "insurance_type": text(HeaderKey.insurance_type), "setting": setting,
+                 "institution_level": int(level) if level and level.isdigit() else None}
         facts.update(known)
         return cls(**facts)
 

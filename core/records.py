@@ -291,6 +291,8 @@ class HeaderKey(str, Enum):
     issue_date = "issue_date"  # 开票日期
     payer = "payer"  # 交款人
     hospital = "hospital"  # 收款单位
+    hospital_code = "hospital_code"  # from the bureau's hospital register (claims.hospitals)
+    hospital_level = "hospital_level"  # 1, 2, 3: from the register
     patient_name = "patient_name"
     sex = "sex"
     age = "age"

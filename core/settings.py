@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     api_jwt_role_claim: str = Field("medkg_role", description="JWT claim holding the medkg role")
     catalogue: str = Field("", description="the bureau's catalogue (CSV/XLSX): uploads and bill jobs match their "
                            "line items to it, as `medkg ingest bills --catalogue` does; empty: no matching")
+    hospital_register: str = Field("", description="the bureau's hospital register (CSV: code, name, level, aliases): "
+                                   "each claim's hospital is matched to it for its code and level (claims.hospitals); "
+                                   "empty: none")
 
     # Claims reconciliation (claims/reconcile, `medkg reconcile`): how far a bill may differ from the HIS charges
     reconcile_amount_tolerance: float = Field(0.01, ge=0, description="yuan: an amount or unit price may differ by this")

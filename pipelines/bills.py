@@ -1,4 +1,4 @@
-"""`ingest bills`: bill files → OCR → one checked Claim per bill (→ catalogue match) → the graph. A bill is a
+"""`ingest bills`: bill files → OCR → one checked Claim per bill (→ hospital register, catalogue match: ``claims.bureau``) → the graph. A bill is a
 page, or an itemised list running over several pages of one file (``claims.document``).
 
 The unit of work is the file: its pages are OCR'd together (recognition batches across pages) and its claims
@@ -7,11 +7,10 @@ are written together, so a document is either fully in the graph or dead-lettere
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
+from claims.bureau import load_catalogue, load_register, with_bureau_data
 from pipelines.graphio import GraphTarget
 from pipelines.sources import read_bytes
 from pipelines.transforms import (
@@ -24,12 +23,6 @@ from pipelines.transforms import (
     counter,
     dead_letter,
 )
-
-
-def load_catalogue(path: str):
-    from claims.catalogue import Catalogue
-
-    return Catalogue.from_xlsx(path) if Path(path).suffix.lower() in (".xlsx", ".xlsm") else Catalogue.from_csv(path)
 
 
 def patient_of(claim) -> str | None:
@@ -51,11 +44,12 @@ class ReadBills(beam.DoFn):
         self.settings = get_settings()
         self.engine = OcrEngine.load(settings=self.settings)  # once per worker process
         self.catalogue = load_catalogue(self.catalogue_path) if self.catalogue_path else None
+        register = self.settings.hospital_register
+        self.register = load_register(register) if register else None
         self.inputs, self.pages = counter("inputs"), counter("pages")
 
     def process(self, path: str):
         from claims.document import structure_document
-        from claims.restrictions import match_claim
         from ocr.errors import InputError
         from ocr.readers import open_document
 
@@ -71,9 +65,8 @@ class ReadBills(beam.DoFn):
             pages = self.engine.read(src.pages(), doc_id)
             stage = "structure"
             claims = structure_document(pages)
-            if self.catalogue is not None:
-                stage = "match"
-                claims = [match_claim(c, self.catalogue) for c in claims]
+            stage = "match"
+            claims = with_bureau_data(claims, self.catalogue, self.register)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch: dead-letter it
             # a page that fails to decode surfaces during OCR, but it is the file that is bad
             stage = "read" if isinstance(exc, (InputError, OSError)) else stage

@@ -113,14 +113,20 @@ CATEGORIES = ("床位费", "检查费", "化验费", "治疗费", "护理费", "
               "卫生材料费", "麻醉费", "其他住院费用", "其他门诊费用")
 
 
-def test_cli_multiprocessing_with_beam_options_and_catalogue(server, bills, tmp_path):
+def test_cli_multiprocessing_with_beam_options_catalogue_and_hospital_register(server, bills, tmp_path):
     """The command line: default runner (FnApiRunner, worker processes), a Beam option passed through, line items
-    matched against a catalogue, summary and Cypher query printed, exit 1 because inputs were dead-lettered."""
+    matched against a catalogue, each claim's hospital against the register (MEDKG_HOSPITAL_REGISTER reaches the
+    worker processes), summary and Cypher query printed, exit 1 because inputs were dead-lettered."""
     _, good, bad = bills
     catalogue = tmp_path / "catalogue.csv"
     catalogue.write_text("编码,名称\n" + "".join(f"C{i:03d},{n}\n" for i, n in enumerate(CATEGORIES)), encoding="utf-8")
+    hospitals = {render_page(seed).meta["fields"]["hospital"] for seed in (7600, 7601)}
+    register = tmp_path / "register.csv"
+    register.write_text("code,name,level\n" + "".join(f"HR{i},{n},3\n" for i, n in enumerate(sorted(hospitals))),
+                        encoding="utf-8")
     medkg = str(Path(sys.executable).with_name("medkg"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")} | {"MEDKG_GRAPH_DIR": str(server.data_dir)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")} | {
+        "MEDKG_GRAPH_DIR": str(server.data_dir), "MEDKG_HOSPITAL_REGISTER": str(register)}
     out = tmp_path / "cli"
     proc = subprocess.run([medkg, "ingest", "bills", *sorted(good | bad), "--out", str(out), "--no-progress",
                            "--catalogue", str(catalogue), "--", "--direct_num_workers=2"], cwd=ROOT, env=env,
@@ -135,3 +141,6 @@ def test_cli_multiprocessing_with_beam_options_and_catalogue(server, bills, tmp_
     assert matched > 0
     rows = query(server, "MATCH (:LineItem)-[m:MATCHES]->(c:CatalogItem) RETURN count(m) AS n")
     assert rows == [{"n": matched}]
+    coded = query(server, "MATCH (c:Claim) WHERE c.hospital_code STARTS WITH 'HR' "
+                          "RETURN c.hospital AS name, c.hospital_code AS code, c.hospital_level AS level")
+    assert coded and all(r["name"] in hospitals and r["level"] == "3" for r in coded), coded

@@ -1,4 +1,5 @@
-"""The bureau's catalogue reaches the clerk (issues 18, 19, 21): a server started with ``MEDKG_CATALOGUE`` (a tiny
+"""The bureau's catalogue and hospital register reach the clerk (issues 17, 18, 19, 21): a server started with
+``MEDKG_HOSPITAL_REGISTER`` names each uploaded bill's hospital with its code and level; with ``MEDKG_CATALOGUE`` (a tiny
 CSV written here: our own invented codes and names, a few near-namesakes so that matches have runners-up) matches
 an uploaded bill's line items to it; the claim page shows each match and its alternatives, and picking one saves
 it as a correction (``items[n].match_code``, If-Match) that the history shows. The bill is rendered by
@@ -57,15 +58,40 @@ def rendered_bill(seed: int) -> dict:
     bill = sample_bill(r, "itemised", n_items=(4, 6), names=names, names_r=random.Random(f"cat:{seed}"))
     layout = build(bill, r, faces, REFERENCE_WIDTH)
     page = _pixels(layout, bill.kind, bill.fields(), faces, REFERENCE_WIDTH, seed, (seed,), degrade=False, photo=False)
-    return {"image": page.image, "names": [it["name"] for it in bill.fields()["items"]]}
+    return {"image": page.image, "names": [it["name"] for it in bill.fields()["items"]], "hospital": bill.hospital}
+
+
+JOB_SEED = 31  # a bill no other test uploads (a stored claim id keeps its stored document)
+
+
+def write_register(path: Path) -> dict[str, str]:
+    """The bureau's hospital register: the hospitals of the bills uploaded here (invented codes, level 3) and a
+    sibling of each one character off; → hospital name: code."""
+    codes = {}
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["机构编码", "机构名称", "医院等级"])
+        for seed in (11, 12, 13, JOB_SEED):
+            name = rendered_bill(seed)["hospital"]
+            codes[name] = f"HX{seed:04d}"
+            w.writerow([codes[name], name, "三级甲等"])
+            w.writerow([f"HY{seed:04d}", name[:-2] + "分院", "二级"])
+    return codes
 
 
 @pytest.fixture(scope="module")
-def cat_api(request, graph_db, tmp_path_factory):
+def register_codes(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("register") / "register.csv"
+    return path, write_register(path)
+
+
+@pytest.fixture(scope="module")
+def cat_api(request, graph_db, tmp_path_factory, register_codes):
     data = tmp_path_factory.mktemp("cat-api")
     catalogue = write_catalogue(data / "catalogue.csv")
     server = start_api(data / "state", Path(graph_db.server.data_dir), MEDKG_CATALOGUE=str(catalogue),
-                       MEDKG_RECONCILE_RULES=str(write_rules(data / "rules.csv")))
+                       MEDKG_RECONCILE_RULES=str(write_rules(data / "rules.csv")),
+                       MEDKG_HOSPITAL_REGISTER=str(register_codes[0]))
     request.addfinalizer(server.stop)
     return server
 
@@ -79,6 +105,10 @@ def matched_claim(cat_api):
             r = clerk.post("/v1/bills", files={"files": (f"cat-{seed}.png", png(bill["image"]), "image/png")})
             assert r.status_code == 200, r.text
             for claim in r.json()["claims"]:
+                # the register names the hospital, with its code and level (or the claim says it could not)
+                code = claim["header"].get("hospital_code")
+                assert (code and code["value"] == f"HX{seed:04d}" and claim["header"]["hospital_level"]["value"] == "3"
+                        or any(f["rule"] == "hospital.not_in_register" for f in claim["findings"])), claim["header"]
                 alts = clerk.get(f"/v1/claims/{claim['claim_id']}/alternatives").json()["alternatives"]
                 hits = [i for i, it in enumerate(claim["items"])
                         if it["match"] and it["match"]["code"] in dict(BILLED) and alts.get(str(it["line_no"]))]
@@ -102,10 +132,10 @@ def test_an_upload_with_a_catalogue_set_returns_items_with_their_matches(cat_api
     assert {a["code"] for a in runners} <= set(codes)
 
 
-def test_a_bill_job_matches_its_items_through_the_pipeline(cat_api):
+def test_a_bill_job_matches_its_items_and_hospital_through_the_pipeline(cat_api):
     import time
 
-    bill = rendered_bill(31)  # a bill no other test uploads (a stored claim id keeps its stored document)
+    bill = rendered_bill(JOB_SEED)
     with cat_api.client("clerk") as clerk:
         r = clerk.post("/v1/bills", params={"async": "true"},
                        files={"files": ("cat-job.png", png(bill["image"]), "image/png")})
@@ -118,6 +148,8 @@ def test_a_bill_job_matches_its_items_through_the_pipeline(cat_api):
         assert job["state"] == "succeeded" and job["claim_ids"], job
         claim = clerk.get(f"/v1/claims/{job['claim_ids'][0]}").json()
     assert any(it["match"] and it["match"]["code"] in dict(BILLED) for it in claim["items"]), claim["items"]
+    assert claim["header"]["hospital"]["value"] == bill["hospital"], claim["header"]["hospital"]
+    assert claim["header"]["hospital_code"]["value"] == f"HX{JOB_SEED:04d}"  # MEDKG_HOSPITAL_REGISTER reached the job
 
 
 def test_a_match_code_must_be_one_of_the_lines_alternatives_and_needs_if_match(cat_api, matched_claim):
