@@ -412,9 +412,14 @@ def ocr_config(engine) -> dict:
     except ImportError:
         PREPARE_VERSION = "plain/1"
 
+    try:
+        from ocr.recognize import DECODE_VERSION  # what a page's lines carry (runner-ups) is part of the key too
+    except ImportError:
+        DECODE_VERSION = "greedy-ctc/1"
+
     s = engine.settings
     return {"generation": s.ocr_models, "version": engine.models.version, "precision": engine.models.rec.executes,
-            "det_max_side": s.ocr_det_max_side, "prepare": PREPARE_VERSION}
+            "det_max_side": s.ocr_det_max_side, "prepare": PREPARE_VERSION, "decode": DECODE_VERSION}
 
 
 def read_image(engine, path: Path, sha: str, *, use_cache: bool) -> tuple[list[Page], float, bool]:

@@ -58,6 +58,7 @@ class Cell:
     x1: float
     y1: float
     index: int  # position in the page's reading order
+    alternatives: tuple[tuple[int, str, float], ...] = ()  # the recogniser's runner-ups (core.records.TextLine)
 
     @property
     def cx(self) -> float:
@@ -102,7 +103,8 @@ def cells_of(lines: Sequence[TextLine]) -> list[Cell]:
         # a turned axis-aligned box grows by the corners: shrink back to the text's own height
         h = math.dist((xs[0], ys[0]), (xs[3], ys[3])) if len(pts) == 4 else max(ys) - min(ys)
         cy = sum(ys) / len(ys)
-        out.append(Cell(line.text, line.confidence, line.box, min(xs), cy - h / 2, max(xs), cy + h / 2, i))
+        out.append(Cell(line.text, line.confidence, line.box, min(xs), cy - h / 2, max(xs), cy + h / 2, i,
+                        line.alternatives))
     return out
 
 
@@ -177,7 +179,8 @@ def unstack(cells: list[Cell], line_height: float) -> list[Cell]:
         n = len(c.key)
         if n >= 2 and c.height > 1.8 * line_height and c.height > 1.5 * (c.x1 - c.x0):
             step = c.height / n
-            out += [replace(c, text=ch, y0=c.y0 + k * step, y1=c.y0 + (k + 1) * step) for k, ch in enumerate(c.key)]
+            out += [replace(c, text=ch, y0=c.y0 + k * step, y1=c.y0 + (k + 1) * step, alternatives=())
+                    for k, ch in enumerate(c.key)]
         else:
             out.append(c)
     return out

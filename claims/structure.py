@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -734,7 +736,7 @@ def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem]
             if _is_field_cell(name_raw):
                 continue  # 现金:0, | 支付宝:0, — the ways paid printed across the grid's columns, not an item
             amount_raw, amount_cell = _joined(amounts)
-            items.append(LineItem(line_no=len(items), name=snap_category(make_field("name", name_raw, FieldKind.text, name_cell)),
+            items.append(LineItem(line_no=len(items), name=snap_category(make_field("name", name_raw, FieldKind.text, name_cell), names),
                                   amount=make_field("amount", amount_raw, FieldKind.amount, amount_cell)))
             used |= {c.index for c in names + amounts}
     return items, used
@@ -818,7 +820,7 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 fields["item_class"] = fields["item_class"].model_copy(
                     update={"value": fields["item_class"].value.removesuffix("类") or None})
             if snap:
-                fields["name"] = snap_category(fields["name"])
+                fields["name"] = snap_category(fields["name"], by_role["name"])
             items.append(LineItem(line_no=len(items), **fields))
             used |= {c.index for r in by_role.values() for c in r}
     return items, used
@@ -895,7 +897,7 @@ def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -
             continue
         for name, amount, c1, c2, _ in pairs:
             items.append(LineItem(line_no=len(items),
-                                  name=snap_category(make_field("name", name, FieldKind.text, c1)),
+                                  name=snap_category(make_field("name", name, FieldKind.text, c1), (c1,)),
                                   amount=make_field("amount", amount, FieldKind.amount, c2)))
             used |= {c1.index, c2.index}
     return items, used
@@ -913,9 +915,31 @@ CATEGORIES = frozenset((
 ))
 
 
-def snap_category(f: BillField) -> BillField:
+def _runner_ups(value: str, cells: Sequence[Cell]) -> dict[int, set[str]]:
+    """For each position of ``value`` (a field's normalised text), the characters the recogniser nearly read
+    there, from the cell whose text holds it (compared as ``make_field`` normalises: NFKC, simplified
+    glyphs, no white space)."""
+    for cell in cells:
+        if not cell.alternatives:
+            continue
+        where = [i for i, ch in enumerate(cell.text) if not ch.isspace()]
+        norm = simplify("".join(unicodedata.normalize("NFKC", cell.text[i]) for i in where))
+        if len(norm) != len(where) or (start := norm.find(value)) < 0:
+            continue
+        back = {where[start + k]: k for k in range(len(value))}
+        out: dict[int, set[str]] = {}
+        for i, ch, _ in cell.alternatives:
+            if i in back:
+                out.setdefault(back[i], set()).add(simplify(unicodedata.normalize("NFKC", ch)))
+        return out
+    return {}
+
+
+def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
     """A category name one misread character off exactly one national fee category (护理货, 诊察贸, 化验贵)
-    takes that category's spelling; the field's ``raw`` and note keep what OCR read."""
+    takes that category's spelling; the field's ``raw`` and note keep what OCR read. One off two categories
+    (中晟药费: 中成药费 or 中草药费) takes the one whose character the recogniser nearly read there (its
+    runner-up, from ``cells``), if exactly one is."""
     value = f.value
     if not isinstance(value, str) or value in CATEGORIES or len(value) < 3:
         return f
@@ -930,12 +954,17 @@ def snap_category(f: BillField) -> BillField:
                                               f"{value[len(cut):]!r} after it") if x)
         return f.model_copy(update={"value": cut, "note": note})
     near = [c for c in CATEGORIES if len(c) == len(value) and Levenshtein.distance(c, value) == 1]
+    how = "one character off the fee category"
+    if len(near) > 1 and (seconds := _runner_ups(value, cells)):
+        backed = [c for c in near if any(a != b and b in seconds.get(i, ()) for i, (a, b) in enumerate(zip(value, c)))]
+        if len(backed) == 1:
+            near, how = backed, f"the recogniser's runner-up there spells the fee category (not {' or '.join(sorted(set(near) - set(backed)))}):"
     if len(near) != 1:
         return f
     # only a misread ideograph is put right: a letter (B超费) is printed as it is, not a misread 彩
     if not all(_IDEOGRAPH.fullmatch(a) for a, b in zip(value, near[0]) if a != b):
         return f
-    note = "; ".join(x for x in (f.note, f"read {value!r}, one character off the fee category {near[0]!r}") if x)
+    note = "; ".join(x for x in (f.note, f"read {value!r}, {how} {near[0]!r}") if x)
     return f.model_copy(update={"value": near[0], "note": note})
 
 

@@ -64,11 +64,13 @@ class Document(Record):
 
 
 class TextLine(Record):
-    """A line of text on a page: its quadrilateral, its text and how sure the recogniser was."""
+    """A line of text on a page: its quadrilateral, its text and how sure the recogniser was; for characters it
+    was unsure of, what it nearly read instead (index in ``text``, character, probability)."""
 
     box: Quad
     text: str
     confidence: float = Field(ge=0.0, le=1.0)
+    alternatives: tuple[tuple[int, str, float], ...] = ()
 
     @field_validator("box", mode="before")
     @classmethod

@@ -119,7 +119,8 @@ class OcrEngine:
             texts = iter(self.recognizer(crops))
             deadline.check()
             for page, w in work:
-                lines = [TextLine(box=tuple(map(tuple, quad)), text=rec.text, confidence=min(rec.confidence, 1.0))
+                lines = [TextLine(box=tuple(map(tuple, quad)), text=rec.text, confidence=min(rec.confidence, 1.0),
+                                  alternatives=rec.alternatives)
                          for quad, rec in zip(w.quads, texts) if rec.text.strip()]
                 h, wd = w.image.shape[:2]
                 out.append(Page(doc_id=doc_id, index=page.index, width=wd, height=h, rotation=w.rotation,

@@ -17,10 +17,19 @@ WIDTH_BUCKET = 160  # widths are rounded up to multiples of this (measured faste
 MAX_WIDTH = 3200  # a 66:1 line; anything longer is squeezed rather than compiled for
 
 
+# A character read with less than ALT_BELOW probability keeps the recogniser's runner-up for it, when that has
+# at least ALT_MIN: a tie between two names one character apart (中晟药费: 中成药费 or 中草药费) is then settled by
+# what the recogniser nearly read, not guessed (claims.structure.snap_category).
+ALT_BELOW = 0.9
+ALT_MIN = 0.02
+DECODE_VERSION = "greedy-ctc+runner-up/1"  # part of cache keys of OCR'd pages
+
+
 @dataclass(frozen=True)
 class Recognition:
     text: str
     confidence: float
+    alternatives: tuple[tuple[int, str, float], ...] = ()  # (index in text, runner-up character, probability)
 
 
 def normalise_crop(crop_rgb: np.ndarray, width: int, height: int = REC_HEIGHT) -> np.ndarray:
@@ -49,16 +58,31 @@ def pad_batch(x: np.ndarray) -> np.ndarray:
 
 
 def ctc_decode(probs: np.ndarray, charset: Sequence[str]) -> list[Recognition]:
-    """Greedy CTC: best class per step, merge repeats, drop blanks (index 0). Confidence = mean kept prob."""
+    """Greedy CTC: best class per step, merge repeats, drop blanks (index 0). Confidence = mean kept prob.
+    An uncertain character (< ``ALT_BELOW``) also gets its runner-up: the best other non-blank class over the
+    steps of its run."""
     best = probs.argmax(axis=2)
     best_p = probs.max(axis=2)
     out = []
-    for idx, p in zip(best, best_p):
+    for line, (idx, p) in enumerate(zip(best, best_p)):
         keep = idx != 0
         keep[1:] &= idx[1:] != idx[:-1]
-        chars = idx[keep]
-        text = "".join(charset[i] for i in chars if i < len(charset))
-        out.append(Recognition(text, float(p[keep].mean()) if keep.any() else 0.0))
+        text: list[str] = []
+        alternatives = []
+        for t in np.flatnonzero(keep):
+            if idx[t] >= len(charset):
+                continue
+            if p[t] < ALT_BELOW:
+                end = t + 1
+                while end < len(idx) and idx[end] == idx[t]:
+                    end += 1
+                row = probs[line, t:end].max(axis=0)
+                row[[0, idx[t]]] = 0.0
+                j = int(row.argmax())
+                if row[j] >= ALT_MIN and j < len(charset):
+                    alternatives.append((len(text), charset[j], round(float(row[j]), 3)))
+            text.append(charset[idx[t]])
+        out.append(Recognition("".join(text), float(p[keep].mean()) if keep.any() else 0.0, tuple(alternatives)))
     return out
 
 

@@ -72,6 +72,18 @@ def test_ctc_decode_merges_repeats_and_drops_blanks():
     assert empty.text == "" and empty.confidence == 0.0
 
 
+def test_ctc_decode_keeps_the_runner_up_of_an_uncertain_character():
+    charset = ["<blank>", "a", "b", "c"]
+    probs = np.full((1, 5, 4), 0.01, np.float32)
+    probs[0, 0, 1] = 0.97  # a, sure
+    probs[0, 1, 0] = 0.97  # blank
+    probs[0, 2, [2, 3, 0]] = (0.55, 0.2, 0.24)  # b, nearly c (the blank's share is no character)
+    probs[0, 3, [2, 3]] = (0.6, 0.35)  # the same b's second step: c's best share there counts
+    probs[0, 4, 0] = 0.97
+    (rec,) = ctc_decode(probs, charset)
+    assert rec.text == "ab" and rec.alternatives == ((1, "c", 0.35),)
+
+
 def test_rec_batch_pads_to_widest_crop():
     crops = [np.zeros((30, 60, 3), np.uint8), np.zeros((30, 600, 3), np.uint8)]
     x = rec_batch_input(crops)
