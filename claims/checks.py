@@ -128,7 +128,9 @@ class LinearCheck:
 
 
 def _residual(terms: tuple[tuple[str, int], ...], values: Values) -> Decimal:
-    return sum((s * values[p] for p, s in terms), Decimal(0)).quantize(CENT, ROUND_HALF_UP)
+    """Exact: money is printed to the cent, so a value read with a third decimal (6,393.171 for 6,393.17: a
+    stroke read as a digit) must fail its sum, not round into it."""
+    return sum((s * values[p] for p, s in terms), Decimal(0))
 
 
 @dataclass(frozen=True)

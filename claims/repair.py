@@ -46,6 +46,7 @@ FIGURE_LOOKALIKES = {"O": "0", "o": "0", "D": "0", "Q": "0", "〇": "0", "l": "1
 WORD_LOOKALIKES = {"参": "叁", "叄": "叁", "武": "贰", "肄": "肆", "染": "柒", "玫": "玖", "伯": "佰", "任": "仟",
                    "恰": "拾", "抬": "拾", "园": "圆", "无": "元"}
 _DIGITS = "0123456789"
+_CENT = Decimal("0.01")
 _WORD_DIGITS = "零壹贰叁肆伍陆柒捌玖"
 
 
@@ -197,7 +198,8 @@ def repair_claim(claim: Claim) -> tuple[Claim, tuple[Repair, ...]]:
     for r in repairs:
         f = get_field(claim, r.path)
         kind = FieldKind.amount if f.kind is FieldKind.text else f.kind
-        claim = set_field(claim, r.path, f.model_copy(update={"value": r.value, "kind": kind,
+        value = r.value.quantize(_CENT) if r.value == r.value.quantize(_CENT) else r.value  # 6393.170: to the cent
+        claim = set_field(claim, r.path, f.model_copy(update={"value": value, "kind": kind,
                                                               "needs_review": False, "note": r.note}))
     return claim, tuple(repairs)
 
