@@ -140,6 +140,20 @@ _SPELT = frozenset(_LITERALS) | {"个人支付", "个人支付金额", "现金�
                                  "合计金额", "金额合计", "收款单位", "交款人"}
 
 
+def _is_label(text: str) -> bool:
+    """``text`` is a whole label as printed (个人账户支付 is one, though its pattern is 个人[账帐]户(?:支付)?)."""
+    return any(s == 0 and e == len(text) for s, e, _ in BILL_LABELS.find(text))
+
+
+# the spelt labels that are whole labels: what a misread or cut label may be read as
+_READABLE = tuple(sorted(lab for lab in _SPELT if len(lab) >= 4 and _is_label(lab)))
+
+
+# ... and those one misread ideograph may stand for: the literal labels, and spelt ones of five or more characters
+# (one misread leaves four right; 基金支付 is one off the 4-character 现金支付, and is no misread of it)
+_MISREADABLE = frozenset(_LITERALS) | {lab for lab in _READABLE if len(lab) >= 5}
+
+
 def _lost_one(head: str) -> str | None:
     """The one label of four or more characters that ``head`` is with one ideograph lost (预金额 for 预缴金额),
     or None (none, or several: 缴金额 is 预缴金额 or 补缴金额)."""
@@ -148,17 +162,25 @@ def _lost_one(head: str) -> str | None:
     near = {lab for lab in _SPELT if len(lab) == len(head) + 1
             and any(lab[:k] + lab[k + 1:] == head and _IDEOGRAPH.fullmatch(lab[k]) for k in range(len(lab)))}
     lab = near.pop() if len(near) == 1 else None
-    return lab if lab in _LITERALS else None
+    return lab if lab in _READABLE else None
+
+
+def _lost_start(head: str) -> str | None:
+    """A personal payment label whose 个人 was lost (a red stamp over the red label: 账户支付 for 个人账户支付). Only
+    that start: it is what the 个人… labels share, so what is left still tells them apart, whereas a lost 统筹 or
+    大病 leaves 基金支付, which many funds end with."""
+    lab = "个人" + head
+    return lab if len(head) >= 4 and not _is_label(head) and lab in _READABLE else None
 
 
 def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
     """A cell ``XXXX:value`` whose XXXX is no label but one misread ideograph off exactly one label of four
-    or more characters (退费全额 for 退费金额, 公务员补动) is read with that label; the value is untouched.
-    So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), the whole of the text
-    before its colon."""
+    or more characters (退费全额 for 退费金额, 公务员补动, 个人账尺支付) is read with that label; the value is
+    untouched. So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), or a personal
+    payment label without its 个人 (账户支付: for 个人账户支付:), the whole of the text before its colon."""
     key = cell.key
     p = key.find(":")
-    if 3 <= p and not labels.find(key[:p]) and (lost := _lost_one(key[:p])):
+    if 3 <= p and not labels.find(key[:p]) and (lost := _lost_one(key[:p]) or _lost_start(key[:p])):
         text = nfkc(cell.text)
         q = text.find(":")  # NFKC folded ： to :
         if q == p:
@@ -166,7 +188,7 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
     if p < 4 or labels.find(key[:p]):
         return cell
     head = key[:p]
-    near = {lit for lit in _LITERALS if len(lit) <= len(head) and Levenshtein.distance(head[len(head) - len(lit):], lit) == 1
+    near = {lit for lit in _MISREADABLE if len(lit) <= len(head) and Levenshtein.distance(head[len(head) - len(lit):], lit) == 1
             and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head[len(head) - len(lit):], lit) if a != b)}
     if len(near) != 1:
         return cell

@@ -280,3 +280,21 @@ def test_sex_with_its_second_character_misread_is_read_when_the_value_proves_it(
     assert sex(line(100, 160, "性测："), line(190, 160, "女")) == "女"
     assert sex(line(100, 160, "性：")) is None  # no value to prove it
     assert sex(line(100, 160, "性质：公立")) is None  # 性质 is no 性别: 公立 is no sex
+
+
+def test_a_personal_payment_label_under_a_stamp_is_read():
+    """Fourth round (render_reallike 7800-7839, printed e-receipts): the red stamp over the red 个人账户支付 leaves
+    人账户支付, 账户支付 or 个人账尺支付; each is read as the label, and nothing wider (基金支付 ends many funds)."""
+    from claims.layout import cells_of
+    from claims.structure import fix_misread_label
+
+    def read(text: str) -> str:
+        return fix_misread_label(cells_of([line(100, 100, text)])[0]).text
+
+    assert read("人账户支付：493.85") == "个人账户支付:493.85"
+    assert read("账户支付：3,770.11") == "个人账户支付:3,770.11"
+    assert read("个人账尺支付：0") == "个人账尺支付：0".replace("账尺", "账户").replace("：", ":")
+    assert read("基金支付：12.00") == "基金支付：12.00"  # 统筹基金支付, 大病保险基金支付 …: left alone
+    lines = [line(470, 70, "医疗住院收费票据"), line(100, 160, "账户支付：3,770.11"), line(600, 160, "个人现金支付：2,730.08")]
+    pays = structure_page(page(lines), verify=False).payments
+    assert pays["account"].value == Decimal("3770.11") and pays["cash"].value == Decimal("2730.08")
