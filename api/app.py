@@ -83,7 +83,7 @@ def build_services(settings: Settings, graph_dir: str | None = None, load_models
     catalogue = _bureau_file("MEDKG_CATALOGUE", settings.catalogue, load_catalogue)
     register = _bureau_file("MEDKG_HOSPITAL_REGISTER", settings.hospital_register, load_register)
     claims = ClaimService(db, files, graph)
-    claims.catalogue = catalogue
+    claims.catalogue, claims.register = catalogue, register
     jwt = None
     if settings.api_jwt_key:
         jwt = JwtVerifier(_jwt_key(settings.api_jwt_key), [a.strip() for a in settings.api_jwt_algorithms.split(",")],

@@ -98,6 +98,7 @@ class ClaimService:
     def __init__(self, db: Database, files: FileStore, graph: GraphAccess):
         self.db, self.files, self.graph = db, files, graph
         self.catalogue = None  # MEDKG_CATALOGUE (api.app sets it): a clerk's pick of a match is re-checked against it
+        self.register = None  # MEDKG_HOSPITAL_REGISTER (api.app sets it): a corrected hospital is looked up in it
 
     # --- storing ---------------------------------------------------------------------------------------------
     def store_new(self, claims: list[Claim], source: str, graph_written: bool = False) -> list[str]:
@@ -219,6 +220,10 @@ class ClaimService:
                 trail.append((path, None if old is None or old.value is None else str(old.value),
                               None if new.value is None else str(new.value)))
             claim = recheck(claim)
+            if self.catalogue is not None or self.register is not None:
+                from claims.bureau import after_correction
+
+                claim = after_correction(claim, [p for p, _, _ in trail], self.catalogue, self.register)
             self.graph.write(lambda w: w.write_claim(claim))
             version, t = row["version"] + 1, now()
             c.execute("UPDATE claims SET document = ?, version = ?, needs_review = ?, hospital = ?, issue_date = ?, "

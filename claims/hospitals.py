@@ -35,7 +35,7 @@ from core.records import BillField, Claim, FieldKind, Finding, HeaderKey
 
 from .glyphs import simplify
 
-__all__ = ["FLOOR", "MARGIN", "Hospital", "HospitalMatch", "HospitalRegister", "apply_register", "parse_level"]
+__all__ = ["FLOOR", "MARGIN", "NOT_IN_REGISTER", "Hospital", "HospitalMatch", "HospitalRegister", "apply_register", "parse_level"]
 
 FLOOR = 75.0  # fuzz.ratio of the best entry (贵州省医院 → 贵州省人民医院 scores 83, 遵义医大附医院 → 遵义医科大学附属医院 82)
 MARGIN = 12.0  # over the best entry of another hospital
@@ -133,27 +133,39 @@ class HospitalRegister:
         return HospitalMatch(self.hospitals[i], round(top, 1), round(runner, 1))
 
 
-def apply_register(claim: Claim, register: HospitalRegister) -> Claim:
+NOT_IN_REGISTER = "hospital.not_in_register"
+
+
+def apply_register(claim: Claim, register: HospitalRegister, *, confirmed: bool = False) -> Claim:
     """The claim with its hospital named as the register names it, plus ``hospital_code`` and
-    ``hospital_level`` header fields; a hospital the register does not know is flagged for review."""
-    header = dict(claim.header)
+    ``hospital_level`` header fields; a hospital the register does not know is flagged for review. Applying it
+    again replaces what an earlier application added. ``confirmed``: the name is a clerk's correction, taken as
+    typed: its code and level come only from an exact name or alias, and a name the register lacks gets the
+    finding without flagging the clerk's field."""
+    header = {k: f for k, f in claim.header.items()
+              if k not in (HeaderKey.hospital_code.value, HeaderKey.hospital_level.value)}
+    claim = claim.model_copy(update={"header": header,
+                                     "findings": tuple(f for f in claim.findings if f.rule != NOT_IN_REGISTER)})
     field = header.get(HeaderKey.hospital.value)
     if field is None or not isinstance(field.value, str) or not field.value.strip():
         return claim
     m = register.match(field.value)
+    if m is not None and confirmed and m.score < 100:
+        m = None
     if m is None:
-        flagged = field.model_copy(update={"needs_review": True})
+        flagged = field if confirmed else field.model_copy(update={"needs_review": True})
         return claim.model_copy(update={
             "header": {**header, HeaderKey.hospital.value: flagged},
-            "findings": (*claim.findings, Finding(rule="hospital.not_in_register", severity="warning",
+            "findings": (*claim.findings, Finding(rule=NOT_IN_REGISTER, severity="warning",
                                                    detail=f"{field.value!r} is not a hospital of the register "
                                                           f"(or is too far from one to be sure which)"))})
     h = m.hospital
-    how = "exactly" if m.score == 100 else f"similarity {m.score:g}, next hospital {m.runner_up:g}"
-    note = "; ".join(x for x in (field.note, f"register {h.code}: {how}") if x)
-    header[HeaderKey.hospital.value] = field.model_copy(update={
-        "value": h.name, "raw": field.raw or field.value, "note": note,
-        "needs_review": field.needs_review or m.score < 100})
+    if not confirmed:
+        how = "exactly" if m.score == 100 else f"similarity {m.score:g}, next hospital {m.runner_up:g}"
+        note = "; ".join(x for x in (field.note, f"register {h.code}: {how}") if x)
+        header[HeaderKey.hospital.value] = field.model_copy(update={
+            "value": h.name, "raw": field.raw or field.value, "note": note,
+            "needs_review": field.needs_review or m.score < 100})
     header[HeaderKey.hospital_code.value] = BillField(name="hospital_code", value=h.code, kind=FieldKind.text, raw=h.code,
                                         confidence=field.confidence, note="from the hospital register")
     if h.level is not None:

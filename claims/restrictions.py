@@ -24,7 +24,8 @@ from core.records import Claim, DocumentType, Finding, HeaderKey, LineItem
 
 from .catalogue import CatalogEntry, Catalogue
 
-__all__ = ["AGE_BANDS", "PatientContext", "match_claim", "parse_age_years", "restriction_findings"]
+__all__ = ["AGE_BANDS", "PatientContext", "match_claim", "parse_age_years", "refresh_restrictions",
+           "restriction_findings"]
 
 AGE_BANDS: dict[str, tuple[float, float]] = {  # [low, high) in years
     "新生儿": (0.0, 28 / 365.25), "婴幼儿": (0.0, 3.0), "婴儿": (0.0, 1.0), "幼儿": (1.0, 3.0),
@@ -165,6 +166,22 @@ def restriction_findings(entry: CatalogEntry, ctx: PatientContext, *, where: str
     return [Finding(rule=f"restriction.{kind}", severity="info",
                     detail=f"{label}: restricted to {rule!r}; cannot verify: {evidence}")
             for kind, (rule, ok, evidence) in open_.items() if ok is None]
+
+
+def refresh_restrictions(claim: Claim, catalogue: Catalogue) -> Claim:
+    """The restriction findings of the claim's matched lines judged again on what the claim says now (a
+    clerk corrected the sex, the age or the hospital); the matches themselves are kept."""
+    ctx = PatientContext.from_claim(claim)
+    findings = [f for f in claim.findings if not f.rule.startswith("restriction.")]
+    for item in claim.items:
+        if item.match is None:
+            continue
+        try:
+            entry = catalogue.entry_for(item.match)
+        except StopIteration:  # the catalogue loaded now no longer lists it
+            continue
+        findings += restriction_findings(entry, ctx, where=f"line {item.line_no} {str(item.name.value or item.name.raw or '')!r} → ")
+    return claim.model_copy(update={"findings": tuple(findings)})
 
 
 def match_claim(claim: Claim, catalogue: Catalogue, context: PatientContext | None = None,

@@ -125,3 +125,30 @@ def test_damaged_readings_on_a_dense_register_are_matched_right_or_not_at_all():
     print(f"register of {len(full)}: {right / present:.3f} matched right, {wrong / present:.4f} wrong; "
           f"{absent_matched / absent:.3f} of absent hospitals matched to another")
     assert right / present > 0.15 and wrong / present <= 0.005 and absent_matched / absent <= 0.04
+
+
+def test_a_clerks_hospital_is_looked_up_as_typed_and_the_restrictions_follow(register):
+    from claims.bureau import after_correction
+    from claims.checks import set_field
+
+    catalogue = Catalogue.from_rows([{"编码": "X1", "名称": "心脏彩超", "等级": "限二级及以上医疗机构"}],
+                                    ColumnMap(code="编码", name="名称", restrictions={"level": "等级"}))
+    item = (LineItem(line_no=1, name=BillField(name="name", value="心脏彩超"),
+                     amount=BillField(name="amount", value="200.00", kind="amount")),)
+    read = match_claim(apply_register(claim_from("郑州大学第一附属医院", item), register), catalogue)
+    assert read.header["hospital_code"].value == "H41001"
+
+    def corrected(name: str):
+        typed = BillField(name="hospital", value=name, confidence=1.0, note="corrected by clerk")
+        return after_correction(set_field(read, "header.hospital", typed), ["header.hospital"], catalogue, register)
+
+    community = corrected("郑州市金水区社区卫生服务中心")  # the clerk names a level-1 hospital of the register
+    assert community.header["hospital_code"].value == "H41900" and community.header["hospital_level"].value == "1"
+    assert [f.severity for f in community.findings if f.rule == "restriction.level"] == ["error"]
+    # a name the register lacks, or lacks exactly: kept as typed, never snapped; no stale code; the finding says so
+    for name in ("某某县人民医院", "郑州大学第一附属医"):
+        out = corrected(name)
+        assert out.header["hospital"].value == name and not out.header["hospital"].needs_review
+        assert "hospital_code" not in out.header and "hospital_level" not in out.header
+        assert [f.rule for f in out.findings if f.rule.startswith("hospital.")] == ["hospital.not_in_register"]
+        assert [f.severity for f in out.findings if f.rule == "restriction.level"] == ["info"]  # level unknown again

@@ -150,6 +150,19 @@ def test_a_bill_job_matches_its_items_and_hospital_through_the_pipeline(cat_api)
     assert any(it["match"] and it["match"]["code"] in dict(BILLED) for it in claim["items"]), claim["items"]
     assert claim["header"]["hospital"]["value"] == bill["hospital"], claim["header"]["hospital"]
     assert claim["header"]["hospital_code"]["value"] == f"HX{JOB_SEED:04d}"  # MEDKG_HOSPITAL_REGISTER reached the job
+    # a clerk names another hospital of the register: its code and level follow; one it lacks: no stale code
+    sibling = bill["hospital"][:-2] + "分院"
+    with cat_api.client("clerk") as clerk:
+        for name, code, level in ((sibling, f"HY{JOB_SEED:04d}", "2"), ("某某县人民医院", None, None)):
+            etag = clerk.get(f"/v1/claims/{claim['claim_id']}").headers["ETag"]
+            r = clerk.patch(f"/v1/claims/{claim['claim_id']}", headers={"If-Match": etag},
+                            json={"changes": [{"field": "header.hospital", "value": name}], "reason": "stamp"})
+            assert r.status_code == 200, r.text
+            header, rules = r.json()["header"], {f["rule"] for f in r.json()["findings"]}
+            assert header["hospital"]["value"] == name
+            assert (header.get("hospital_code") or {}).get("value") == code
+            assert (header.get("hospital_level") or {}).get("value") == level
+            assert ("hospital.not_in_register" in rules) == (code is None)
 
 
 def test_a_match_code_must_be_one_of_the_lines_alternatives_and_needs_if_match(cat_api, matched_claim):
