@@ -38,11 +38,15 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="every stage but the gra
 def bills(ctx: typer.Context, paths: Paths, out: Out = None,
           catalogue: Annotated[Path | None, typer.Option(help="CSV/XLSX catalogue to match line items against",
                                                          exists=True, dir_okay=False)] = None,
+          register: Annotated[Path | None, typer.Option(
+              help="the bureau's hospital register (CSV) for each claim's hospital code and level "
+                   "(default: MEDKG_HOSPITAL_REGISTER)", exists=True, dir_okay=False)] = None,
           graph_batch: GraphBatch = 64, graph_timeout: GraphTimeout = 300.0, progress: ShowProgress = True,
           dry_run: DryRun = False) -> None:
     """Bills (images, PDFs; folders of them) → OCR → checked claims per page → the graph."""
     _ingest("bills", paths + ctx.args, out, progress, catalogue=str(catalogue) if catalogue else None,
-            graph_batch=graph_batch, graph_timeout_s=graph_timeout, dry_run=dry_run)
+            register=str(register) if register else None, graph_batch=graph_batch, graph_timeout_s=graph_timeout,
+            dry_run=dry_run)
 
 
 @ingest_app.command("records", context_settings=EXTRA)

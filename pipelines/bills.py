@@ -34,8 +34,10 @@ def patient_of(claim) -> str | None:
 class ReadBills(beam.DoFn):
     """A bill file → a ``GraphDoc`` of its claims, or a dead letter naming the stage that failed."""
 
-    def __init__(self, catalogue: str | None = None, progress: Progress = NO_PROGRESS, keep_claims: bool = False):
+    def __init__(self, catalogue: str | None = None, progress: Progress = NO_PROGRESS, keep_claims: bool = False,
+                 register: str | None = None):
         self.catalogue_path, self.progress, self.keep_claims = catalogue, progress, keep_claims
+        self.register_path = register  # None: MEDKG_HOSPITAL_REGISTER, read on the worker
 
     def setup(self):
         from core.settings import get_settings
@@ -44,7 +46,7 @@ class ReadBills(beam.DoFn):
         self.settings = get_settings()
         self.engine = OcrEngine.load(settings=self.settings)  # once per worker process
         self.catalogue = load_catalogue(self.catalogue_path) if self.catalogue_path else None
-        register = self.settings.hospital_register
+        register = self.register_path or self.settings.hospital_register
         self.register = load_register(register) if register else None
         self.inputs, self.pages = counter("inputs"), counter("pages")
 
@@ -92,14 +94,15 @@ class IngestBills(beam.PTransform):
     """Paths of bill files → ``IngestOutputs`` (audit rows, dead letters)."""
 
     def __init__(self, target: GraphTarget, *, catalogue: str | None = None, graph_batch: int = 64,
-                 graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS, keep_claims: bool = False):
+                 graph_timeout_s: float = 300.0, progress: Progress = NO_PROGRESS, keep_claims: bool = False,
+                 register: str | None = None):
         super().__init__()
-        self.target, self.catalogue, self.keep_claims = target, catalogue, keep_claims
+        self.target, self.catalogue, self.keep_claims, self.register = target, catalogue, keep_claims, register
         self.graph_batch, self.graph_timeout_s, self.progress = graph_batch, graph_timeout_s, progress
 
     def expand(self, paths):
         read = paths | "OCR + structure" >> beam.ParDo(
-            ReadBills(self.catalogue, self.progress, self.keep_claims)).with_outputs(DEAD, main="docs")
+            ReadBills(self.catalogue, self.progress, self.keep_claims, self.register)).with_outputs(DEAD, main="docs")
         written = read.docs | "Write claims" >> WriteToGraph(self.target, self.graph_batch, self.graph_timeout_s,
                                                              self.progress)
         dead = (read[DEAD], written[DEAD]) | "Bill dead letters" >> beam.Flatten()

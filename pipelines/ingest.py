@@ -57,6 +57,7 @@ class IngestConfig:
     out: str = field(default_factory=default_out_dir)
     beam_args: Sequence[str] = ()
     catalogue: str | None = None  # bills: match line items against this CSV/XLSX catalogue
+    register: str | None = None  # bills: the hospital register (default: MEDKG_HOSPITAL_REGISTER)
     ner_model: str | None = None  # records: a model directory instead of the shipped one
     ner_batch: int = 32
     relations: bool = True  # records: triples (learned) and attribute links (rules) as well as entities
@@ -144,7 +145,7 @@ def build(p: beam.Pipeline, files: dict[str, Sequence[str]], cfg: IngestConfig, 
         outputs.append(p | "Bill files" >> beam.Create(files["bills"])
                        | "Bills" >> IngestBills(target, catalogue=cfg.catalogue, graph_batch=cfg.graph_batch,
                                                 graph_timeout_s=cfg.graph_timeout_s, progress=progress,
-                                                keep_claims=cfg.keep_claims))
+                                                keep_claims=cfg.keep_claims, register=cfg.register))
     if "records" in files:
         # reading is cheap and IngestRecords reshuffles the records themselves: no need to spread the files first
         outputs.append(p | "Record files" >> beam.Create(files["records"], reshuffle=False)

@@ -115,8 +115,8 @@ CATEGORIES = ("床位费", "检查费", "化验费", "治疗费", "护理费", "
 
 def test_cli_multiprocessing_with_beam_options_catalogue_and_hospital_register(server, bills, tmp_path):
     """The command line: default runner (FnApiRunner, worker processes), a Beam option passed through, line items
-    matched against a catalogue, each claim's hospital against the register (MEDKG_HOSPITAL_REGISTER reaches the
-    worker processes), summary and Cypher query printed, exit 1 because inputs were dead-lettered."""
+    matched against a catalogue, each claim's hospital against the register (--register reaches the worker
+    processes), summary and Cypher query printed, exit 1 because inputs were dead-lettered."""
     _, good, bad = bills
     catalogue = tmp_path / "catalogue.csv"
     catalogue.write_text("编码,名称\n" + "".join(f"C{i:03d},{n}\n" for i, n in enumerate(CATEGORIES)), encoding="utf-8")
@@ -125,11 +125,11 @@ def test_cli_multiprocessing_with_beam_options_catalogue_and_hospital_register(s
     register.write_text("code,name,level\n" + "".join(f"HR{i},{n},3\n" for i, n in enumerate(sorted(hospitals))),
                         encoding="utf-8")
     medkg = str(Path(sys.executable).with_name("medkg"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")} | {
-        "MEDKG_GRAPH_DIR": str(server.data_dir), "MEDKG_HOSPITAL_REGISTER": str(register)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")} | {"MEDKG_GRAPH_DIR": str(server.data_dir)}
     out = tmp_path / "cli"
     proc = subprocess.run([medkg, "ingest", "bills", *sorted(good | bad), "--out", str(out), "--no-progress",
-                           "--catalogue", str(catalogue), "--", "--direct_num_workers=2"], cwd=ROOT, env=env,
+                           "--catalogue", str(catalogue), "--register", str(register), "--", "--direct_num_workers=2"],
+                          cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     summary = json.loads((out / "summary.json").read_text())
