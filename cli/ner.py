@@ -115,7 +115,7 @@ def ner_train(
     emit({"event": "done", "out": str(out), "best_step": meta.get("best_step")})
 
 
-CCKS17_NEGATION = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ccks17_negation.jsonl"
+CCKS17_NEGATION = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "negation_labels.jsonl"
 
 
 @ner_app.command("eval")
@@ -128,7 +128,7 @@ def ner_eval(
                                            "part), train or all (CCKS 2017; other files are one part each)")] = "test",
     negation: Annotated[Path | None, typer.Option(help="assertion fixture (our labels, offsets and text hashes) for "
                                                        "negated-mention P/R; default for CCKS 2017: "
-                                                       "tests/fixtures/ccks17_negation.jsonl")] = None,
+                                                       "tests/fixtures/negation_labels.jsonl")] = None,
     save: Annotated[Path | None, typer.Option(help="also write the report, with the command, to this JSON file")] = None,
     graph: Annotated[bool, typer.Option("--graph", help="score the tagger's graph output (every head merged, types "
                                                         "mapped onto the data's labels) instead of the data's own "

@@ -19,7 +19,8 @@ historical): a relative's condition is never the patient's, whatever else is sai
 statement about the patient (``否认高血压病史`` is negated, not historical); a hedge about the past stays a hedge.
 
 Data in, data out: :func:`assign` returns copies of the entities with ``assertion`` set, in the same order.
-``python -m ner.assertions FIXTURE.jsonl`` prints per-class precision / recall on an annotated fixture.
+``python -m ner.assertions LABELS.jsonl [--data DIR]`` prints per-class precision / recall on our assertion labels of
+Yidu-S4K training sentences (``tests/fixtures/assertion_labels.jsonl``; the sentences are read from the data set).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.records import Assertion, Entity, EntityType, Span
 from ner.schema import SCHEMES
@@ -255,7 +257,7 @@ def assign(text: str, entities: Sequence[Entity]) -> list[Entity]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Evaluation on annotated sentences (tests/fixtures/assertions_yidu.jsonl).
+# Evaluation on annotated sentences (tests/fixtures/assertion_labels.jsonl, with the texts from the data set).
 
 
 def _entities(example: Mapping, types: Mapping[str, EntityType]) -> list[Entity]:
@@ -307,19 +309,47 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
 
 
-def load_jsonl(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+YIDU_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ner" / "yidu_s4k"  # ../shared beside the checkout
+
+
+def load_labels(path: str | Path, data_dir: str | Path = YIDU_DIR) -> list[dict]:
+    """Annotated sentences for :func:`evaluate`: our labels (one JSON object a line: ``source`` ``partN:record``,
+    the ``sha256`` of that record's text, the ``sentence``'s [start, end) in it, and ``entities`` as [start, end,
+    assertion] in the sentence) joined with the sentence and the entity types read from the Yidu-S4K training
+    files in ``data_dir``. No text of the data set is kept in the project; a record whose text is not the one
+    labelled is an error, not a silent mismatch."""
+    from ner.data import DataFormatError, load_yidu, text_sha256
+
+    records: dict[str, list] = {}
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        part, index = r["source"].split(":")
+        if part not in records:
+            records[part] = load_yidu(Path(data_dir) / f"subtask1_training_{part}.txt")
+        record = records[part][int(index)]
+        if text_sha256(record.text) != r["sha256"]:
+            raise DataFormatError(f"{r['source']}: the record's text differs from the one the labels were made on")
+        at, end = r["sentence"]
+        types = {(s - at, e - at): label for s, e, label in record.spans}
+        sentence = record.text[at:end]
+        out.append({"source": r["source"], "sentence": sentence, "entities": [
+            {"start": s, "end": e, "text": sentence[s:e], "type": types[s, e], "assertion": a}
+            for s, e, a in r["entities"]]})
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m ner.assertions FILE.jsonl [--source part2] [--errors]``: per-class P/R as JSON."""
+    """``python -m ner.assertions LABELS.jsonl [--data DIR] [--source part2] [--errors]``: per-class P/R as JSON."""
     ap = argparse.ArgumentParser(prog="python -m ner.assertions", description=main.__doc__)
     ap.add_argument("files", nargs="+")
+    ap.add_argument("--data", default=str(YIDU_DIR), help="the Yidu-S4K folder (subtask1_training_part1/2.txt)")
     ap.add_argument("--source", default="", help="only examples whose source starts with this (e.g. part2)")
     ap.add_argument("--errors", action="store_true", help="list the misclassified entities too")
     args = ap.parse_args(argv)
-    examples = [ex for f in args.files for ex in load_jsonl(f) if ex.get("source", "").startswith(args.source)]
+    examples = [ex for f in args.files for ex in load_labels(f, args.data) if ex["source"].startswith(args.source)]
     report = evaluate(examples)
     if not args.errors:
         report.pop("errors")

@@ -32,8 +32,8 @@ from ner.train import evaluate, predict
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "ner"
 CCKS = SHARED / "ccks2017"
-FIXTURE = ROOT / "tests" / "fixtures" / "ccks17_negation.jsonl"
-BASELINE = ROOT / "benchmarks" / "results" / "ner_ccks17_baseline.json"
+FIXTURE = ROOT / "tests" / "fixtures" / "negation_labels.jsonl"
+BASELINE = ROOT / "benchmarks" / "results" / "ner_report_emr_baseline.json"
 SYM = "症状和体征"
 
 
