@@ -301,9 +301,9 @@ def choose_match(claim: Claim, path: str, code: str | None, catalogue=None) -> t
     items[i] = item.model_copy(update={"match": new})
     claim = claim.model_copy(update={"items": tuple(items)})
     if catalogue is not None:
-        from claims.restrictions import PatientContext, restriction_findings
+        from claims.restrictions import PatientContext, line_ref, restriction_findings
 
-        where = f"line {item.line_no} {str(item.name.value or item.name.raw or '')!r} → "
+        where = line_ref(item)
         try:
             entry = catalogue.entry_for(new)
         except StopIteration:  # the catalogue loaded now no longer lists it: keep the findings as they are

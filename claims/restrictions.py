@@ -24,7 +24,7 @@ from core.records import Claim, DocumentType, Finding, HeaderKey, LineItem
 
 from .catalogue import CatalogEntry, Catalogue
 
-__all__ = ["AGE_BANDS", "PatientContext", "match_claim", "parse_age_years", "refresh_restrictions",
+__all__ = ["AGE_BANDS", "PatientContext", "line_ref", "match_claim", "parse_age_years", "refresh_restrictions",
            "restriction_findings"]
 
 AGE_BANDS: dict[str, tuple[float, float]] = {  # [low, high) in years
@@ -168,6 +168,11 @@ def restriction_findings(entry: CatalogEntry, ctx: PatientContext, *, where: str
             for kind, (rule, ok, evidence) in open_.items() if ok is None]
 
 
+def line_ref(item: LineItem) -> str:
+    """How a restriction finding names its bill line (its detail starts with it: ``line 3 '心脏彩超' → ``)."""
+    return f"line {item.line_no} {str(item.name.value or item.name.raw or '')!r} → "
+
+
 def refresh_restrictions(claim: Claim, catalogue: Catalogue) -> Claim:
     """The restriction findings of the claim's matched lines judged again on what the claim says now (a
     clerk corrected the sex, the age or the hospital); the matches themselves are kept."""
@@ -180,7 +185,7 @@ def refresh_restrictions(claim: Claim, catalogue: Catalogue) -> Claim:
             entry = catalogue.entry_for(item.match)
         except StopIteration:  # the catalogue loaded now no longer lists it
             continue
-        findings += restriction_findings(entry, ctx, where=f"line {item.line_no} {str(item.name.value or item.name.raw or '')!r} → ")
+        findings += restriction_findings(entry, ctx, where=line_ref(item))
     return claim.model_copy(update={"findings": tuple(findings)})
 
 
@@ -195,7 +200,7 @@ def match_claim(claim: Claim, catalogue: Catalogue, context: PatientContext | No
     findings: list[Finding] = []
     for item in claim.items:
         name = str(item.name.value or item.name.raw or "")
-        where = f"line {item.line_no} {name!r} → "
+        where = line_ref(item)
         m = catalogue.match(name) if name else None
         items.append(item.model_copy(update={"match": m}))
         if m is None:
