@@ -6,15 +6,17 @@ benchmarks/results/api.json (unless --no-save).
 2. The synchronous single-bill upload (``POST /v1/bills`` with samples/bill.jpg) beside ``medkg bills read`` on
    the same file (a new process: model load included) and beside the same OCR + structuring called in this
    process (models already loaded, as the server has them).
-3. For the EMR view (``GET /v1/patients/{pid}/emr``, random patients), the claim view (``GET /v1/claims/{id}``) and
-   a two-concept cohort (``POST /v1/cohorts``: a disease of --cohort-rank and a drug treating it, with aggregates):
-   p50/p95/p99 latency and requests/s with 1, 8 and 32 concurrent clients (async httpx), and the same work called
-   directly in one process (``graph.queries.emr_view``; the claim store; the research service's cohort), so the
-   API's overhead is a ratio (API p50 at 1 client / direct p50). For the EMR view also the direct query from 1, 8
-   and 32 concurrent callers in one process (the async driver, as the API uses it): the graph server's own ceiling;
-   the HTTP floor (``GET /healthz``, no key, no work, at 1 client: what any route costs this client and server), so
-   the overhead splits into the HTTP round trip and the app's own work; and the EMR view on ``medkg serve
-   --workers N`` (--workers, default 2; no models) at 1 and 32 clients.
+3. For the EMR view (``GET /v1/patients/{pid}/emr``, random patients), the claim view (``GET /v1/claims/{id}``) and a
+   two-concept cohort (``POST /v1/cohorts``: a disease of --cohort-rank and a drug treating it, with aggregates):
+   p50/p95/p99 latency and requests/s with 1, 8 and 32 concurrent clients (async httpx, each client its own
+   connection), and the same work called directly in one process (``graph.queries.emr_view``; the claim store; the
+   research service's cohort), so the API's overhead is a ratio (API p50 at 1 client / direct p50). For the EMR view
+   also the direct query from 1, 8 and 32 concurrent callers in one process (the async driver, as the API uses it):
+   the graph server's own ceiling; the HTTP floor (``GET /healthz``, no key, no work, at 1 client: what any route
+   costs this client and server), so the overhead splits into the HTTP round trip and the app's own work; and the EMR
+   view on ``medkg serve --workers N`` (--workers, default 2; no models) at 1 and 32 clients.
+4. ``client_pool_check``: ``/healthz`` from 32 clients of their own beside one httpx client sharing a pool of 32
+   connections, which spends more time in its pool than the server spends serving.
 
 Client and server share the machine's cores (and the graph server's JVM): the figures include that contention.
 
@@ -31,6 +33,7 @@ if __package__ in (None, ""):  # run as a file: make the project importable
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -40,6 +43,7 @@ import tempfile
 import time
 
 import httpx
+import psutil
 
 from benchmarks.graph import Generator, load, percentile
 from core.hardware import probe
@@ -57,28 +61,57 @@ def summary(times_ms: list[float], seconds: float | None = None) -> dict:
     return out
 
 
-async def under_load(url: str, key: str, make_request, n: int, clients: int) -> dict:
-    """``n`` requests from ``clients`` concurrent clients (each its own connection); latency per request."""
+async def under_load(url: str, key: str, make_request, n: int, clients: int, *, shared_pool: bool = False,
+                     watch: dict[str, psutil.Process] | None = None) -> dict:
+    """``n`` requests from ``clients`` concurrent clients; latency per request, in the steady state.
+
+    Each client is its own ``httpx.AsyncClient`` with one keep-alive connection, as each clerk's browser or intake
+    system is; all are made and send one untimed request each, together, before the clock starts: making a client
+    costs milliseconds of this process's CPU (its SSL context), and the server's pool of graph connections grows to
+    the concurrency it sees (new Bolt connections, each authenticated, each a thread in the graph server: a one-off
+    stall of every request in flight, ~150 ms here), neither of which belongs to the steady state measured here.
+    ``shared_pool``: one client with a pool of ``clients`` connections instead, which measures httpx's pool more
+    than the server (the run's ``client_pool_check`` compares the two on ``/healthz``). ``watch``: processes whose
+    CPU time per request to report (user + system, all their threads), where the cores went."""
     times: list[float] = []
     errors = 0
     counter = iter(range(n))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=120, limits=limits) as client:
-        async def worker():
-            nonlocal errors
-            for i in counter:
-                method, path, body = make_request(i)
-                t0 = time.perf_counter()
-                try:
-                    r = await client.request(method, path, json=body)
-                    errors += r.status_code != 200
-                except httpx.TransportError:  # counted, not fatal: a reset connection is a result too
-                    errors += 1
-                times.append((time.perf_counter() - t0) * 1000)
+
+    def new_client(connections: int) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=120, limits=limits)
+
+    pool = [new_client(clients)] * clients if shared_pool else [new_client(1) for _ in range(clients)]
+
+    async def send(client: httpx.AsyncClient, i: int) -> httpx.Response:
+        method, path, body = make_request(i)
+        return await client.request(method, path, json=body)
+
+    async def worker(client: httpx.AsyncClient):
+        nonlocal errors
+        for i in counter:
+            t0 = time.perf_counter()
+            try:
+                errors += (await send(client, i)).status_code != 200
+            except httpx.TransportError:  # counted, not fatal: a reset connection is a result too
+                errors += 1
+            times.append((time.perf_counter() - t0) * 1000)
+
+    def cpu_s(proc: psutil.Process) -> float:
+        t = proc.cpu_times()
+        return t.user + t.system
+
+    try:
+        await asyncio.gather(*(send(client, i) for i, client in enumerate(pool)))
+        before = {name: cpu_s(proc) for name, proc in (watch or {}).items()}
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(client) for client in pool))
         seconds = time.perf_counter() - t0
-    return {**summary(times, seconds), "errors": errors}
+        cpu = {name: round((cpu_s(proc) - before[name]) * 1000 / n, 2) for name, proc in (watch or {}).items()}
+    finally:
+        for client in set(pool):
+            await client.aclose()
+    return {**summary(times, seconds), "errors": errors, **({"cpu_ms_per_request": cpu} if watch else {})}
 
 
 def direct(fn, n: int) -> dict:
@@ -102,6 +135,7 @@ async def direct_concurrent(fn, n: int, clients: int) -> dict:
             await fn(i)
             times.append((time.perf_counter() - t0) * 1000)
 
+    await asyncio.gather(*(fn(i) for i in range(clients)))  # the driver's pool grown to this concurrency first
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     return summary(times, time.perf_counter() - t0)
@@ -230,6 +264,11 @@ def main() -> None:
                   "api_over_in_process": round(statistics.median(uploads[1:]) / in_process["p50_ms"], 2)}
 
         # --- the three views --------------------------------------------------------------------------------
+        # This process holds the generated graph's data and the OCR models: a full garbage collection of that heap
+        # stalled every client at once for ~150 ms (p95 = p99 of /healthz at 32 clients). What is here now is kept
+        # out of the collector, which then sees only what the load itself makes.
+        gc.collect()
+        gc.freeze()
         rng = random.Random(5)
         pids = [f"P{rng.randrange(args.patients):06d}" for _ in range(args.requests)]
         disease = gen.vocab["Disease"][args.cohort_rank]
@@ -255,12 +294,16 @@ def main() -> None:
             "cohort_two_concepts": lambda i: research.cohort(
                 [("Disease", disease), ("Drug", drug)], [], None, None),
         }
+        # where the two cores go: this process (the httpx clients), `medkg serve`, the graph server's JVM
+        watch = {"client": psutil.Process(), "api_server": psutil.Process(proc.pid),
+                 "graph_server": psutil.Process(server.status()["pid"])}
         results = {}
         for name, (role, make, n) in views.items():
             direct_calls[name](0)  # warm-up
             d = direct(direct_calls[name], n)
             asyncio.run(under_load(url, keys[role], make, min(n, 40), 4))  # warm-up
-            load_results = {str(k): asyncio.run(under_load(url, keys[role], make, n, k)) for k in (1, 8, 32)}
+            load_results = {str(k): asyncio.run(under_load(url, keys[role], make, n, k, watch=watch))
+                            for k in (1, 8, 32)}
             results[name] = {"direct_in_process": d, "api_clients": load_results,
                              "api_overhead_at_1_client": round(load_results["1"]["p50_ms"] / d["p50_ms"], 2)}
         emr = results["emr_view"]
@@ -269,6 +312,12 @@ def main() -> None:
         floor = asyncio.run(under_load(url, keys["clinician"], lambda i: ("GET", "/healthz", None), args.requests, 1))
         async_1 = emr["direct_concurrent_async_driver"]["1"]["p50_ms"]
         emr["http_floor_healthz_1_client"] = floor
+        healthz = lambda i: ("GET", "/healthz", None)
+        results["client_pool_check"] = {
+            "what": "GET /healthz (no work) from 32 concurrent httpx clients: each its own client and connection "
+                    "(how the figures above are taken) against one client sharing a pool of 32 connections",
+            "own_clients_32": asyncio.run(under_load(url, "", healthz, args.requests, 32)),
+            "shared_pool_32": asyncio.run(under_load(url, "", healthz, args.requests, 32, shared_pool=True))}
         emr["api_overhead_at_1_client_vs_async_driver"] = round(emr["api_clients"]["1"]["p50_ms"] / async_1, 2)
         emr["api_minus_http_floor_over_direct"] = round(
             (emr["api_clients"]["1"]["p50_ms"] - floor["p50_ms"]) / emr["direct_in_process"]["p50_ms"], 2)
@@ -293,6 +342,8 @@ def main() -> None:
             "machine": f"load average at the start {load_at_start:.1f}, at the end {os.getloadavg()[0]:.1f} "
                        "(1 min; the machine is shared)",
             "server": "medkg serve: uvicorn, 1 process; embedded ArcadeDB over Bolt, heap " + args.heap,
+            "clients": "N clients = N httpx.AsyncClient, one keep-alive connection each, all warmed by one request "
+                       "each before the clock starts; this process's start-up heap frozen out of the collector",
             "patients": args.patients,
             "graph_load": {k: loaded[k] for k in ("documents", "mentions", "seconds")},
             "single_bill_upload": upload,
