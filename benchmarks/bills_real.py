@@ -41,7 +41,8 @@ receipts one to one, by the most items in common, then by equal totals):
   1 - errors / characters.
 
 OCR pages may be cached (``--cached``) under ``~/.cache/medkg/bills_real`` keyed by the image's sha256 and the
-OCR configuration; the default run reads every image afresh (a real end-to-end run) and refreshes the cache.
+OCR configuration, the models' weights included; the default run reads every image afresh (a real end-to-end run)
+and refreshes the cache.
 """
 
 from __future__ import annotations
@@ -418,8 +419,19 @@ def ocr_config(engine) -> dict:
         DECODE_VERSION = "greedy-ctc/1"
 
     s = engine.settings
-    return {"generation": s.ocr_models, "version": engine.models.version, "precision": engine.models.rec.executes,
-            "det_max_side": s.ocr_det_max_side, "prepare": PREPARE_VERSION, "decode": DECODE_VERSION}
+    m = engine.models
+    # the weights themselves: a model rebuilt by `medkg models prepare` (say, calibrated anew) reads differently
+    weights = {t: _weights_sha(getattr(m, t)) for t in ("det", "cls", "rec")}
+    return {"generation": s.ocr_models, "version": m.version, "precision": m.rec.executes,
+            "det_max_side": s.ocr_det_max_side, "prepare": PREPARE_VERSION, "decode": DECODE_VERSION,
+            "weights": weights}
+
+
+def _weights_sha(model) -> str | None:
+    path = getattr(model, "path", None)
+    if path is None:
+        return None
+    return hashlib.sha256(Path(path).with_suffix(".bin").read_bytes()).hexdigest()[:16]
 
 
 def read_image(engine, path: Path, sha: str, *, use_cache: bool) -> tuple[list[Page], float, bool]:
