@@ -976,6 +976,15 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
                                               f"{value[len(cut):]!r} after it") if x)
         return f.model_copy(update={"value": cut, "note": note})
     near = [c for c in CATEGORIES if len(c) == len(value) and Levenshtein.distance(c, value) == 1]
+    # a stamp's character read before the name (吉治疗费, 财护理费: the stamp crosses the name column): one
+    # ideograph, then a category of three or more characters. No national category is one ideograph longer than
+    # another, so this cuts no printed category; a name one character off a category of its length is left to
+    # that (中西药费 misread is not 西药费 behind a stamp). Two characters before (门诊检查费) are printed names.
+    rest = value[1:]
+    if rest in CATEGORIES and len(rest) >= 3 and _IDEOGRAPH.fullmatch(value[0]) and not near:
+        note = "; ".join(x for x in (f.note, f"read {value!r}: a stamp's {value[0]!r} before the fee category "
+                                              f"{rest!r}") if x)
+        return f.model_copy(update={"value": rest, "note": note})
     how = "one character off the fee category"
     if len(near) > 1 and (seconds := _runner_ups(value, cells)):
         backed = [c for c in near if any(a != b and b in seconds.get(i, ()) for i, (a, b) in enumerate(zip(value, c)))]

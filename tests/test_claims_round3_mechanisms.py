@@ -221,6 +221,29 @@ def test_a_stamps_characters_read_on_after_a_category_are_cut_and_a_printed_name
     assert all(i.name.raw != i.name.value and "stamp" in i.name.note for i in claim.items)
 
 
+def test_a_stamps_character_read_before_a_category_is_cut_and_printed_names_are_kept():
+    from claims.structure import CATEGORIES, snap_category
+    from core.records import BillField, FieldKind
+
+    def name(text: str) -> BillField:
+        return snap_category(BillField(name="name", raw=text, value=text, kind=FieldKind.text))
+
+    assert name("吉治疗费").value == "治疗费"  # found on a real tuning bill: the stamp across the name column
+    assert name("财护理费").value == "护理费"
+    assert "stamp" in name("财护理费").note
+    assert name("门诊检查费").value == "门诊检查费"  # two characters before: a printed name
+    assert name("B超检查费").value == "B超检查费"  # a letter: printed
+    assert name("伊曲康唑胶囊").value == "伊曲康唑胶囊"
+    assert name("诊费").value == "诊费"
+    # no printed category is cut: none is one ideograph more than another
+    assert all(name(c).value == c for c in CATEGORIES)
+    lines = [*form_top(), *category_titles(("收费项目", "金额", "个人支付金额"), ("收费项目", "金额", "个人支付金额")),
+             line(118, 270, "吉治疗费"), line(333, 270, "179.56"), line(633, 270, "财护理费"), line(848, 270, "67.56"),
+             line(113, 440, "合计（大写）"), line(816, 440, "(小写)¥247.12")]
+    claim = structure_page(page(lines), verify=False)
+    assert items_of(claim) == {("治疗费", Decimal("179.56")), ("护理费", Decimal("67.56"))}
+
+
 def test_a_lower_case_hex_check_code_with_one_look_alike_takes_the_hex_digit():
     def code(read: str):
         lines = [*form_top(), line(790, 160, "校验码："), line(890, 160, read, w=80)]
