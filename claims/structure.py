@@ -981,10 +981,18 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
     # another, so this cuts no printed category; a name one character off a category of its length is left to
     # that (中西药费 misread is not 西药费 behind a stamp). Two characters before (门诊检查费) are printed names.
     rest = value[1:]
-    if rest in CATEGORIES and len(rest) >= 3 and _IDEOGRAPH.fullmatch(value[0]) and not near:
+    whole = [c for c in CATEGORIES if len(c) == len(value) + 1 and c.endswith(value)]
+    if rest in CATEGORIES and len(rest) >= 3 and _IDEOGRAPH.fullmatch(value[0]) and not near and not whole:
         note = "; ".join(x for x in (f.note, f"read {value!r}: a stamp's {value[0]!r} before the fee category "
                                               f"{rest!r}") if x)
         return f.model_copy(update={"value": rest, "note": note})
+    # and the category's first ideograph lost under it (药饮片费 for 中药饮片费): four or more characters that end
+    # exactly one category, one ideograph longer (shorter ends, 成药费 or 草药费, could be printed so). Read either
+    # way (殊检查费: 特殊检查费, or 检查费 behind a stamp's 殊?), a name is left as read.
+    if len(value) >= 4 and value.endswith("费") and len(whole) == 1 and not near and rest not in CATEGORIES:
+        note = "; ".join(x for x in (f.note, f"read {value!r}: the fee category {whole[0]!r} with its first "
+                                              "character lost (a stamp)") if x)
+        return f.model_copy(update={"value": whole[0], "note": note})
     how = "one character off the fee category"
     if len(near) > 1 and (seconds := _runner_ups(value, cells)):
         backed = [c for c in near if any(a != b and b in seconds.get(i, ()) for i, (a, b) in enumerate(zip(value, c)))]
