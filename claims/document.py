@@ -23,6 +23,8 @@ import math
 import re
 from collections.abc import Sequence
 
+from rapidfuzz.distance import Levenshtein
+
 from core.records import Claim, DocumentType, Finding, Page
 
 from .layout import cells_of, median_height, unstack
@@ -114,6 +116,16 @@ def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
 
 
 _TITLE = re.compile(r"(?:医疗|收费|住院|门诊).*票据|发票$|费用清单")
+
+
+def _is_title(key: str) -> bool:
+    """A receipt's title as printed, or one that lost or misread one character of its 收费票据 (医疗门诊收费据 on a
+    photo: the receipt was read into its neighbour's region)."""
+    if _TITLE.search(key):
+        return True
+    return len(key) >= 5 and any(Levenshtein.distance(key[-n:], "收费票据") <= 1 for n in (3, 4, 5))
+
+
 SEPARATE = 6.0  # titles further apart than this many line heights head receipts of their own
 _TOTAL_LINE = re.compile(r"小写|大写|合计")
 
@@ -128,7 +140,7 @@ def receipt_regions(page: Page) -> list[list[int]]:
     if not cells:
         return everything
     height = median_height(cells)
-    titles = [c for c in cells if _TITLE.search(c.key) and c.height >= 0.9 * height]
+    titles = [c for c in cells if _is_title(c.key) and c.height >= 0.9 * height]
     heads: list = []
     for t in sorted(titles, key=lambda c: (c.cy, c.cx)):
         if all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads):

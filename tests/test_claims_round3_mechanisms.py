@@ -193,6 +193,21 @@ def test_a_receipt_above_the_first_title_found_is_a_receipt_of_its_own():
         {("床位费", Decimal("300.20")), ("检查费", Decimal("227.24"))}]
 
 
+def test_a_title_that_lost_one_character_of_its_shou_fei_piao_ju_still_heads_a_receipt():
+    # a fresh development photo (render_reallike 7943): 医疗门诊收费据, the 票 lost; its receipt was read as part of
+    # the one above and lost whole
+    first = receipt(40, "住院收费票据", [("床位费", "596.53"), ("化验费", "10.60")], "607.13")
+    for title in ("医疗门诊收费据", "医疗门诊收费栗据", "门诊收费票"):
+        second = receipt(500, title, [("治疗费", "2.64"), ("西药费", "42.22")], "44.86")
+        claims = structure_image(page([*first, *second], height=900), verify=False)
+        assert [items_of(c) for c in claims] == [{("床位费", Decimal("596.53")), ("化验费", Decimal("10.60"))},
+                                                 {("治疗费", Decimal("2.64")), ("西药费", Decimal("42.22"))}], title
+    # nothing else is taken for a title: a column title, the stamp, a short fragment
+    from claims.document import _is_title
+
+    assert not any(_is_title(k) for k in ("收费项目", "收费专用章", "收费据", "医疗机构类型", "收款单位(章)"))
+
+
 def test_nothing_above_the_first_title_but_its_header_stays_with_it():
     # no totals above the title: the lines above it (a stamp, a code) are the first receipt's, not a receipt
     first = [line(470, 0, "票据监制章"), *receipt(40, "医疗门诊收费票据", [("化验费", "10.60")], "10.60")]
