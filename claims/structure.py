@@ -815,6 +815,8 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
                 _quantities_out_of_amounts(by_role)
             if not by_role.get("name") or not by_role.get("amount"):
                 continue
+            if not any(_DIGIT.search(c.key) for c in by_role["amount"]):
+                continue  # no figure at all under 金额 (a stamp's 威 beside the cashier's name printed there)
             if _is_field_cell(_joined(by_role["name"])[0]):
                 continue  # 支付宝:0. — a labelled field printed across the grid, not an item
             fields = {}
@@ -848,6 +850,7 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
     return items, used
 
 
+_DIGIT = re.compile(r"[0-9]")
 _QUANTITY_CELL = re.compile(r"[0-9]+(?:\.[0-9]+)?[项次个支盒瓶袋片粒张组份天]")
 _QUANTITY_THEN_AMOUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?[项次个支盒瓶袋片粒张组份天])([¥$]?[0-9][0-9,]*\.[0-9]{1,2})")
 
@@ -880,7 +883,9 @@ def _quantities_out_of_amounts(by_role: dict[str, list[Cell]]) -> None:
 # Items read as a stream of "name amount" pairs along each row, for a grid with no column titles
 # (a paper form whose category names are printed by the dot-matrix printer too: B超费 0.00 CT费 270.00 …)
 # and for cells that hold a whole item (检查费:10.00).
-_TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)\.[0-9]{1,2}(?![0-9.]))|"
+# A figure run on into a unit (lower case) or a multiplication sign is a dose or a pack (0.1g*14), never an amount;
+# an upper-case letter starts the next name (0.00CT费).
+_TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)\.[0-9]{1,2}(?![0-9.a-z*×]))|"
                     r"(?P<name>[A-Za-z\u4e00-\u9fff][^0-9:：¥￥]{0,14})")
 
 
@@ -957,6 +962,11 @@ def _runner_ups(value: str, cells: Sequence[Cell]) -> dict[int, set[str]]:
     return {}
 
 
+def _renamed(f: BillField, value: str, why: str) -> BillField:
+    """``f`` read as ``value``; its note says why (``raw`` keeps what OCR read)."""
+    return f.model_copy(update={"value": value, "note": "; ".join(x for x in (f.note, why) if x)})
+
+
 def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
     """A category name one misread character off exactly one national fee category (护理货, 诊察贸, 化验贵)
     takes that category's spelling; the field's ``raw`` and note keep what OCR read. One off two categories
@@ -972,9 +982,7 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
              and re.fullmatch(r"[\u4e00-\u9fff]{1,2}", value[len(c):]) and not value[len(c):].startswith("用")]
     if after:
         cut = max(after, key=len)
-        note = "; ".join(x for x in (f.note, f"read {value!r}: the fee category {cut!r} and a stamp's "
-                                              f"{value[len(cut):]!r} after it") if x)
-        return f.model_copy(update={"value": cut, "note": note})
+        return _renamed(f, cut, f"read {value!r}: the fee category {cut!r} and a stamp's {value[len(cut):]!r} after it")
     near = [c for c in CATEGORIES if len(c) == len(value) and Levenshtein.distance(c, value) == 1]
     # a stamp's character read before the name (吉治疗费, 财护理费: the stamp crosses the name column): one
     # ideograph, then a category of three or more characters. No national category is one ideograph longer than
@@ -983,16 +991,13 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
     rest = value[1:]
     whole = [c for c in CATEGORIES if len(c) == len(value) + 1 and c.endswith(value)]
     if rest in CATEGORIES and len(rest) >= 3 and _IDEOGRAPH.fullmatch(value[0]) and not near and not whole:
-        note = "; ".join(x for x in (f.note, f"read {value!r}: a stamp's {value[0]!r} before the fee category "
-                                              f"{rest!r}") if x)
-        return f.model_copy(update={"value": rest, "note": note})
+        return _renamed(f, rest, f"read {value!r}: a stamp's {value[0]!r} before the fee category {rest!r}")
     # and the category's first ideograph lost under it (药饮片费 for 中药饮片费): four or more characters that end
     # exactly one category, one ideograph longer (shorter ends, 成药费 or 草药费, could be printed so). Read either
     # way (殊检查费: 特殊检查费, or 检查费 behind a stamp's 殊?), a name is left as read.
     if len(value) >= 4 and value.endswith("费") and len(whole) == 1 and not near and rest not in CATEGORIES:
-        note = "; ".join(x for x in (f.note, f"read {value!r}: the fee category {whole[0]!r} with its first "
-                                              "character lost (a stamp)") if x)
-        return f.model_copy(update={"value": whole[0], "note": note})
+        return _renamed(f, whole[0], f"read {value!r}: the fee category {whole[0]!r} with its first character lost "
+                                     "(a stamp)")
     how = "one character off the fee category"
     if len(near) > 1 and (seconds := _runner_ups(value, cells)):
         backed = [c for c in near if any(a != b and b in seconds.get(i, ()) for i, (a, b) in enumerate(zip(value, c)))]
@@ -1003,8 +1008,7 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
     # only a misread ideograph is put right: a letter (B超费) is printed as it is, not a misread 彩
     if not all(_IDEOGRAPH.fullmatch(a) for a, b in zip(value, near[0]) if a != b):
         return f
-    note = "; ".join(x for x in (f.note, f"read {value!r}, {how} {near[0]!r}") if x)
-    return f.model_copy(update={"value": near[0], "note": note})
+    return _renamed(f, near[0], f"read {value!r}, {how} {near[0]!r}")
 
 
 # ---------------------------------------------------------------------------------------------

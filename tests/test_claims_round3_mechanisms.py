@@ -62,6 +62,25 @@ def test_long_titles_misread_by_one_ideograph_still_name_their_columns():
         assert items_of(claim) == ITEMISED_ITEMS, (first, second)
 
 
+def test_text_with_no_figure_under_the_amount_title_is_no_item():
+    # a real tuning bill read in BF16: a stamp's 威 in the name column, the cashier's name under 金额; kept as an
+    # item with no amount, it made the page read better as a stream, which split a drug at its dose
+    stamp = [line(640, 380, "威"), line(880, 380, "张三")]
+    body = [*ITEMISED_BODY[:-2], *stamp, *ITEMISED_BODY[-2:]]
+    claim = structure_page(page([*form_top(), *itemised_titles("项目/规格", "项目/规格"), *body]), verify=False)
+    assert items_of(claim) == ITEMISED_ITEMS
+    assert all(i.amount.value is not None for i in claim.items)
+
+
+def test_a_dose_in_a_name_is_no_amount_of_a_stream():
+    from claims.structure import _TOKEN
+
+    amounts = [m[0] for m in _TOKEN.finditer("(门)伊曲康唑胶囊(斯皮仁诺)[0.1g*14] 102.41") if m.lastgroup == "amount"]
+    assert amounts == ["102.41"]
+    assert [m[0] for m in _TOKEN.finditer("B超费0.00CT费270.00") if m.lastgroup == "amount"] == ["0.00", "270.00"]
+    assert [m[0] for m in _TOKEN.finditer("维生素C 0.5×10 12.50") if m.lastgroup == "amount"] == ["12.50"]
+
+
 def test_a_long_title_with_two_characters_misread_is_no_title():
     for first, second in (("项籍/规划", "项昭/规划"),):
         claim = structure_page(page([*form_top(), *itemised_titles(first, second), *ITEMISED_BODY]), verify=False)
