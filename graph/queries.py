@@ -36,7 +36,7 @@ WITH d, e, collect({labels: labels(c), name: c.name, key: c.key, assertion: m.as
                     evidence: m.evidence, start: m.start, end: m.end, sentence: m.sentence,
                     confidence: m.confidence, model: m.model}) AS mentions
 RETURN d.doc_id AS doc_id, e.eid AS encounter_id, coalesce(d.recorded_on, e.date) AS date, mentions
-"""  # one row per document, not per mention: the driver's cost is per row (measured: most of the API's CPU)
+"""  # one row per document, not per mention: the driver's work is per row, the largest part of the API's CPU here
 
 _PATIENT = "MATCH (p:Patient {pid: $pid}) RETURN p.pid AS pid"
 
