@@ -377,7 +377,12 @@ def _field(s: Score, group: str, claim: Claim | None, where: str, key: str, kind
 
 def ocr_accuracy(pages: list[Page], lines: list[str]) -> tuple[int, int]:
     """(errors, characters) of the transcribed printed lines against the OCR's lines."""
-    ocr = [norm_text(line.text) for p in pages for line in p.lines]
+    return texts_accuracy([line.text for p in pages for line in p.lines], lines)
+
+
+def texts_accuracy(texts: list[str], lines: list[str]) -> tuple[int, int]:
+    """:func:`ocr_accuracy` of bare recognised texts (one per line or crop)."""
+    ocr = [norm_text(t) for t in texts]
     errors = chars = 0
     for want in (norm_text(x) for x in lines):
         if not want:
@@ -401,6 +406,20 @@ def ocr_accuracy(pages: list[Page], lines: list[str]) -> tuple[int, int]:
         errors += best
         chars += len(want)
     return errors, chars
+
+
+def tuning_crops(engine):
+    """(name, transcribed printed lines, the engine's own crops) for each real bill of the *tuning* part: detection,
+    orientation and cropping as the product does them, so that variants run on them differ in recognition only."""
+    from ocr.errors import Deadline
+    from ocr.readers import read_pages
+
+    for name, truth in transcriptions().items():
+        if part_of(name) != "tuning":
+            continue
+        lines = [line for r in truth["receipts"] for line in r.get("lines", [])]
+        page = read_pages(REAL_DIR / truth["image"])[0]
+        yield name, lines, engine._detect_and_orient(page.image, Deadline(600, name)).crops
 
 
 # ---------------------------------------------------------------------------------------------------------

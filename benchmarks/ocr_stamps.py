@@ -27,11 +27,10 @@ if __package__ in (None, ""):  # run as a file: make the project importable
 import argparse
 import json
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
-from benchmarks.bills_real import REAL_DIR, cpu_name, ocr_accuracy, part_of, transcriptions
+from benchmarks.bills_real import REAL_DIR, cpu_name, texts_accuracy, tuning_crops
 
 RESULT = Path(__file__).resolve().parent / "results" / "ocr_stamps.json"
 
@@ -57,24 +56,16 @@ def main() -> None:
         print(json.dumps({"benchmark": "ocr_stamps", "skipped": f"real bills not found at {REAL_DIR}"}))
         return
 
-    from ocr.errors import Deadline
     from ocr.pipeline import OcrEngine
-    from ocr.readers import read_pages
 
     engine = OcrEngine.load()
     totals = {v: [0, 0] for v in ("plain", "destamp", "destamp_if_surer")}
     per_bill, crops_stamped, changed, surer = {}, 0, 0, 0
     start = time.perf_counter()
-    for name, truth in transcriptions().items():
-        if part_of(name) != "tuning":
-            continue
-        lines = [line for r in truth["receipts"] for line in r.get("lines", [])]
-        page = read_pages(REAL_DIR / truth["image"])[0]
-        # the engine's own detection, orientation and crops: only what is recognised differs between variants
-        work = engine._detect_and_orient(page.image, Deadline(600, name))
-        plain = engine.recognizer(work.crops)
-        stamped = [i for i, c in enumerate(work.crops) if red_ink(c).mean() >= args.red_share]
-        clean = dict(zip(stamped, engine.recognizer([destamp(work.crops[i]) for i in stamped])))
+    for name, lines, crops in tuning_crops(engine):
+        plain = engine.recognizer(crops)
+        stamped = [i for i, c in enumerate(crops) if red_ink(c).mean() >= args.red_share]
+        clean = dict(zip(stamped, engine.recognizer([destamp(crops[i]) for i in stamped])))
         crops_stamped += len(stamped)
         changed += sum(clean[i].text != plain[i].text for i in stamped)
         surer += sum(clean[i].confidence > plain[i].confidence and clean[i].text != plain[i].text for i in stamped)
@@ -86,7 +77,7 @@ def main() -> None:
         }
         per_bill[name] = {}
         for variant, texts in readings.items():
-            errors, chars = ocr_accuracy([SimpleNamespace(lines=[SimpleNamespace(text=t) for t in texts])], lines)
+            errors, chars = texts_accuracy(texts, lines)
             totals[variant][0] += errors
             totals[variant][1] += chars
             per_bill[name][variant] = round(1 - errors / max(chars, 1), 4)
