@@ -1,0 +1,80 @@
+"""The recogniser's precision on real print: OCR character accuracy on our transcribed printed lines of the real
+*tuning* bills (benchmarks/real_bills/README.md), with the same detection and the same crops for every variant and
+only the recogniser changed: as the policy loaded it (INT8 where its check passed), BF16 (where the CPU runs it
+natively) and FP32. Prints one JSON object (saved to benchmarks/results/ocr_precision.json unless --no-save).
+
+INT8 passed its build check on rendered bills (a drop of at most 0.2 points); this measures what it costs on real
+scans, which no rendered set showed (docs/real-bills.md, fifth round). ``MEDKG_MODELS`` points it at another build.
+
+    .venv/bin/python benchmarks/ocr_precision.py [--no-save]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the project importable
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import json
+import time
+
+from benchmarks.bills_real import REAL_DIR, cpu_name, texts_accuracy, tuning_crops
+
+RESULT = Path(__file__).resolve().parent / "results" / "ocr_precision.json"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-save", action="store_true")
+    args = ap.parse_args()
+    if not REAL_DIR.is_dir():
+        print(json.dumps({"benchmark": "ocr_precision", "skipped": f"real bills not found at {REAL_DIR}"}))
+        return
+
+    from core.hardware import probe
+    from core.inference import OvModel
+    from ocr.models import GENERATIONS, artifact_file
+    from ocr.pipeline import OcrEngine
+    from ocr.recognize import Recognizer
+
+    engine = OcrEngine.load()
+    s, hw = engine.settings, probe()
+    fp32_ir = artifact_file(GENERATIONS[s.ocr_models]["rec"].name, "fp32", s.models.expanduser())
+    recognisers = {"as_loaded": engine.recognizer}
+    for precision in ("bf16", "fp32"):
+        if precision == "bf16" and not ("BF16" in hw.openvino_capabilities and hw.native_bf16):
+            continue  # OpenVINO would run FP32 under a BF16 hint here
+        model = OvModel(fp32_ir, precision, s.inference_threads())
+        recognisers[precision] = Recognizer(model, engine.models.charset, batch_size=s.ocr_rec_batch)
+    totals = {v: [0, 0, 0.0] for v in recognisers}  # errors, characters, seconds recognising
+    start = time.perf_counter()
+    for _, lines, crops in tuning_crops(engine):
+        for variant, recognise in recognisers.items():
+            t0 = time.perf_counter()
+            texts = [r.text for r in recognise(crops)]
+            totals[variant][2] += time.perf_counter() - t0
+            errors, chars = texts_accuracy(texts, lines)
+            totals[variant][0] += errors
+            totals[variant][1] += chars
+    out = {
+        "benchmark": "ocr_precision",
+        "data": "real tuning bills (benchmarks/real_bills/README.md), our transcribed printed lines",
+        "command": "python benchmarks/ocr_precision.py",
+        "cpu": {"model": cpu_name(), "isa": hw.isa_summary},
+        "generation": s.ocr_models,
+        "detection": engine.models.det.executes,
+        "recognisers": {v: {"executes": r.model.executes, "char_accuracy": round(1 - e / max(c, 1), 4), "chars": c,
+                            "recognition_s": round(sec, 2)}
+                        for (v, r), (e, c, sec) in zip(recognisers.items(), totals.values())},
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+    if not args.no_save:
+        RESULT.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
