@@ -408,6 +408,22 @@ def texts_accuracy(texts: list[str], lines: list[str]) -> tuple[int, int]:
     return errors, chars
 
 
+def skip_without_real_bills(benchmark: str) -> bool:
+    """True, having printed the benchmark's ``skipped`` object, when the real bills are not on this machine."""
+    if REAL_DIR.is_dir():
+        return False
+    print(json.dumps({"benchmark": benchmark, "skipped": f"real bills not found at {REAL_DIR}"}))
+    return True
+
+
+def publish(out: dict, result: Path, save: bool) -> None:
+    """Print the benchmark's object; keep a copy in benchmarks/results unless told not to."""
+    text = json.dumps(out, ensure_ascii=False, indent=1)
+    print(text)
+    if save:
+        result.write_text(text + "\n")
+
+
 def tuning_crops(engine):
     """(name, transcribed printed lines, the engine's own crops) for each real bill of the *tuning* part: detection,
     orientation and cropping as the product does them, so that variants run on them differ in recognition only."""

@@ -18,10 +18,9 @@ if __package__ in (None, ""):  # run as a file: make the project importable
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
-import json
 import time
 
-from benchmarks.bills_real import REAL_DIR, cpu_name, texts_accuracy, tuning_crops
+from benchmarks.bills_real import cpu_name, publish, skip_without_real_bills, texts_accuracy, tuning_crops
 
 RESULT = Path(__file__).resolve().parent / "results" / "ocr_precision.json"
 
@@ -30,8 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
-    if not REAL_DIR.is_dir():
-        print(json.dumps({"benchmark": "ocr_precision", "skipped": f"real bills not found at {REAL_DIR}"}))
+    if skip_without_real_bills("ocr_precision"):
         return
 
     from core.hardware import probe
@@ -71,9 +69,7 @@ def main() -> None:
                         for (v, r), (e, c, sec) in zip(recognisers.items(), totals.values())},
         "seconds": round(time.perf_counter() - start, 1),
     }
-    print(json.dumps(out, ensure_ascii=False, indent=1))
-    if not args.no_save:
-        RESULT.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+    publish(out, RESULT, save=not args.no_save)
 
 
 if __name__ == "__main__":

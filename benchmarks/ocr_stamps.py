@@ -25,12 +25,11 @@ if __package__ in (None, ""):  # run as a file: make the project importable
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
-import json
 import time
 
 import numpy as np
 
-from benchmarks.bills_real import REAL_DIR, cpu_name, texts_accuracy, tuning_crops
+from benchmarks.bills_real import cpu_name, publish, skip_without_real_bills, texts_accuracy, tuning_crops
 
 RESULT = Path(__file__).resolve().parent / "results" / "ocr_stamps.json"
 
@@ -52,8 +51,7 @@ def main() -> None:
     ap.add_argument("--red-share", type=float, default=0.03, help="share of red-ink pixels that makes a crop stamped")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
-    if not REAL_DIR.is_dir():
-        print(json.dumps({"benchmark": "ocr_stamps", "skipped": f"real bills not found at {REAL_DIR}"}))
+    if skip_without_real_bills("ocr_stamps"):
         return
 
     from ocr.pipeline import OcrEngine
@@ -95,9 +93,7 @@ def main() -> None:
         "per_bill": per_bill,
         "seconds": round(time.perf_counter() - start, 1),
     }
-    print(json.dumps(out, ensure_ascii=False, indent=1))
-    if not args.no_save:
-        RESULT.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+    publish(out, RESULT, save=not args.no_save)
 
 
 if __name__ == "__main__":
