@@ -166,10 +166,8 @@ def apply_register(claim: Claim, register: HospitalRegister, *, confirmed: bool 
         header[HeaderKey.hospital.value] = field.model_copy(update={
             "value": h.name, "raw": field.raw or field.value, "note": note,
             "needs_review": field.needs_review or m.score < 100})
-    header[HeaderKey.hospital_code.value] = BillField(name="hospital_code", value=h.code, kind=FieldKind.text, raw=h.code,
-                                        confidence=field.confidence, note="from the hospital register")
-    if h.level is not None:
-        header[HeaderKey.hospital_level.value] = BillField(name="hospital_level", value=str(h.level), kind=FieldKind.text,
-                                             raw=str(h.level), confidence=field.confidence,
-                                             note="from the hospital register")
+    for key, value in ((HeaderKey.hospital_code, h.code), (HeaderKey.hospital_level, h.level)):
+        if value is not None:
+            header[key.value] = BillField(name=key.value, value=str(value), kind=FieldKind.text, raw=str(value),
+                                          confidence=field.confidence, note="from the hospital register")
     return claim.model_copy(update={"header": header})

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import re
 import statistics
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -950,14 +949,14 @@ def _runner_ups(value: str, cells: Sequence[Cell]) -> dict[int, set[str]]:
         if not cell.alternatives:
             continue
         where = [i for i, ch in enumerate(cell.text) if not ch.isspace()]
-        norm = simplify("".join(unicodedata.normalize("NFKC", cell.text[i]) for i in where))
+        norm = simplify("".join(nfkc(cell.text[i]) for i in where))
         if len(norm) != len(where) or (start := norm.find(value)) < 0:
             continue
         back = {where[start + k]: k for k in range(len(value))}
         out: dict[int, set[str]] = {}
         for i, ch, _ in cell.alternatives:
             if i in back:
-                out.setdefault(back[i], set()).add(simplify(unicodedata.normalize("NFKC", ch)))
+                out.setdefault(back[i], set()).add(simplify(nfkc(ch)))
         return out
     return {}
 

@@ -1,5 +1,6 @@
-"""`ingest bills`: bill files → OCR → one checked Claim per bill (→ hospital register, catalogue match: ``claims.bureau``) → the graph. A bill is a
-page, or an itemised list running over several pages of one file (``claims.document``).
+"""`ingest bills`: bill files → OCR → one checked Claim per bill (→ hospital register, catalogue match:
+``claims.bureau``) → the graph. A bill is a page, or an itemised list running over several pages of one file
+(``claims.document``).
 
 The unit of work is the file: its pages are OCR'd together (recognition batches across pages) and its claims
 are written together, so a document is either fully in the graph or dead-lettered, never half of it.
