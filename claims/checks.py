@@ -117,8 +117,10 @@ class LinearCheck:
         return any(_residual(alt, values) == 0 for alt in self.alternatives)
 
     def vouches(self, values: Values) -> tuple[str, ...]:
-        """Fields a pass proves: all of them (an exact identity pins every term given the others)."""
-        return self.fields
+        """Fields a pass proves: those of the formulations that hold (an exact identity pins every term given
+        the others). A term only a failing formulation has is proved by nothing: 其他支付 read 20.00 for 0.00
+        under a stamp, beside a 统筹 + 账户 + 现金 split that holds without it."""
+        return tuple(dict.fromkeys(p for alt in self.alternatives if _residual(alt, values) == 0 for p, _ in alt))
 
     def explain(self, values: Values) -> str:
         alt = self.alternatives[0]

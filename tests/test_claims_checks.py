@@ -116,6 +116,18 @@ def test_payment_identities_and_deposit_settlement():
     assert rules(receipt(payments={**with_extra, "critical_illness": "40.00"}))["payment.fund_account_cash"] is False
 
 
+def test_a_split_that_holds_without_an_extra_fund_does_not_vouch_for_it():
+    # render_page seed 7025 read in BF16: 其他支付 0.00 under a stamp read 20.00, and 统筹 + 账户 + 现金 = total
+    # holds without it; the 20.00 is proved by nothing and must be flagged, not vouched for by the split
+    pays = {"fund": "227.50", "other_fund": "20.00", "account": "0.00", "cash": "100.00"}
+    checked = verify_claim(receipt(payments=pays))
+    assert rules(checked)["payment.fund_account_cash"] is True
+    assert checked.payments["other_fund"].needs_review
+    assert not checked.payments["fund"].needs_review and not checked.payments["cash"].needs_review
+    zero = verify_claim(receipt(payments={**pays, "other_fund": "0.00"}))  # both formulations hold: all proved
+    assert not zero.payments["other_fund"].needs_review
+
+
 def test_quantity_times_price_with_four_decimal_and_rounded_prices():
     def one(q, p, a):
         claim = Claim(doc_id="d", doc_type=DocumentType.itemised_list, items=(item(1, a, q, p),),
