@@ -172,10 +172,19 @@ def _lost_start(head: str) -> str | None:
     return lab if len(head) >= 4 and not _is_label(head) and lab in _READABLE else None
 
 
-def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
+def fix_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cell]:
+    """``fix_misread_label`` on each cell, knowing which labels the page prints readably."""
+    printed = frozenset(lab.key for c in cells for _, _, lab in labels.find(c.key))
+    return [fix_misread_label(c, labels, printed) for c in cells]
+
+
+def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS, printed: frozenset[str] = frozenset()) -> Cell:
     """A cell ``XXXX:value`` whose XXXX is no label but one misread ideograph off exactly one label of four
     or more characters (退费全额 for 退费金额, 公务员补动, 个人账尺支付) is read with that label; the value is
-    untouched. So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), or a personal
+    untouched. One off several payment labels is read so when all but one of them are ``printed`` (label keys
+    read elsewhere on the page): 个人自膏 beside a printed 个人自付 is 个人自费, as a form prints each label once
+    (only payments: 住院时间 is printed, one off 入院时间 and 出院时间, and neither).
+    So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), or a personal
     payment label without its 个人 (账户支付: for 个人账户支付:), the whole of the text before its colon."""
     key = cell.key
     p = key.find(":")
@@ -189,6 +198,8 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS) -> Cell:
     head = key[:p]
     near = {lit for lit in _MISREADABLE if len(lit) <= len(head) and Levenshtein.distance(head[len(head) - len(lit):], lit) == 1
             and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head[len(head) - len(lit):], lit) if a != b)}
+    if len(near) > 1 and all(lab.target == _P for lit in near for _, _, lab in labels.find(lit)):
+        near = {lit for lit in near if not any(lab.key in printed for _, _, lab in labels.find(lit))}
     if len(near) != 1:
         return cell
     lit = near.pop()
@@ -1312,7 +1323,7 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         return Claim(doc_type=doc_type, findings=(Finding(rule="structure.not_a_bill", severity="error",
                                                           detail=detail),), **base)
     height = median_height(cells)
-    cells = fix_sex_label(fix_twice_misread_labels([fix_misread_label(c) for c in unstack(cells, height)]))
+    cells = fix_sex_label(fix_twice_misread_labels(fix_misread_labels(unstack(cells, height))))
     header = _header_row(cells)
     items: list[LineItem] = []
     used: set[int] = set()

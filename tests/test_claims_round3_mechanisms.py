@@ -361,3 +361,15 @@ def test_a_personal_payment_label_under_a_stamp_is_read():
     lines = [line(470, 70, "医疗住院收费票据"), line(100, 160, "账户支付：3,770.11"), line(600, 160, "个人现金支付：2,730.08")]
     pays = structure_page(page(lines), verify=False).payments
     assert pays["account"].value == Decimal("3770.11") and pays["cash"].value == Decimal("2730.08")
+
+
+def test_a_label_one_off_two_labels_is_the_one_the_page_does_not_print_elsewhere():
+    """Sixth round (a real tuning bill read in BF16): 个人自膏 is one ideograph off 个人自费 and 个人自付; beside a
+    printed 个人自付 it is 个人自费, since a form prints each label once. Alone it stays unread."""
+    def pays(*cells: TextLine):
+        return structure_page(page([line(470, 70, "医疗住院收费票据"), *cells]), verify=False).payments
+
+    lone = pays(line(100, 160, "个人自膏："), line(200, 160, "534.02"))
+    assert "self_expense" not in lone and "self_pay" not in lone
+    both = pays(line(100, 120, "个人自付："), line(200, 120, "29.95"), line(100, 160, "个人自膏："), line(200, 160, "534.02"))
+    assert both["self_pay"].value == Decimal("29.95") and both["self_expense"].value == Decimal("534.02")
