@@ -951,6 +951,11 @@ CATEGORIES = frozenset((
     "特殊治疗费", "床位费用", "B超费", "CT费", "MRI", "彩超", "材料费", "出诊费", "接生费", "煎药费", "诊察费用", "血费", "卫生材料", "自费药品",
 ))
 
+# the items of the national standard for medical receipts (财政部 医疗收费票据, 住院 and 门诊), which e-receipts print;
+# the other CATEGORIES are regional or older spellings (诊疗费, 诊查费, 检验费, 中草药费)
+NATIONAL_CATEGORIES = frozenset(("床位费", "诊察费", "检查费", "化验费", "治疗费", "手术费", "护理费", "卫生材料费", "西药费",
+                                 "中药饮片费", "中成药费", "一般诊疗费", "挂号费", "其他费"))
+
 
 def _runner_ups(value: str, cells: Sequence[Cell]) -> dict[int, set[str]]:
     """For each position of ``value`` (a field's normalised text), the characters the recogniser nearly read
@@ -972,6 +977,12 @@ def _runner_ups(value: str, cells: Sequence[Cell]) -> dict[int, set[str]]:
     return {}
 
 
+def _unsure_where_they_differ(value: str, near: Sequence[str], cells: Sequence[Cell]) -> bool:
+    """The recogniser was unsure (it kept a runner-up) of every character where ``value`` differs from ``near``."""
+    unsure = _runner_ups(value, cells)
+    return all(i in unsure for c in near for i, (a, b) in enumerate(zip(value, c)) if a != b)
+
+
 def _renamed(f: BillField, value: str, why: str) -> BillField:
     """``f`` read as ``value``; its note says why (``raw`` keeps what OCR read)."""
     return f.model_copy(update={"value": value, "note": "; ".join(x for x in (f.note, why) if x)})
@@ -981,7 +992,8 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
     """A category name one misread character off exactly one national fee category (护理货, 诊察贸, 化验贵)
     takes that category's spelling; the field's ``raw`` and note keep what OCR read. One off two categories
     (中晟药费: 中成药费 or 中草药费) takes the one whose character the recogniser nearly read there (its
-    runner-up, from ``cells``), if exactly one is."""
+    runner-up, from ``cells``), if exactly one is; else the national standard's item, if exactly one of them is
+    (检室费: 检查费, not the regional 检验费)."""
     value = f.value
     if not isinstance(value, str) or value in CATEGORIES or len(value) < 3:
         return f
@@ -1013,6 +1025,12 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
         backed = [c for c in near if any(a != b and b in seconds.get(i, ()) for i, (a, b) in enumerate(zip(value, c)))]
         if len(backed) == 1:
             near, how = backed, f"the recogniser's runner-up there spells the fee category (not {' or '.join(sorted(set(near) - set(backed)))}):"
+    national = [c for c in near if c in NATIONAL_CATEGORIES]
+    if len(near) > 1 and len(national) == 1 and _unsure_where_they_differ(value, near, cells):
+        # 检室费, its 室 read unsure, is one off 检查费 and 检验费: the national standard's item, not the regional
+        # spelling. A character read sure is printed (医药费, 成药费: one off 西药费 and 中药费) and stays.
+        how = f"one unsure character off the national standard's fee category (and the regional {' or '.join(sorted(set(near) - set(national)))}):"
+        near = national
     if len(near) != 1:
         return f
     # only a misread ideograph is put right: a letter (B超费) is printed as it is, not a misread 彩
