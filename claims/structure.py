@@ -899,6 +899,11 @@ _TOKEN = re.compile(r"(?P<amount>(?<![0-9.])[¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|
                     r"(?P<name>[A-Za-z\u4e00-\u9fff][^0-9:：¥￥]{0,14})")
 
 
+# a fee category and a figure without decimals, the whole of a cell (其他费:24648): on a dot-matrix form mostly a
+# figure whose decimal point OCR lost under a stamp, which the items' sum may then put back (claims.repair);
+# printed so, it is the amount as printed
+_CATEGORY_AND_DIGITS = re.compile(r"([\u4e00-\u9fff]{2,8}):([0-9]{3,})")
+
 # what a labelled field's name ends in, never a fee category's (微信:102.41 is how it was paid, not an item)
 _FIELD_WORD = re.compile(r"(?:支付|金额|标准|补助|记帐|记账|存款|结余|自付|自费|自负|起付线|微信|支付宝|号|码|日期|时间|"
                          r"现金|银行卡|刷卡|POS|扫码|找零|实收|优惠|减免|小计)$")
@@ -921,6 +926,9 @@ def stream_items(cells: list[Cell], header: list[Cell] | None, skip: set[int]) -
         for c in row:
             key = c.key
             found = [(m.lastgroup, m[0].strip(" :："), c) for m in _TOKEN.finditer(key)]
+            if (m := _CATEGORY_AND_DIGITS.fullmatch(key)) and snap_category(make_field("name", m[1], FieldKind.text, c),
+                                                                              (c,)).value in CATEGORIES:
+                found = [("name", m[1], c), ("amount", m[2], c)]
             tokens += [(k, t, cc, len(found)) for k, t, cc in found if t]
         pairs = []
         for (k1, name, c1, n1), (k2, amount, c2, n2) in zip(tokens, tokens[1:]):

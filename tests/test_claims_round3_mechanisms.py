@@ -373,3 +373,16 @@ def test_a_label_one_off_two_labels_is_the_one_the_page_does_not_print_elsewhere
     assert "self_expense" not in lone and "self_pay" not in lone
     both = pays(line(100, 120, "个人自付："), line(200, 120, "29.95"), line(100, 160, "个人自膏："), line(200, 160, "534.02"))
     assert both["self_pay"].value == Decimal("29.95") and both["self_expense"].value == Decimal("534.02")
+
+
+def test_a_category_and_a_figure_without_its_point_in_one_cell_is_an_item_the_sum_repairs():
+    """Sixth round (render_reallike dot-matrix seed 8100, BF16): the stamp over 其他费:246.48 left 其他费:24648, a
+    whole item whose point OCR lost. It is an item; the total in words pins the sum, which puts the point back.
+    A figure without decimals beside a name that is no fee category (病案号:12345) is no item."""
+    heads = [line(110, 220, "项目/规格"), line(320, 220, "数量"), line(380, 220, "金额"), line(500, 220, "个人支付金额")]
+    body = [line(150, 280, "化验费：9.41"), line(490, 290, "治疗费：10.35"), line(830, 300, "其他费：24648"),
+            line(150, 330, "病案号：12345")]
+    totals = [line(116, 400, "合计(大写)"), line(270, 400, "贰佰陆拾陆元贰角肆分"), line(810, 416, "(小写)￥266.24")]
+    claim = structure_page(page([*form_top(), *heads, *body, *totals]))
+    assert items_of(claim) == {("化验费", Decimal("9.41")), ("治疗费", Decimal("10.35")), ("其他费", Decimal("246.48"))}
+    assert "24648" in next(i for i in claim.items if i.name.value == "其他费").amount.raw
