@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     ocr_precision: Precision = "auto"
     ocr_rec_batch: int = Field(8, ge=1, description="crops per recognition batch (8 measured fastest: less padding)")
     ocr_det_max_side: int = Field(1280, ge=320, description="detection input's longest side, pixels")
+    ocr_det_fine_max_side: int = Field(2560, ge=0, description="longest side a page whose text is small at "
+                                       "ocr_det_max_side is detected again at, pixels (0: never)")
     pdf_dpi: int = Field(200, ge=72, le=600)
 
     # Input limits

@@ -21,6 +21,11 @@ _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
 @dataclass(frozen=True)
 class DetParams:
     max_side: int = 1280  # longest side fed to the network; text smaller than ~8 px after scaling is lost
+    # a page whose text comes out small at max_side (a phone photo of several receipts, an A4 scan of small print)
+    # is detected again finer, up to fine_max_side, so that its median line is about text_px high (0: never)
+    fine_max_side: int = 2560
+    small_text_px: float = 16.0  # real scans read 17-28 px here, photo sheets 11-15
+    text_px: float = 24.0
     thresh: float = 0.3  # pixel probability that counts as text
     box_thresh: float = 0.6  # mean probability inside a candidate box to keep it
     unclip_ratio: float = 1.6  # DB shrinks text regions in training; grow them back by this much
@@ -122,7 +127,26 @@ class Detector:
         self.model, self.params = model, params or DetParams()
 
     def __call__(self, image_rgb: np.ndarray) -> list[Detection]:
-        x, scale, (vh, vw) = det_input(image_rgb, self.params.max_side)
+        found = self._detect(image_rgb, self.params.max_side)
+        finer = self.finer_side(image_rgb.shape[:2], found)
+        return self._detect(image_rgb, finer) if finer else found
+
+    def finer_side(self, shape: tuple[int, int], found: list[Detection]) -> int | None:
+        """The longest side to detect again at when the text found is small at ``max_side`` and the page has
+        pixels to spare; None when it is not."""
+        p, longest = self.params, max(shape)
+        if not found or p.fine_max_side <= p.max_side or longest <= p.max_side:
+            return None
+        scale = p.max_side / longest
+        height = float(np.median([min(np.linalg.norm(d.quad[1] - d.quad[0]), np.linalg.norm(d.quad[2] - d.quad[1]))
+                                  for d in found])) * scale
+        if height >= p.small_text_px:
+            return None
+        side = min(longest, p.fine_max_side, int(p.max_side * p.text_px / max(height, 1.0)))
+        return side if side > p.max_side else None
+
+    def _detect(self, image_rgb: np.ndarray, max_side: int) -> list[Detection]:
+        x, scale, (vh, vw) = det_input(image_rgb, max_side)
         prob = self.model(x)[0, 0, :vh, :vw]
         h, w = image_rgb.shape[:2]
         return boxes_from_prob(prob, scale, (w, h), self.params)

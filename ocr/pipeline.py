@@ -64,7 +64,8 @@ class OcrEngine:
     def __init__(self, models: OcrModels, settings: Settings | None = None):
         self.settings = settings or get_settings()
         self.models = models
-        self.detector = Detector(models.det, DetParams(max_side=self.settings.ocr_det_max_side))
+        self.detector = Detector(models.det, DetParams(max_side=self.settings.ocr_det_max_side,
+                                                       fine_max_side=self.settings.ocr_det_fine_max_side))
         self.classifier = DirectionClassifier(models.cls)
         self.recognizer = Recognizer(models.rec, models.charset, batch_size=self.settings.ocr_rec_batch)
         self.provenance = Provenance(model="pp-ocr", version=models.version, precision=models.rec.executes)

@@ -61,6 +61,33 @@ def test_rotated_pages_are_read_upright(ocr_engine, rotation):
         assert score.accuracy >= min(0.97, upright.accuracy - 0.01), (score, upright)
 
 
+def test_small_text_on_a_large_photo_is_detected_again_finer(ocr_engine, settings):
+    """A receipt taking a fifth of a phone photo (render_reallike photo sheets; real photos run to 4000 px): at the
+    detector's 1280 px its text is under 10 px high and lines are lost; detected again finer, they are read."""
+    from ocr.pipeline import OcrEngine
+
+    coarse = OcrEngine(ocr_engine.models, settings.model_copy(update={"ocr_det_fine_max_side": 0}))
+    fine_total, coarse_total = CharScore(), CharScore()
+    for seed in (312, 313):
+        page = render_page(seed)
+        small = np.asarray(Image.fromarray(page.image).resize((page.image.shape[1] * 9 // 20, page.image.shape[0] * 9 // 20),
+                                                              Image.Resampling.LANCZOS))
+        h, w = small.shape[:2]
+        canvas = np.full((page.image.shape[0] * 19 // 10, page.image.shape[1] * 22 // 10, 3), 235, np.uint8)
+        oy, ox = (canvas.shape[0] - h) // 3, (canvas.shape[1] - w) // 4
+        canvas[oy:oy + h, ox:ox + w] = small
+        truth = [(line.text, np.array(line.box) * 0.45 + [ox, oy]) for line in page.lines]
+        size = (canvas.shape[1], canvas.shape[0])
+        for engine, total in ((ocr_engine, fine_total), (coarse, coarse_total)):
+            result = engine.read_image(canvas)
+            total += score_page(result.lines, truth, truth_size=size, rotation=result.rotation)
+    assert fine_total.accuracy >= 0.85 and fine_total.accuracy >= coarse_total.accuracy + 0.1, (fine_total, coarse_total)
+    # a large scan whose text is large enough at 1280 px is detected once
+    page = render_page(312).image
+    page = np.asarray(Image.fromarray(page).resize((page.shape[1] * 2, page.shape[0] * 2)))
+    assert ocr_engine.detector.finer_side(page.shape[:2], ocr_engine.detector(page)) is None
+
+
 def test_upright_output_boxes_lie_on_the_upright_page(ocr_engine):
     page = render_page(312, rotation=90)
     result = ocr_engine.read_image(page.image)
