@@ -35,10 +35,10 @@ from decimal import Decimal
 
 from core.records import BillField, Claim, FieldKind, Finding
 
-from .checks import Check, apply_report, build_checks, field_values, get_field, run_checks, set_field
+from .checks import Check, LinearCheck, apply_report, build_checks, field_values, get_field, run_checks, set_field
 from .numerals import AmountError, NumeralError, parse_amount, parse_financial
 
-__all__ = ["Repair", "candidates", "repair_claim", "verify_claim"]
+__all__ = ["Repair", "candidates", "repair_claim", "verify_claim", "zero_unread_payments"]
 
 FIGURE_LOOKALIKES = {"O": "0", "o": "0", "D": "0", "Q": "0", "〇": "0", "l": "1", "I": "1", "|": "1", "i": "1",
                      "Z": "2", "z": "2", "S": "5", "s": "5", "G": "6", "b": "6", "B": "8", "g": "9", "q": "9",
@@ -204,13 +204,42 @@ def repair_claim(claim: Claim) -> tuple[Claim, tuple[Repair, ...]]:
     return claim, tuple(repairs)
 
 
+def zero_unread_payments(claim: Claim) -> tuple[Claim, tuple[str, ...]]:
+    """A payment whose label was read with no readable figure beside it (a lone 0 the detector missed, or the
+    next label taken for its value) is 0 when a payment identity already holds without it: payments are never
+    negative, so what the identity leaves for the unread terms of one sign is exactly 0 each. Its flag is kept:
+    the 0 is inferred, not read. Returns the claim and the paths set to 0."""
+    values = field_values(claim)
+    zeroed: dict[str, str] = {}
+    for check in build_checks(claim):
+        if not isinstance(check, LinearCheck) or not check.rule.startswith("payment."):
+            continue
+        for alt in check.alternatives:
+            unread = [(p, s) for p, s in alt if values[p] is None]
+            if (unread and all(p.startswith("payments.") for p, _ in unread) and len({s for _, s in unread}) == 1
+                    and sum((s * values[p] for p, s in alt if values[p] is not None), Decimal(0)) == 0):
+                zeroed.update({p: check.rule for p, _ in unread})
+                values.update({p: Decimal(0) for p, _ in unread})
+                break
+    for path, rule in zeroed.items():
+        f = get_field(claim, path)
+        note = f"nothing readable beside its label (read {f.raw!r}); {rule} holds without it, so it is 0"
+        claim = set_field(claim, path, f.model_copy(update={"value": Decimal("0.00"), "kind": FieldKind.amount,
+                                                            "note": "; ".join(x for x in (f.note, note) if x)}))
+    return claim, tuple(zeroed)
+
+
 def verify_claim(claim: Claim, *, repair: bool = True, review_unverified: bool = True) -> Claim:
     """Repair what the checks prove, run the checks, mark fields for review and record the findings."""
     repairs: tuple[Repair, ...] = ()
+    zeroed: tuple[str, ...] = ()
     if repair:
+        claim, zeroed = zero_unread_payments(claim)
         claim, repairs = repair_claim(claim)
     report = run_checks(claim)
     claim = apply_report(claim, report, review_unverified=review_unverified)
     extra = tuple(Finding(rule="repair.single_character", severity="info", detail=f"{r.path}: {r.note}")
                   for r in repairs)
+    extra += tuple(Finding(rule="repair.unread_payment_zero", severity="info", detail=f"{p}: {get_field(claim, p).note}")
+                   for p in zeroed)
     return claim.model_copy(update={"findings": claim.findings + extra})

@@ -403,3 +403,25 @@ def test_a_lost_point_in_a_category_grid_is_repaired_when_the_words_pin_the_tota
     assert repair_claim(receipt(amounts=("2298.10", "172255", "441.00"), total="2911.35", total_words=None))[1] == ()
     assert verify_claim(receipt(amounts=("2298.10", "172255", "441.00"), total="2911.35",
                                 total_words=None)).items[1].amount.needs_review
+
+
+def test_an_unread_payment_is_zero_when_its_split_holds_without_it():
+    """A real tuning bill read in BF16: the lone 0 beside 医保统筹支付 was not detected, and 个人账户 took the next
+    label for its value; 个人现金 alone equals the total, so both are 0 (payments are never negative)."""
+    def unread(name: str, raw: str) -> BillField:
+        return BillField(name=name, value=None, kind=FieldKind.amount, raw=raw, confidence=0.5, needs_review=True)
+
+    claim = receipt(payments={"cash": "327.50"}).model_copy(update={"payments": {
+        **receipt(payments={"cash": "327.50"}).payments, "fund": unread("fund", "(0)"),
+        "account": unread("account", "其他医保支付：")}})
+    checked = verify_claim(claim)
+    assert checked.payments["fund"].value == 0 and checked.payments["account"].value == 0
+    assert "holds without it" in checked.payments["fund"].note and checked.payments["fund"].needs_review  # inferred
+    assert any(f.rule == "repair.unread_payment_zero" for f in checked.findings)
+    assert rules(checked)["payment.fund_account_cash"] is True
+    # the rest of the split does not reach the total: what is unread is not 0, and stays unread and flagged
+    short = claim.model_copy(update={"payments": {**claim.payments, "cash": amount("300.00", "cash")}})
+    left = verify_claim(short)
+    assert left.payments["fund"].value is None and left.payments["fund"].needs_review
+    # without repairs nothing is inferred
+    assert verify_claim(claim, repair=False).payments["fund"].value is None
