@@ -278,7 +278,12 @@ def fix_sex_label(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cel
 
 
 _STAMP_NOTE = re.compile(r"^[(（]?盖?章[)）]?[:：]?|^[)）][:：]")  # the rest of a split 收款单位(盖章) label
-_DATE = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?(?:\d{1,2}:\d{2}(?::\d{2})?)?")  # a time may follow
+# a date's separators as printed, and as OCR reads a dash (一, long dashes); a time may follow the date
+_DSEP = r"[-/.—–―一]"
+_DATE = re.compile(rf"(\d{{4}})(?:{_DSEP}|年)(\d{{1,2}})(?:{_DSEP}|月)(\d{{1,2}})日?(?:\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?")
+# ... and, where the label says a date, one printed without separators or with one lost (20210423, 2021-0423):
+# two digits each for month and day, so the reading is unambiguous
+_TIGHT_DATE = re.compile(rf"(\d{{4}}){_DSEP}?(\d{{2}}){_DSEP}?(\d{{2}})(?:\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?")
 
 
 def _fold_digits(text: str, name: str = "") -> tuple[str, str]:
@@ -339,8 +344,8 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
                 value, note = parse_amount(text.replace(":", ".")), f"a colon read as the decimal point (read {text!r})"
     elif kind is FieldKind.date:
         text = text.rstrip(":;,，；。")  # a remark strings fields together (出院时间:2021-02-10:住院天数:4)
-        m = _DATE.fullmatch(text)
-        if m is None and (m := _DATE.fullmatch(_refold(text))) is not None:
+        m = _DATE.fullmatch(text) or _TIGHT_DATE.fullmatch(text)
+        if m is None and (m := _DATE.fullmatch(_refold(text)) or _TIGHT_DATE.fullmatch(_refold(text))) is not None:
             note = f"look-alikes folded to digits (read {text!r})"
         try:
             value = date(int(m[1]), int(m[2]), int(m[3])) if m else None
@@ -1251,7 +1256,7 @@ def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillF
 
 
 _PERIOD_LABEL = re.compile(r"住院(?:时间|日期)(?!.*出院)")
-_ANY_DATE = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?|(?<![0-9])(\d{4})(\d{2})(\d{2})(?![0-9])")
+_ANY_DATE = re.compile(rf"(\d{{4}})(?:{_DSEP}|年)(\d{{1,2}})(?:{_DSEP}|月)(\d{{1,2}})日?|(?<![0-9])(\d{{4}})(\d{{2}})(\d{{2}})(?![0-9])")
 
 
 def stay_period(cells: list[Cell]) -> dict[str, BillField]:

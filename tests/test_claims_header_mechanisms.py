@@ -196,3 +196,22 @@ def test_a_receipt_whose_title_the_photo_lost_is_found_by_its_bill_code():
     far = page([line(500, 40, "门诊收费票据"), line(160, 240, "票据代码：327707681869"), line(860, 240, "票据号码：5111"),
                 *grid(300)])
     assert len(receipt_regions(far)) == 1 and len(structure_image(far, verify=False)) == 1
+
+
+@pytest.mark.parametrize("text", ["2021-04-23", "2021一04一23", "2021—04—23", "2021年4月23日", "2021.04.23", "2021/4/23",
+                                  "20210423", "2021-0423", "202104-23", "2021-04-2310:23:45", "2O21-O4-23"])
+def test_a_date_as_printed_or_with_its_dashes_misread_or_lost(text):
+    """OCR reads a printed dash as 一 or a long dash, or loses it; a dot-matrix form prints 20210423. Where the
+    label says a date, each is the date (two digits each for month and day where a separator is missing)."""
+    claim = structure_page(page([line(500, 40, "河南省医疗门诊收费票据（电子）"), line(100, 120, f"开票日期：{text}"),
+                                 line(600, 120, "票据号码：20210423")]), verify=False)
+    assert claim.header["issue_date"].value == date(2021, 4, 23)
+    assert claim.header["bill_no"].value == "20210423"  # a number of eight digits stays a number
+
+
+@pytest.mark.parametrize("text", ["20211323", "2021-423", "2021一13一01"])
+def test_what_is_no_date_is_not_read_as_one(text):
+    claim = structure_page(page([line(500, 40, "河南省医疗门诊收费票据（电子）"), line(100, 120, f"开票日期：{text}")]),
+                           verify=False)
+    field = claim.header.get("issue_date")
+    assert field is None or (field.value is None and field.needs_review)
