@@ -39,6 +39,7 @@ from claims.evaluate import Tally, score_claim
 from claims.names import normalise_name
 from claims.restrictions import match_claim
 from claims.structure import structure_page
+from core.hardware import probe
 from core.records import Claim, DocumentType
 from core.settings import get_settings
 from ocr.pipeline import OcrEngine
@@ -148,6 +149,19 @@ class MatchTally:
                 "unmatched_rate_paired": round(self.unmatched / self.paired, 4) if self.paired else None}
 
 
+def ocr_config(engine: OcrEngine) -> dict:
+    """The OCR as it ran: the precision each model executed (the policy's choice), not the setting."""
+    s = engine.settings
+    return {"generation": s.ocr_models, "precision_setting": s.ocr_precision, "executes": engine.models.version,
+            "threads": s.inference_threads(), "det_max_side": s.ocr_det_max_side,
+            "det_fine_max_side": s.ocr_det_fine_max_side}
+
+
+def cpu() -> dict:
+    hw = probe()
+    return {"model": hw.cpu_model, "isa": hw.isa_summary}
+
+
 def run_set(engine: OcrEngine, seeds, render, catalogue: Catalogue | None = None, structure=None) -> dict:
     """Score every seed's page; the figures overall and per template, timings, and the bills with
     wrong amounts that were not flagged. With ``catalogue``, also the catalogue matching of the line items
@@ -229,7 +243,8 @@ def main() -> None:
                  f"{seeds[0]}-{seeds[-1]}, degraded; exact ground truth meta['fields']); nothing tuned on it"
                  if seeds else "fixed evaluation set: skipped (--bills 0)"),
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
-        "ocr": {"generation": s.ocr_models, "precision": s.ocr_precision, "threads": s.inference_threads()},
+        "ocr": ocr_config(engine),
+        "cpu": cpu(),
         **(run_set(engine, seeds, render_page) if seeds else {}),
     }
     if photo_seeds:
@@ -284,7 +299,8 @@ def reallike(args) -> None:
         "benchmark": name,
         "data": data,
         "command": "python " + " ".join(["benchmarks/bills.py", *sys.argv[1:]]),
-        "ocr": {"generation": s.ocr_models, "precision": s.ocr_precision, "threads": s.inference_threads()},
+        "ocr": ocr_config(engine),
+        "cpu": cpu(),
         **run_set(engine, seeds, page, structure=lambda ocr_page: structure_document([ocr_page])),
     }
     print(json.dumps(out, ensure_ascii=False, default=str))

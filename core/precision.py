@@ -19,7 +19,7 @@ class Decision:
 
 
 # benchmarks/ocr.py and benchmarks/ocr_precision.py on the Xeon (AMX), 2 threads: why AMX runs OCR in BF16
-AMX_BF16_EVIDENCE = ("BF16 is faster than INT8 on AMX (whole pages 659 vs 819 ms, benchmarks/ocr.py) and loses "
+AMX_BF16_EVIDENCE = ("BF16 is faster than INT8 on AMX (whole pages 724 vs 876 ms, benchmarks/ocr.py) and loses "
                      "nothing to quantization (real receipts' lines: character accuracy 0.977 as FP32, INT8 0.968, "
                      "benchmarks/ocr_precision.py)")
 
