@@ -84,6 +84,7 @@ def main() -> None:
         "data": "real tuning bills (benchmarks/real_bills/README.md), our transcribed printed lines",
         "command": "python benchmarks/ocr_stamps.py" + (f" --red-share {args.red_share}" if args.red_share != 0.03 else ""),
         "cpu": {"model": cpu_name()},
+        "ocr": engine.models.version,  # the precision each model executed: the policy's choice on this CPU
         "red_share": args.red_share,
         "char_accuracy": {v: round(1 - e / max(c, 1), 4) for v, (e, c) in totals.items()},
         "chars": totals["plain"][1],
