@@ -1056,6 +1056,11 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
 # Labelled fields
 
 
+# the terms of the payment splits claims.checks builds (统筹 + 个人自付 + 个人自费, 统筹 + 个人账户 + 个人现金)
+_SPLIT_TERMS = frozenset(k.value for k in (PaymentKey.fund, PaymentKey.self_pay, PaymentKey.self_expense,
+                                           PaymentKey.account, PaymentKey.cash))
+
+
 def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                     labels: LabelSet = BILL_LABELS) -> dict[str, dict[str, BillField]]:
     """Every label on the page with its value: the rest of its segment, else the nearest cell to its
@@ -1090,6 +1095,11 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                     else:
                         taken.add(nb.index)
             if not raw:
+                if lab.key in _SPLIT_TERMS and lab.key not in out["payments"]:
+                    # a split's term with nothing read beside it: kept unread, so that the split may prove it 0
+                    # (claims.repair.zero_unread_payments) or the claim says it is unread
+                    out["payments"][lab.key] = make_field(lab.key, "", lab.kind, cell).model_copy(
+                        update={"note": "nothing read beside its label"})
                 continue
             if lab.kind is FieldKind.text and n + 1 == len(in_cell):
                 raw, source = _continued(raw, source, free, found, taken)
@@ -1100,7 +1110,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 slot = out[lab.target]
             else:
                 slot = out["totals"]
-            if lab.key not in slot:
+            if lab.key not in slot or not slot[lab.key].raw:  # a value read wins over a label read blank
                 slot[lab.key] = make_field(lab.key, raw, lab.kind, source, digits=lab.digits)
     return out
 

@@ -215,3 +215,21 @@ def test_what_is_no_date_is_not_read_as_one(text):
                            verify=False)
     field = claim.header.get("issue_date")
     assert field is None or (field.value is None and field.needs_review)
+
+
+def test_a_split_term_read_blank_is_zero_when_the_split_holds_without_it_and_a_value_read_wins():
+    """Sixth round (render_reallike e-receipts, BF16): the 0 beside 个人自费 was not detected. 统筹 + 个人自付 already
+    make the total, so 个人自费 is 0 (inferred: flagged, and its note says so). A label read blank first (a grid's
+    个人支付金额 column title) does not block the value read beside the same label later."""
+    totals = [line(200, 560, "合计（大写）"), line(400, 560, "贰仟叁佰玖拾捌元捌角"), line(900, 560, "（小写）2398.80")]
+    pays = [line(200, 700, "医保统筹基金支付："), line(420, 700, "2000.00"), line(600, 700, "个人自付："),
+            line(720, 700, "398.80"), line(900, 700, "个人自费：")]
+    claim = structure_page(page([line(500, 40, "河南省医疗住院收费票据（电子）"), *grid(), *totals, *pays]))
+    field = claim.payments["self_expense"]
+    assert field.value == 0 and field.needs_review and "holds without it" in field.note
+    short = [*pays[:3], line(720, 700, "300.00"), pays[4]]  # the split does not hold: nothing is inferred
+    claim = structure_page(page([line(500, 40, "河南省医疗住院收费票据（电子）"), *grid(), *totals, *short]))
+    assert claim.payments["self_expense"].value is None and claim.payments["self_expense"].needs_review
+    titled = [line(1300, 650, "个人支付金额"), line(200, 740, "个人现金支付："), line(420, 740, "398.80")]
+    claim = structure_page(page([line(500, 40, "河南省医疗住院收费票据（电子）"), *grid(), *totals, *pays, *titled]))
+    assert claim.payments["cash"].value == Decimal("398.80")
