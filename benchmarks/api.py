@@ -309,10 +309,12 @@ def main() -> None:
         emr = results["emr_view"]
         emr["direct_concurrent_async_driver"] = emr_direct_concurrent(conn, pids, args.requests)
         # the HTTP round trip's floor with this client and server: an unauthenticated route doing nothing
-        floor = asyncio.run(under_load(url, keys["clinician"], lambda i: ("GET", "/healthz", None), args.requests, 1))
+        def healthz(i):
+            return "GET", "/healthz", None
+
+        floor = asyncio.run(under_load(url, keys["clinician"], healthz, args.requests, 1))
         async_1 = emr["direct_concurrent_async_driver"]["1"]["p50_ms"]
         emr["http_floor_healthz_1_client"] = floor
-        healthz = lambda i: ("GET", "/healthz", None)
         results["client_pool_check"] = {
             "what": "GET /healthz (no work) from 32 concurrent httpx clients: each its own client and connection "
                     "(how the figures above are taken) against one client sharing a pool of 32 connections",

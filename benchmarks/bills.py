@@ -31,6 +31,7 @@ import time
 from collections import defaultdict
 from decimal import Decimal
 
+from benchmarks.bills_real import ocr_config as real_ocr_config
 from benchmarks.catalogue import CATALOG_DIR
 from benchmarks.catalogue import load as load_catalogue
 from claims.catalogue import Catalogue
@@ -150,11 +151,10 @@ class MatchTally:
 
 
 def ocr_config(engine: OcrEngine) -> dict:
-    """The OCR as it ran: the precision each model executed (the policy's choice), not the setting."""
+    """The OCR as it ran (``bills_real.ocr_config``: the precision each model executed, the policy's choice, and
+    the models' weights), with the setting asked for and the threads."""
     s = engine.settings
-    return {"generation": s.ocr_models, "precision_setting": s.ocr_precision, "executes": engine.models.version,
-            "threads": s.inference_threads(), "det_max_side": s.ocr_det_max_side,
-            "det_fine_max_side": s.ocr_det_fine_max_side}
+    return {**real_ocr_config(engine), "precision_setting": s.ocr_precision, "threads": s.inference_threads()}
 
 
 def cpu() -> dict:

@@ -458,8 +458,8 @@ def ocr_config(engine) -> dict:
     # the weights themselves: a model rebuilt by `medkg models prepare` (say, calibrated anew) reads differently
     weights = {t: _weights_sha(getattr(m, t)) for t in ("det", "cls", "rec")}
     return {"generation": s.ocr_models, "version": m.version, "precision": m.rec.executes,
-            "det_max_side": s.ocr_det_max_side, "det_fine_max_side": s.ocr_det_fine_max_side, "prepare": PREPARE_VERSION, "decode": DECODE_VERSION,
-            "weights": weights}
+            "det_max_side": s.ocr_det_max_side, "det_fine_max_side": s.ocr_det_fine_max_side,
+            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights}
 
 
 def _weights_sha(model) -> str | None:

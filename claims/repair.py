@@ -35,7 +35,17 @@ from decimal import Decimal
 
 from core.records import BillField, Claim, FieldKind, Finding
 
-from .checks import Check, LinearCheck, apply_report, build_checks, field_values, get_field, run_checks, set_field
+from .checks import (
+    Check,
+    LinearCheck,
+    _residual,
+    apply_report,
+    build_checks,
+    field_values,
+    get_field,
+    run_checks,
+    set_field,
+)
 from .numerals import AmountError, NumeralError, parse_amount, parse_financial
 
 __all__ = ["Repair", "candidates", "repair_claim", "verify_claim", "zero_unread_payments"]
@@ -217,7 +227,7 @@ def zero_unread_payments(claim: Claim) -> tuple[Claim, tuple[str, ...]]:
         for alt in check.alternatives:
             unread = [(p, s) for p, s in alt if values[p] is None]
             if (unread and all(p.startswith("payments.") for p, _ in unread) and len({s for _, s in unread}) == 1
-                    and sum((s * values[p] for p, s in alt if values[p] is not None), Decimal(0)) == 0):
+                    and _residual(alt, values | {p: Decimal(0) for p, _ in unread}) == 0):
                 zeroed.update({p: check.rule for p, _ in unread})
                 values.update({p: Decimal(0) for p, _ in unread})
                 break

@@ -990,10 +990,10 @@ def _runner_ups(value: str, cells: Sequence[Cell]) -> dict[int, set[str]]:
     return {}
 
 
-def _unsure_where_they_differ(value: str, near: Sequence[str], cells: Sequence[Cell]) -> bool:
-    """The recogniser was unsure (it kept a runner-up) of every character where ``value`` differs from ``near``."""
-    unsure = _runner_ups(value, cells)
-    return all(i in unsure for c in near for i, (a, b) in enumerate(zip(value, c)) if a != b)
+def _unsure_where_they_differ(value: str, near: Sequence[str], seconds: dict[int, set[str]]) -> bool:
+    """The recogniser was unsure (it kept a runner-up in ``seconds``, :func:`_runner_ups`) of every character where
+    ``value`` differs from ``near``."""
+    return all(i in seconds for c in near for i, (a, b) in enumerate(zip(value, c)) if a != b)
 
 
 def _renamed(f: BillField, value: str, why: str) -> BillField:
@@ -1034,12 +1034,13 @@ def snap_category(f: BillField, cells: Sequence[Cell] = ()) -> BillField:
         return _renamed(f, whole[0], f"read {value!r}: the fee category {whole[0]!r} with its first character lost "
                                      "(a stamp)")
     how = "one character off the fee category"
-    if len(near) > 1 and (seconds := _runner_ups(value, cells)):
+    seconds = _runner_ups(value, cells) if len(near) > 1 else {}
+    if seconds:
         backed = [c for c in near if any(a != b and b in seconds.get(i, ()) for i, (a, b) in enumerate(zip(value, c)))]
         if len(backed) == 1:
             near, how = backed, f"the recogniser's runner-up there spells the fee category (not {' or '.join(sorted(set(near) - set(backed)))}):"
     national = [c for c in near if c in NATIONAL_CATEGORIES]
-    if len(near) > 1 and len(national) == 1 and _unsure_where_they_differ(value, near, cells):
+    if len(near) > 1 and len(national) == 1 and _unsure_where_they_differ(value, near, seconds):
         # 检室费, its 室 read unsure, is one off 检查费 and 检验费: the national standard's item, not the regional
         # spelling. A character read sure is printed (医药费, 成药费: one off 西药费 and 中药费) and stays.
         how = f"one unsure character off the national standard's fee category (and the regional {' or '.join(sorted(set(near) - set(national)))}):"
