@@ -39,7 +39,8 @@ class AccuracyCheck(Record):
     reference: float  # the FP32 artifact's score
     value: float  # the quantized artifact's score
     tolerance: float  # largest allowed drop
-    passed: bool
+    passed: bool  # within tolerance on every set checked
+    sets: dict[str, dict[str, float]] = Field(default_factory=dict)  # each set's reference and value
 
 
 class Manifest(Record):

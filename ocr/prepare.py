@@ -1,8 +1,9 @@
 """Build the OCR model artifacts offline: ONNX from the installed wheels → OpenVINO IR FP32 → INT8 (nncf).
 
-INT8 is calibrated on rendered bills and checked end to end on a separate set of rendered bills: the
-manifest records both, and the precision policy uses INT8 only if the check passed. Re-running is cheap:
-a model whose source, recipe and files are unchanged is left alone.
+Detection is calibrated on rendered bills, recognition on real-like pages (``ocr.synth.reallike``: tinted
+dot-matrix forms, stamps, photos); each INT8 model is checked end to end on separate sets of both kinds, and
+the precision policy uses INT8 only if it is within tolerance on every set. The manifest records all of it.
+Re-running is cheap: a model whose source, recipe and files are unchanged is left alone.
 """
 
 from __future__ import annotations
@@ -37,11 +38,18 @@ from ocr.models import GENERATIONS, LICENCE, OcrModels, SourceModel, artifact_fi
 from ocr.pipeline import OcrEngine
 from ocr.recognize import REC_HEIGHT, ctc_decode, normalise_crop, rec_batch_input
 from ocr.synth import RenderedPage, render_page
+from ocr.synth.reallike import render_reallike
 
-RECIPE = "ocr-prepare/5"  # bump when conversion, calibration or check changes
-CALIBRATION_SEEDS = range(1000, 1050)  # 50 rendered bills
-VALIDATION_SEEDS = range(3000, 3015)  # rec's accuracy-aware quantization reverts layers judged on these
-CHECK_SEEDS = range(2000, 2020)  # the final end-to-end check: never seen by calibration or validation
+RECIPE = "ocr-prepare/6"  # bump when conversion, calibration or check changes
+CALIBRATION_SEEDS = range(1000, 1050)  # det: 50 rendered bills
+# Recognition is calibrated and its accuracy controlled on real-like pages: calibrated on plain rendered bills
+# (ocr-prepare/5) INT8 lost nothing on them, yet 0.7 points of character accuracy on the real tuning bills' lines
+# and 0.4 on real-like pages; calibrated and controlled on real-like pages it reads the real lines as FP32 does
+# (docs/real-bills.md, seventh round).
+REC_CALIBRATION_SEEDS = range(4000, 4050)  # 50 real-like pages
+VALIDATION_SEEDS = range(4100, 4115)  # real-like pages: rec's accuracy-aware quantization reverts layers judged on these
+CHECK_SEEDS = range(2000, 2020)  # the final end-to-end checks: never seen by calibration or validation
+REALLIKE_CHECK_SEEDS = range(4200, 4220)
 REC_CALIBRATION_CROPS = 300
 TOLERANCE = 0.002  # largest drop in character accuracy an INT8 model may cost (0.2 points)
 REC_MAX_DROP = 0.001  # what accuracy control aims for, inside TOLERANCE
@@ -49,6 +57,28 @@ REC_MAX_DROP = 0.001  # what accuracy control aims for, inside TOLERANCE
 
 def _pages(seeds: range) -> list[RenderedPage]:
     return [render_page(s) for s in seeds]
+
+
+def _reallike_pages(seeds: range) -> list[RenderedPage]:
+    return [render_reallike(s) for s in seeds]
+
+
+def _check_sets() -> dict[str, list[RenderedPage]]:
+    return {f"rendered bills, ocr.synth seeds {_span(CHECK_SEEDS)}": _pages(CHECK_SEEDS),
+            f"real-like pages, ocr.synth.reallike seeds {_span(REALLIKE_CHECK_SEEDS)}":
+                _reallike_pages(REALLIKE_CHECK_SEEDS)}
+
+
+def accuracy_check(reference: dict[str, float], value: dict[str, float]) -> AccuracyCheck:
+    """INT8 passes when its drop is within TOLERANCE on every set; the check names the set with the larger drop."""
+    drops = {name: round(reference[name] - value[name], 5) for name in reference}
+    worst = max(drops, key=drops.__getitem__)
+    return AccuracyCheck(metric="character accuracy, whole pages, this model INT8 and the others FP32",
+                         data=f"{worst} (the larger drop of {len(drops)} sets)", reference=round(reference[worst], 5),
+                         value=round(value[worst], 5), tolerance=TOLERANCE,
+                         passed=all(d <= TOLERANCE for d in drops.values()),
+                         sets={name: {"reference": round(reference[name], 5), "value": round(value[name], 5)}
+                               for name in reference})
 
 
 # Calibration inputs are cut to their content, without the shape-bucket padding added at run time:
@@ -120,23 +150,26 @@ def _quantize_rec(fp32_xml: Path, samples: list[np.ndarray], validation: list[tu
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
     return {"method": "nncf.quantize_with_accuracy_control", "model_type": "TRANSFORMER", "fp32_head": head,
-            "max_drop": REC_MAX_DROP, "validation": f"{len(validation)} detected crops, ocr.synth seeds "
+            "max_drop": REC_MAX_DROP, "validation": f"{len(validation)} detected crops, ocr.synth.reallike seeds "
                                                     f"{_span(VALIDATION_SEEDS)}"}
 
 
-def _calibrate(task: str, fp32_xml: Path, out_xml: Path, calibration: list[RenderedPage], settings: Settings,
-               root: Path, generation: str, threads: int) -> tuple[int, dict]:
+def _calibrate(task: str, fp32_xml: Path, out_xml: Path, settings: Settings, root: Path, generation: str,
+               threads: int) -> tuple[int, dict]:
     """Quantize one model; returns the number of calibration samples and how it was done."""
     if task == "det":
-        samples = _det_samples(calibration, settings)
-        return len(samples), _quantize(fp32_xml, samples, out_xml)
+        samples = _det_samples(_pages(CALIBRATION_SEEDS), settings)
+        return len(samples), {"data": f"rendered bills, ocr.synth seeds {_span(CALIBRATION_SEEDS)}",
+                              **_quantize(fp32_xml, samples, out_xml)}
     detector = Detector(OvModel(artifact_file(GENERATIONS[generation]["det"].name, "fp32", root), "fp32", threads),
                         DetParams(max_side=settings.ocr_det_max_side))
-    crops = _detected_crops(calibration, detector)
+    crops = _detected_crops(_reallike_pages(REC_CALIBRATION_SEEDS), detector)
     picked = np.random.default_rng(0).choice(len(crops), size=min(REC_CALIBRATION_CROPS, len(crops)), replace=False)
     samples = [_rec_sample(crops[i][0]) for i in sorted(picked)]
-    validation = [(rec_batch_input([c]), t) for c, t in _detected_crops(_pages(VALIDATION_SEEDS), detector) if t]
-    return len(samples), _quantize_rec(fp32_xml, samples, validation, read_charset(fp32_xml), out_xml)
+    validation = [(rec_batch_input([c]), t)
+                  for c, t in _detected_crops(_reallike_pages(VALIDATION_SEEDS), detector) if t]
+    return len(samples), {"data": f"real-like pages, ocr.synth.reallike seeds {_span(REC_CALIBRATION_SEEDS)}",
+                          **_quantize_rec(fp32_xml, samples, validation, read_charset(fp32_xml), out_xml)}
 
 
 def end_to_end_accuracy(models: OcrModels, pages: list[RenderedPage], settings: Settings) -> float:
@@ -190,29 +223,26 @@ def prepare_generation(generation: str, settings: Settings, *, force: bool = Fal
         _convert(onnx, folder)
         todo.append((task, src, version, source_sha, time.perf_counter() - started))
 
-    calibration = check = None
-    reference: float | None = None
+    check: dict[str, list[RenderedPage]] | None = None
+    reference: dict[str, float] | None = None
     for task, src, version, source_sha, convert_s in todo:
         started = time.perf_counter() - convert_s
         folder = model_path(src.name, root)
         artifacts = {"fp32": Artifact(precision="fp32", files=_files(folder / "fp32", folder))}
         calib_info, acc = None, None
         if src.quantize:
-            calibration = calibration or _pages(CALIBRATION_SEEDS)
-            check = check or _pages(CHECK_SEEDS)
-            n, options = _calibrate(task, folder / "fp32" / "model.xml", folder / "int8" / "model.xml", calibration,
-                                    settings, root, generation, threads)
+            check = check or _check_sets()
+            n, options = _calibrate(task, folder / "fp32" / "model.xml", folder / "int8" / "model.xml", settings,
+                                    root, generation, threads)
             artifacts["int8"] = Artifact(precision="int8", files=_files(folder / "int8", folder))
-            calib_info = {"data": f"rendered bills, ocr.synth seeds {_span(CALIBRATION_SEEDS)}", "samples": n,
-                          **options, "nncf": package_version("nncf")}
+            calib_info = {"samples": n, **options, "nncf": package_version("nncf")}
             if reference is None:
-                reference = end_to_end_accuracy(_compile_set(generation, {}, root, threads), check, settings)
-            int8 = OvModel(folder / "int8" / "model.xml", "int8", threads)
-            value = end_to_end_accuracy(_compile_set(generation, {task: int8}, root, threads), check, settings)
-            acc = AccuracyCheck(metric="character accuracy, whole pages, this model INT8 and the others FP32",
-                                data=f"rendered bills, ocr.synth seeds {_span(CHECK_SEEDS)}",
-                                reference=round(reference, 5), value=round(value, 5), tolerance=TOLERANCE,
-                                passed=round(reference - value, 5) <= TOLERANCE)
+                fp32 = _compile_set(generation, {}, root, threads)
+                reference = {name: end_to_end_accuracy(fp32, pages, settings) for name, pages in check.items()}
+            int8 = _compile_set(generation, {task: OvModel(folder / "int8" / "model.xml", "int8", threads)}, root,
+                                threads)
+            acc = accuracy_check(reference, {name: end_to_end_accuracy(int8, pages, settings)
+                                             for name, pages in check.items()})
         manifest = Manifest(name=src.name, task=f"ocr-{task}", source_package=src.package, source_version=version,
                             source_file=src.filename, source_sha256=source_sha, licence=LICENCE, artifacts=artifacts,
                             calibration=calib_info, check=acc,
