@@ -1,10 +1,11 @@
 """The recogniser's precision on real print: OCR character accuracy on our transcribed printed lines of the real
 *tuning* bills (benchmarks/real_bills/README.md), with the same detection and the same crops for every variant and
-only the recogniser changed: as the policy loaded it (INT8 where its check passed), BF16 (where the CPU runs it
-natively) and FP32. Prints one JSON object (saved to benchmarks/results/ocr_precision.json unless --no-save).
+only the recogniser changed: as the policy loaded it, the INT8 artifact (what CPUs without AMX run where its check
+passed; on a CPU with native BF16 also with its unquantized layers in FP32, as CPUs without BF16 run them), BF16
+(where the CPU runs it natively) and FP32. The time each took to recognise the crops is beside its accuracy. Prints one JSON object (saved to benchmarks/results/ocr_precision.json unless --no-save).
 
-INT8 passed its build check on rendered bills (a drop of at most 0.2 points); this measures what it costs on real
-scans, which no rendered set showed (docs/real-bills.md, fifth round). ``MEDKG_MODELS`` points it at another build.
+INT8 passed its build check on rendered and real-like pages (a drop of at most 0.2 points on each); this measures
+what it costs on real scans (docs/real-bills.md, fifth and seventh rounds). ``MEDKG_MODELS`` points it at another build.
 
     .venv/bin/python benchmarks/ocr_precision.py [--no-save]
 """
@@ -41,12 +42,18 @@ def main() -> None:
     engine = OcrEngine.load()
     s, hw = engine.settings, probe()
     fp32_ir = artifact_file(GENERATIONS[s.ocr_models]["rec"].name, "fp32", s.models.expanduser())
+    int8_ir = artifact_file(GENERATIONS[s.ocr_models]["rec"].name, "int8", s.models.expanduser())
     recognisers = {"as_loaded": engine.recognizer}
-    for precision in ("bf16", "fp32"):
-        if precision == "bf16" and not ("BF16" in hw.openvino_capabilities and hw.native_bf16):
-            continue  # OpenVINO would run FP32 under a BF16 hint here
-        model = OvModel(fp32_ir, precision, s.inference_threads())
-        recognisers[precision] = Recognizer(model, engine.models.charset, batch_size=s.ocr_rec_batch)
+    native_bf16 = "BF16" in hw.openvino_capabilities and hw.native_bf16
+    # (variant, IR, precision hint): on a CPU with native BF16 the INT8 artifact runs its unquantized layers in BF16;
+    # "int8_fp32_rest" runs them in FP32 under an f32 hint, as CPUs without BF16 (the ones that run INT8 OCR) do
+    variants = [("int8", int8_ir, "int8"), ("int8_fp32_rest", int8_ir, "fp32"), ("bf16", fp32_ir, "bf16"),
+                ("fp32", fp32_ir, "fp32")]
+    for variant, ir, hint in variants:
+        if (variant in ("bf16", "int8_fp32_rest") and not native_bf16) or not ir.is_file():
+            continue  # without native BF16 OpenVINO would run FP32 under a BF16 hint, and int8 is int8_fp32_rest
+        model = OvModel(ir, hint, s.inference_threads())
+        recognisers[variant] = Recognizer(model, engine.models.charset, batch_size=s.ocr_rec_batch)
     totals = {v: [0, 0, 0.0] for v in recognisers}  # errors, characters, seconds recognising
     start = time.perf_counter()
     for _, lines, crops in tuning_crops(engine):
@@ -63,6 +70,7 @@ def main() -> None:
         "command": "python benchmarks/ocr_precision.py",
         "cpu": {"model": cpu_name(), "isa": hw.isa_summary},
         "generation": s.ocr_models,
+        "int8_built": _int8_recipe(s),
         "detection": engine.models.det.executes,
         "recognisers": {v: {"executes": r.model.executes, "char_accuracy": round(1 - e / max(c, 1), 4), "chars": c,
                             "recognition_s": round(sec, 2)}
@@ -70,6 +78,18 @@ def main() -> None:
         "seconds": round(time.perf_counter() - start, 1),
     }
     publish(out, RESULT, save=not args.no_save)
+
+
+def _int8_recipe(s) -> dict | None:
+    """How the INT8 recogniser measured here was built: its recipe, calibration data and accuracy check."""
+    from core.modelstore import read_manifest
+    from ocr.models import GENERATIONS
+
+    m = read_manifest(GENERATIONS[s.ocr_models]["rec"].name, s.models.expanduser())
+    if m is None or m.calibration is None:
+        return None
+    return {"recipe": m.extra.get("recipe"), "calibration": m.calibration.get("data"),
+            "check_passed": m.check.passed if m.check else None}
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ class Decision:
 
 
 # benchmarks/ocr.py and benchmarks/ocr_precision.py on the Xeon (AMX), 2 threads: why AMX runs OCR in BF16
-AMX_BF16_EVIDENCE = ("BF16 is at least as fast as INT8 on AMX (whole pages, PP-OCRv6 724 vs 876 ms, PP-OCRv4 2.43 vs "
-                     "2.41 pages/s; benchmarks/ocr.py) and loses nothing to quantization (real receipts' lines: "
-                     "character accuracy 0.977 as FP32, INT8 0.968; benchmarks/ocr_precision.py)")
+AMX_BF16_EVIDENCE = ("BF16 is at least as fast as INT8 on AMX (whole pages, PP-OCRv6 770 vs 935 ms, PP-OCRv4 2.43 vs "
+                     "2.41 pages/s; benchmarks/ocr.py) and reads real receipts' lines as FP32 does (character "
+                     "accuracy 0.974 both; benchmarks/ocr_precision.py)")
 
 
 def choose_ocr_precision(manifest: Manifest | None, hw: Hardware, requested: str = "auto") -> Decision:
