@@ -54,16 +54,21 @@ def main() -> None:
             continue  # without native BF16 OpenVINO would run FP32 under a BF16 hint, and int8 is int8_fp32_rest
         model = OvModel(ir, hint, s.inference_threads())
         recognisers[variant] = Recognizer(model, engine.models.charset, batch_size=s.ocr_rec_batch)
-    totals = {v: [0, 0, 0.0] for v in recognisers}  # errors, characters, seconds recognising
+    totals = {v: [0, 0, 0.0, 0] for v in recognisers}  # errors, characters, seconds recognising, crops as FP32
+    n_crops = 0
     start = time.perf_counter()
     for _, lines, crops in tuning_crops(engine):
+        texts = {}
         for variant, recognise in recognisers.items():
             t0 = time.perf_counter()
-            texts = [r.text for r in recognise(crops)]
+            texts[variant] = [r.text for r in recognise(crops)]
             totals[variant][2] += time.perf_counter() - t0
-            errors, chars = texts_accuracy(texts, lines)
+            errors, chars = texts_accuracy(texts[variant], lines)
             totals[variant][0] += errors
             totals[variant][1] += chars
+        for variant, got in texts.items():  # how often a crop reads exactly as FP32 reads it
+            totals[variant][3] += sum(a == b for a, b in zip(got, texts["fp32"]))
+        n_crops += len(crops)
     out = {
         "benchmark": "ocr_precision",
         "data": "real tuning bills (benchmarks/real_bills/README.md), our transcribed printed lines",
@@ -72,9 +77,10 @@ def main() -> None:
         "generation": s.ocr_models,
         "int8_built": _int8_recipe(s),
         "detection": engine.models.det.executes,
+        "crops": n_crops,
         "recognisers": {v: {"executes": r.model.executes, "char_accuracy": round(1 - e / max(c, 1), 4), "chars": c,
-                            "recognition_s": round(sec, 2)}
-                        for (v, r), (e, c, sec) in zip(recognisers.items(), totals.values())},
+                            "recognition_s": round(sec, 2), "crops_read_as_fp32": round(same / max(n_crops, 1), 3)}
+                        for (v, r), (e, c, sec, same) in zip(recognisers.items(), totals.values())},
         "seconds": round(time.perf_counter() - start, 1),
     }
     publish(out, RESULT, save=not args.no_save)
