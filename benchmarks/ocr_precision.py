@@ -2,7 +2,8 @@
 *tuning* bills (benchmarks/real_bills/README.md), with the same detection and the same crops for every variant and
 only the recogniser changed: as the policy loaded it, the INT8 artifact (what CPUs without AMX run where its check
 passed; on a CPU with native BF16 also with its unquantized layers in FP32, as CPUs without BF16 run them), BF16
-(where the CPU runs it natively) and FP32. The time each took to recognise the crops is beside its accuracy. Prints one JSON object (saved to benchmarks/results/ocr_precision.json unless --no-save).
+(where the CPU runs it natively) and FP32. The time each took to recognise the crops is beside its accuracy.
+Prints one JSON object (saved to benchmarks/results/ocr_precision.json unless --no-save).
 
 INT8 passed its build check on rendered and real-like pages (a drop of at most 0.2 points on each); this measures
 what it costs on real scans (docs/real-bills.md, fifth and seventh rounds). ``MEDKG_MODELS`` points it at another build.
@@ -41,8 +42,8 @@ def main() -> None:
 
     engine = OcrEngine.load()
     s, hw = engine.settings, probe()
-    fp32_ir = artifact_file(GENERATIONS[s.ocr_models]["rec"].name, "fp32", s.models.expanduser())
-    int8_ir = artifact_file(GENERATIONS[s.ocr_models]["rec"].name, "int8", s.models.expanduser())
+    rec_name, root = GENERATIONS[s.ocr_models]["rec"].name, s.models.expanduser()
+    fp32_ir, int8_ir = artifact_file(rec_name, "fp32", root), artifact_file(rec_name, "int8", root)
     recognisers = {"as_loaded": engine.recognizer}
     native_bf16 = "BF16" in hw.openvino_capabilities and hw.native_bf16
     # (variant, IR, precision hint): on a CPU with native BF16 the INT8 artifact runs its unquantized layers in BF16;
@@ -75,7 +76,7 @@ def main() -> None:
         "command": "python benchmarks/ocr_precision.py",
         "cpu": {"model": cpu_name(), "isa": hw.isa_summary},
         "generation": s.ocr_models,
-        "int8_built": _int8_recipe(s),
+        "int8_built": _int8_recipe(rec_name, root),
         "detection": engine.models.det.executes,
         "crops": n_crops,
         "recognisers": {v: {"executes": r.model.executes, "char_accuracy": round(1 - e / max(c, 1), 4), "chars": c,
@@ -86,12 +87,11 @@ def main() -> None:
     publish(out, RESULT, save=not args.no_save)
 
 
-def _int8_recipe(s) -> dict | None:
+def _int8_recipe(rec_name: str, root: Path) -> dict | None:
     """How the INT8 recogniser measured here was built: its recipe, calibration data and accuracy check."""
     from core.modelstore import read_manifest
-    from ocr.models import GENERATIONS
 
-    m = read_manifest(GENERATIONS[s.ocr_models]["rec"].name, s.models.expanduser())
+    m = read_manifest(rec_name, root)
     if m is None or m.calibration is None:
         return None
     return {"recipe": m.extra.get("recipe"), "calibration": m.calibration.get("data"),

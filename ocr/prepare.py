@@ -50,6 +50,7 @@ REC_CALIBRATION_SEEDS = range(4000, 4050)  # 50 real-like pages
 VALIDATION_SEEDS = range(4100, 4115)  # real-like pages: rec's accuracy-aware quantization reverts layers judged on these
 CHECK_SEEDS = range(2000, 2020)  # the final end-to-end checks: never seen by calibration or validation
 REALLIKE_CHECK_SEEDS = range(4200, 4220)
+RENDERED, REALLIKE = "rendered bills, ocr.synth seeds {}", "real-like pages, ocr.synth.reallike seeds {}"
 REC_CALIBRATION_CROPS = 300
 TOLERANCE = 0.002  # largest drop in character accuracy an INT8 model may cost (0.2 points)
 REC_MAX_DROP = 0.001  # what accuracy control aims for, inside TOLERANCE
@@ -64,9 +65,8 @@ def _reallike_pages(seeds: range) -> list[RenderedPage]:
 
 
 def _check_sets() -> dict[str, list[RenderedPage]]:
-    return {f"rendered bills, ocr.synth seeds {_span(CHECK_SEEDS)}": _pages(CHECK_SEEDS),
-            f"real-like pages, ocr.synth.reallike seeds {_span(REALLIKE_CHECK_SEEDS)}":
-                _reallike_pages(REALLIKE_CHECK_SEEDS)}
+    return {RENDERED.format(_span(CHECK_SEEDS)): _pages(CHECK_SEEDS),
+            REALLIKE.format(_span(REALLIKE_CHECK_SEEDS)): _reallike_pages(REALLIKE_CHECK_SEEDS)}
 
 
 def accuracy_check(reference: dict[str, float], value: dict[str, float]) -> AccuracyCheck:
@@ -159,7 +159,7 @@ def _calibrate(task: str, fp32_xml: Path, out_xml: Path, settings: Settings, roo
     """Quantize one model; returns the number of calibration samples and how it was done."""
     if task == "det":
         samples = _det_samples(_pages(CALIBRATION_SEEDS), settings)
-        return len(samples), {"data": f"rendered bills, ocr.synth seeds {_span(CALIBRATION_SEEDS)}",
+        return len(samples), {"data": RENDERED.format(_span(CALIBRATION_SEEDS)),
                               **_quantize(fp32_xml, samples, out_xml)}
     detector = Detector(OvModel(artifact_file(GENERATIONS[generation]["det"].name, "fp32", root), "fp32", threads),
                         DetParams(max_side=settings.ocr_det_max_side))
@@ -168,7 +168,7 @@ def _calibrate(task: str, fp32_xml: Path, out_xml: Path, settings: Settings, roo
     samples = [_rec_sample(crops[i][0]) for i in sorted(picked)]
     validation = [(rec_batch_input([c]), t)
                   for c, t in _detected_crops(_reallike_pages(VALIDATION_SEEDS), detector) if t]
-    return len(samples), {"data": f"real-like pages, ocr.synth.reallike seeds {_span(REC_CALIBRATION_SEEDS)}",
+    return len(samples), {"data": REALLIKE.format(_span(REC_CALIBRATION_SEEDS)),
                           **_quantize_rec(fp32_xml, samples, validation, read_charset(fp32_xml), out_xml)}
 
 
