@@ -347,6 +347,19 @@ def test_constraint_error_is_retried_then_raised(writer, graph_db, uid):
     assert q(graph_db, "MATCH (p:Patient {pid: $p}) RETURN count(p) AS n", p=f"dup-{uid}") == [{"n": 1}]
 
 
+def _server_threads(graph_db) -> str:
+    """The graph server's own thread dump (SIGQUIT makes the JVM print it to its log), to see what it waits on."""
+    import os
+    import signal
+    import time
+
+    from core.localserver import log_tail
+
+    os.kill(graph_db.server.status()["pid"], signal.SIGQUIT)
+    time.sleep(2)
+    return f"the server's threads:\n{log_tail(graph_db.server.log_file, 60000)}"
+
+
 def test_concurrent_writers_merge_same_keys(graph_db, uid):
     """Threads MERGE the same concepts, documents and relations at once: ArcadeDB answers the races with
     ConstraintError / write conflicts, the writer retries, and every count comes out exact."""
@@ -366,11 +379,14 @@ def test_concurrent_writers_merge_same_keys(graph_db, uid):
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(w, k * 3)) for k, w in enumerate(writers)]
+    # daemon threads joined with a limit: a writer stuck on a stalled server fails this test, not the whole run
+    threads = [threading.Thread(target=work, args=(w, k * 3), daemon=True) for k, w in enumerate(writers)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=300)
+    if any(t.is_alive() for t in threads):
+        pytest.fail(f"a writer got no answer from the graph server for 5 minutes; {_server_threads(graph_db)}")
     assert not errors, errors
     assert sum(w.retries for w in writers) > 0  # the races really happened
     n = q(graph_db, "MATCH (d:Document) WHERE d.doc_id STARTS WITH $p RETURN count(d) AS n", p=f"doc-{uid}-")
@@ -425,7 +441,7 @@ def test_server_killed_mid_ingest_everything_written_once(tmp_path):
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
 
-        thread = threading.Thread(target=ingest)
+        thread = threading.Thread(target=ingest, daemon=True)
         thread.start()
         with drv.session(database=conn.database) as s:
             while s.run("MATCH (d:Document) RETURN count(d) AS n").single()["n"] < 60:
