@@ -21,7 +21,7 @@ come back by a late duplicate), A13 sets ``status = 'admitted'`` and removes ``d
 Every statement is keyed (unique constraints of :data:`FEED_KEYS`), parameterised (labels and property
 names are constants of this module, values are parameters) and idempotent. The writer's generic methods
 (``merge_nodes``) cannot express the version guard, so :func:`write_ops` runs its own transaction on the
-writer's driver, with the same retry rule for ``ConstraintError`` (concurrent ``MERGE`` on ArcadeDB).
+writer's driver, with the writer's bounded reruns (``graph.writer.RERUN_ERRORS``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 
-from neo4j.exceptions import ConstraintError, TransientError
+from neo4j.exceptions import ConstraintError, DriverError, Neo4jError, TransientError
+
+from graph.writer import RERUN_ERRORS, server_error
 
 FEED_KEYS: tuple[tuple[str, str, str], ...] = (
     ("transfer_transfer_id", "Transfer", "transfer_id"),
@@ -153,7 +155,8 @@ def _links(label: str, key: str, rel: str, rows: list[dict]) -> list[tuple[str, 
 def write_ops(writer, ops: Sequence[tuple[str, dict]], constraint_attempts: int = 10) -> int:
     """Apply feed ops in one transaction on ``writer`` (a ``graph.writer.GraphWriter``: its driver and
     database). Connection errors are raised for the caller's reconnect loop
-    (``pipelines.graphio.ResilientWriter``); write conflicts and concurrent-MERGE constraint errors are
+    (``pipelines.graphio.ResilientWriter``); write conflicts and the writer's bounded reruns
+    (``graph.writer.RERUN_ERRORS``: concurrent-MERGE constraint errors, a record read mid-rewrite) are
     retried here. Returns the number of statements run."""
     statements = plan(ops)
     if not statements:
@@ -170,7 +173,7 @@ def write_ops(writer, ops: Sequence[tuple[str, dict]], constraint_attempts: int 
                         tx.run(query, rows=rows).consume()
                 tx.commit()
             return len(statements)
-        except (ConstraintError, TransientError):
-            if attempt >= constraint_attempts:
+        except (Neo4jError, DriverError) as exc:
+            if not isinstance(server_error(exc), (*RERUN_ERRORS, TransientError)) or attempt >= constraint_attempts:
                 raise
             time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))

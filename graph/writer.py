@@ -39,11 +39,14 @@ is exact. A patient's own facts are the affirmed statements of the patient's doc
 Retries: each batch is an explicit transaction, retried here as a whole (the driver's own retry loop is not
 used, so one policy applies): ``TransientError`` (ArcadeDB reports write conflicts as
 ``DeadlockDetected``), ``ServiceUnavailable``/``SessionExpired`` (a server restart; commits whose outcome
-is unknown are safe to repeat, see above) until ``max_wait_s`` has passed, and ``ConstraintError`` up to
-``constraint_attempts`` times: under concurrent ``MERGE`` on one unique key ArcadeDB raises it where
-Neo4j waits on the lock (and two writers creating one new concept raise it on both servers); the rerun
-finds the node the other writer created. One that survives every
-attempt is a real violation and is raised. Backoff is exponential with full jitter, so racing writers
+is unknown are safe to repeat, see above) until ``max_wait_s`` has passed, and ``ConstraintError`` and
+``DatabaseError`` up to ``constraint_attempts`` times (:data:`RERUN_ERRORS`): under concurrent ``MERGE`` on
+one unique key ArcadeDB raises ``ConstraintError`` where Neo4j waits on the lock (and two writers creating
+one new concept raise it on both servers); the rerun finds the node the other writer created. ArcadeDB
+26.10 also, rarely, reads a record that another transaction is rewriting as a broken chunk chain
+(``BrokenChunkChainException`` in its log, ``Neo.DatabaseError.General.UnknownError`` to the client; here
+about once in 400 runs of four writers racing on the same 12 documents, ``tests/test_graph_writer.py``); the
+rerun reads it whole. One that survives every attempt is a real violation or a real failure and is raised. Backoff is exponential with full jitter, so racing writers
 spread out. On ArcadeDB a conflict retries a whole batch: one writer per graph loads fastest (measured in
 benchmarks/graph.py; two writers with 10,000-row batches were half as fast as one).
 
@@ -62,7 +65,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
 
-from neo4j.exceptions import ConstraintError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import (
+    ConstraintError,
+    DatabaseError,
+    DriverError,
+    Neo4jError,
+    ResultFailedError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransactionError,
+)
 
 from core.records import Claim, ClinicalRecord, Entity, Relation
 from graph.model import (  # noqa: F401 - re-exported: the writer's allow-lists
@@ -237,6 +249,19 @@ def _evidence_query(rel_type: str, s_label: str, o_label: str) -> str:
 def _orphans_query(label: str) -> str:
     return (f"UNWIND $keys AS k MATCH (c:{check_concept_label(label)} {{key: k}}) "
             "WHERE NOT EXISTS { (c)--() } DELETE c")
+
+
+# rerun a bounded number of times, whatever the time (module docstring): a concurrent MERGE's constraint
+# error, and a server's failure to read a record another transaction is rewriting
+RERUN_ERRORS = (ConstraintError, DatabaseError)
+
+
+def server_error(exc: Exception) -> Exception:
+    """The error behind ``exc``: a result read after its transaction failed raises ``ResultFailedError`` (and a
+    statement run after it ``TransactionError``) with the server's own error as its cause, which decides."""
+    while isinstance(exc, (ResultFailedError, TransactionError)) and isinstance(exc.__cause__, (Neo4jError, DriverError)):
+        exc = exc.__cause__
+    return exc
 
 
 def _is_retryable(exc: Exception) -> bool:
@@ -483,16 +508,15 @@ class GraphWriter:
                     result = work(tx)
                     tx.commit()
                 return result
-            except ConstraintError as exc:
-                if attempt >= self.constraint_attempts:
-                    raise
-                error = exc
             except (Neo4jError, DriverError) as exc:
-                if not _is_retryable(exc) or time.monotonic() > deadline:
+                error = server_error(exc)
+                if isinstance(error, RERUN_ERRORS):
+                    if attempt >= self.constraint_attempts:
+                        raise
+                elif not _is_retryable(error) or time.monotonic() > deadline:
                     raise
-                if isinstance(exc, (ServiceUnavailable, SessionExpired)):
+                elif isinstance(error, (ServiceUnavailable, SessionExpired)):
                     self._reconnect()
-                error = exc
             with self._lock:
                 self.retries += 1
                 self.retried[type(error).__name__] += 1
