@@ -79,8 +79,8 @@ LABELS: tuple[Label, ...] = (
     Label(r"住院号", _H, "inpatient_no"),
     Label(r"门诊号", _H, "outpatient_no"),
     Label(r"病历号", _H, "record_no"),
-    Label(r"入院日期|入院时间", _H, "admitted", _D),
-    Label(r"出院日期|出院时间", _H, "discharged", _D),
+    Label(r"入院日期|入院时间|入院(?=:)", _H, "admitted", _D),
+    Label(r"出院日期|出院时间|出院(?=:)", _H, "discharged", _D),
     Label(r"医保类[型别]", _H, "insurance_type"),
     Label(r"住院科别|住院科室|科室|科别", _H, "department"),
     Label(r"床号", _H, "bed"),
@@ -1266,7 +1266,8 @@ def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillF
     return None
 
 
-_PERIOD_LABEL = re.compile(r"住院(?:时间|日期)(?!.*出院)")
+# the stay as one period: 住院时间, 住院日期, 住院期间, 住院起止日期, 入出院日期 (not 住院日期 beside 出院日期)
+_PERIOD_LABEL = re.compile(r"住院(?:时间|日期|期间|起止(?:日期|时间)?)(?!.*出院)|入出院(?:日期|时间)")
 _ANY_DATE = re.compile(rf"(\d{{4}})(?:{_DSEP}|年)(\d{{1,2}})(?:{_DSEP}|月)(\d{{1,2}})日?|(?<![0-9])(\d{{4}})(\d{{2}})(\d{{2}})(?![0-9])")
 
 
@@ -1384,7 +1385,8 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         found["totals"]["total_figures"] = total
     head = found["header"]
     for key, f in stay_period(cells).items():
-        head.setdefault(key, f)
+        if head.get(key) is None or head[key].value is None:  # 出院日期 inside 入出院日期 read the period as its value
+            head[key] = f
     if (f := head.get("hospital")) is not None:
         head["hospital"] = _hospital_cleaned(f)
     if not _is_hospital(head.get("hospital")) and (h := hospital_near_label(cells) or hospital_from_title(cells, page.height)):

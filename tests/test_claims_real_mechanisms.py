@@ -199,6 +199,23 @@ def test_stay_period_and_values_run_into_the_next_label():
     assert claim.payments["fund"].value == Decimal("9248.85")
 
 
+@pytest.mark.parametrize("cells", [
+    [(54, "住院期间：2021-04-23至2021-04-24")],
+    [(54, "住院起止日期：20210423至20210424")],
+    [(54, "入出院日期：2021-04-23/2021-04-24")],  # 出院日期 inside it must not take the period as its value
+    [(54, "入院：2021-04-23"), (700, "出院：2021-04-24")],
+    [(54, "住院时间：2021-04-23 10:20:33至2021-04-24 09:10:00")],
+])
+def test_stay_dates_under_the_labels_forms_print(cells):
+    claim = structure_page(page([*receipt_top(), *(line(x, 266, text) for x, text in cells)]), verify=False)
+    assert str(claim.header["admitted"].value) == "2021-04-23" and str(claim.header["discharged"].value) == "2021-04-24"
+
+
+def test_a_short_stay_label_needs_its_colon():
+    claim = structure_page(page([*receipt_top(), line(54, 266, "出院带药2021-04-24")]), verify=False)
+    assert "discharged" not in claim.header
+
+
 # ---------------------------------------------------------------------------------------------
 # several receipts on one sheet
 
