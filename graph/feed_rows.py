@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 
 from neo4j.exceptions import ConstraintError, DriverError, Neo4jError, TransientError
 
-from graph.writer import RERUN_ERRORS, server_error
+from graph.writer import RERUN_ERRORS, in_transaction, server_error
 
 FEED_KEYS: tuple[tuple[str, str, str], ...] = (
     ("transfer_transfer_id", "Transfer", "transfer_id"),
@@ -152,6 +152,14 @@ def _links(label: str, key: str, rel: str, rows: list[dict]) -> list[tuple[str, 
             (pat_q, [{"id": r[key], "pid": r["pid"]} for r in rows if not r.get("eid") and r.get("pid")])]
 
 
+def _run_all(tx, statements: list[tuple[str, list[dict]]]) -> None:
+    for query, rows in statements:
+        if query == _PATIENTS:
+            tx.run(query, ids=[r["id"] for r in rows]).consume()
+        else:
+            tx.run(query, rows=rows).consume()
+
+
 def write_ops(writer, ops: Sequence[tuple[str, dict]], constraint_attempts: int = 10) -> int:
     """Apply feed ops in one transaction on ``writer`` (a ``graph.writer.GraphWriter``: its driver and
     database). Connection errors are raised for the caller's reconnect loop
@@ -165,13 +173,7 @@ def write_ops(writer, ops: Sequence[tuple[str, dict]], constraint_attempts: int 
     while True:
         attempt += 1
         try:
-            with writer.driver.session(database=writer.database) as session, session.begin_transaction() as tx:
-                for query, rows in statements:
-                    if query == _PATIENTS:
-                        tx.run(query, ids=[r["id"] for r in rows]).consume()
-                    else:
-                        tx.run(query, rows=rows).consume()
-                tx.commit()
+            in_transaction(writer.driver, writer.database, lambda tx: _run_all(tx, statements))
             return len(statements)
         except (Neo4jError, DriverError) as exc:
             if not isinstance(server_error(exc), (*RERUN_ERRORS, TransientError)) or attempt >= constraint_attempts:

@@ -59,6 +59,7 @@ from core.records import (
     LineItem,
     utcnow,
 )
+from graph.writer import GraphWriter
 
 __all__ = ["CHARGE_LABEL", "CHARGE_REL", "SCHEMA", "charges_from_file", "claim_from_graph", "claim_ids",
            "ensure_schema", "link_claim", "read_inputs", "reconcile_claim", "reconciliation_view", "write_charges",
@@ -231,14 +232,14 @@ def write_charges(driver, charges: Sequence[Charge], encounters: dict[str, dict]
     pat_rows = [{"pid": pid, "props": dict(_prop(k, v) for k, v in facts.items() if k in _PATIENT_PROPS)}
                 for pid, facts in (patients or {}).items()]
     rows = [charge_row(c, (encounters or {}).get(c.encounter_id, {}).get("patient_id")) for c in charges]
-    with driver.session(database=database) as s:
-        if pat_rows:
-            s.execute_write(lambda tx: tx.run(_WRITE_PATIENTS, rows=pat_rows).consume())
-        if enc_rows:
-            s.execute_write(lambda tx: tx.run(_WRITE_ENCOUNTERS, rows=enc_rows).consume())
-        for i in range(0, len(rows), batch):
-            part = rows[i:i + batch]
-            s.execute_write(lambda tx, part=part: tx.run(_WRITE_CHARGES, rows=part).consume())
+    writer = GraphWriter(driver, database)  # its transactions and retries (graph.writer.in_transaction says why)
+    if pat_rows:
+        writer.transact(lambda tx: tx.run(_WRITE_PATIENTS, rows=pat_rows).consume())
+    if enc_rows:
+        writer.transact(lambda tx: tx.run(_WRITE_ENCOUNTERS, rows=enc_rows).consume())
+    for i in range(0, len(rows), batch):
+        part = rows[i:i + batch]
+        writer.transact(lambda tx, part=part: tx.run(_WRITE_CHARGES, rows=part).consume())
     return len(rows)
 
 
@@ -526,8 +527,7 @@ def write_findings(driver, rec: Reconciliation, database: str | None = None) -> 
         if rec.context is not None and rec.context.encounter_id:
             tx.run(_LINK_STAY, cid=cid, eid=rec.context.encounter_id).consume()
 
-    with driver.session(database=database) as s:
-        s.execute_write(work)
+    GraphWriter(driver, database).transact(work)
     return len(rows)
 
 

@@ -264,6 +264,22 @@ def server_error(exc: Exception) -> Exception:
     return exc
 
 
+def in_transaction(driver, database: str | None, work: Callable[[Any], T]) -> T:
+    """``work(tx)`` in one explicit write transaction, committed; closed by its session, never by itself.
+
+    Why not ``with session.begin_transaction() as tx`` (or ``execute_write``): on a server failure the
+    ``neo4j`` driver (6.4) hands the connection back to the pool at once, yet closing the failed
+    ``Transaction`` still checks that connection (a non-blocking read, ``at_eof``), racing the thread that took
+    it next: the other thread's read blocks, or its reply is eaten. Threads sharing a driver hung that way
+    here (once in about 500 runs of four writers racing, ``tests/test_graph_writer.py``). The session rolls
+    back only a transaction it still holds, on its own connection."""
+    with driver.session(database=database) as session:
+        tx = session.begin_transaction()
+        result = work(tx)
+        tx.commit()
+        return result
+
+
 def _is_retryable(exc: Exception) -> bool:
     if isinstance(exc, (ServiceUnavailable, SessionExpired)):
         return True
@@ -366,7 +382,7 @@ class GraphWriter:
         latest = list({r.claim_id: r for r in rows}.values())  # the same claim twice: the last one wins
         for chunk in _chunks(latest, lambda r: 1 + len(r.items) + len(r.matches) + len(r.findings),
                              self.batch_size):
-            self._transact(lambda tx, chunk=chunk: self._claims_tx(tx, chunk))
+            self.transact(lambda tx, chunk=chunk: self._claims_tx(tx, chunk))
         return [r.claim_id for r in rows]
 
     def write_claim(self, claim: Claim, patient_id: str | None = None) -> str:
@@ -416,7 +432,7 @@ class GraphWriter:
             return 1 + len(d.mentions) + len(d.statements) + len(d.asserts)
 
         for chunk in _chunks(list(docs.values()), weight, self.batch_size):
-            self._transact(lambda tx, chunk=chunk: self._records_tx(tx, chunk))
+            self.transact(lambda tx, chunk=chunk: self._records_tx(tx, chunk))
 
     def _records_tx(self, tx, chunk: list[DocRows]) -> int:
         stored = {r["id"]: r["hash"] for r in tx.run(_DOC_HASHES, ids=[d.doc_id for d in chunk])}
@@ -494,20 +510,17 @@ class GraphWriter:
     def _run_batches(self, query: str, rows: list[dict]) -> int:
         for i in range(0, len(rows), self.batch_size):
             batch = rows[i:i + self.batch_size]
-            self._transact(lambda tx, batch=batch: tx.run(query, rows=batch).consume())
+            self.transact(lambda tx, batch=batch: tx.run(query, rows=batch).consume())
         return len(rows)
 
-    def _transact(self, work: Callable[[Any], T]) -> T:
+    def transact(self, work: Callable[[Any], T]) -> T:
         """Run ``work(tx)`` in one write transaction, retried as a whole (module docstring)."""
         deadline = time.monotonic() + self.max_wait_s
         attempt = 0
         while True:
             attempt += 1
             try:
-                with self.driver.session(database=self.database) as session, session.begin_transaction() as tx:
-                    result = work(tx)
-                    tx.commit()
-                return result
+                return in_transaction(self.driver, self.database, work)
             except (Neo4jError, DriverError) as exc:
                 error = server_error(exc)
                 if isinstance(error, RERUN_ERRORS):

@@ -339,11 +339,11 @@ def test_constraint_error_is_retried_then_raised(writer, graph_db, uid):
         tx.run(f"{verb} (:Patient {{pid: $pid}})", pid=f"dup-{uid}").consume()
 
     retries = writer.retries
-    writer._transact(work)
+    writer.transact(work)
     assert len(attempts) == 2 and writer.retries == retries + 1
     stubborn = GraphWriter(graph_db.driver, graph_db.database, constraint_attempts=3, backoff_s=0.001)
     with pytest.raises(ConstraintError):
-        stubborn._transact(lambda tx: tx.run("CREATE (:Patient {pid: $pid})", pid=f"dup-{uid}").consume())
+        stubborn.transact(lambda tx: tx.run("CREATE (:Patient {pid: $pid})", pid=f"dup-{uid}").consume())
     assert stubborn.retries == 2
     assert q(graph_db, "MATCH (p:Patient {pid: $p}) RETURN count(p) AS n", p=f"dup-{uid}") == [{"n": 1}]
 
@@ -368,13 +368,13 @@ def test_server_failure_is_rerun_a_bounded_number_of_times(writer, graph_db, uid
         tx.run("MERGE (:Patient {pid: $pid})", pid=f"db-{uid}").consume()
 
     retried = writer.retried.copy()
-    writer._transact(work)
+    writer.transact(work)
     assert len(attempts) == 3
     assert writer.retried["DatabaseError"] == retried["DatabaseError"] + 2  # counted by the server's error
     assert q(graph_db, "MATCH (p:Patient {pid: $p}) RETURN count(p) AS n", p=f"db-{uid}") == [{"n": 1}]
     stubborn = GraphWriter(graph_db.driver, graph_db.database, constraint_attempts=3, backoff_s=0.001)
     with pytest.raises(DatabaseError):
-        stubborn._transact(lambda tx: tx.run(fail).consume())
+        stubborn.transact(lambda tx: tx.run(fail).consume())
     assert stubborn.retries == 2
 
 
