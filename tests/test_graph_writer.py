@@ -378,6 +378,46 @@ def test_server_failure_is_rerun_a_bounded_number_of_times(writer, graph_db, uid
     assert stubborn.retries == 2
 
 
+def test_a_failed_transaction_never_reads_the_connection_it_handed_back(graph_db, monkeypatch):
+    """On a server failure the driver hands the connection back to the pool at once; closing the failed
+    transaction through its own context manager then reads that connection (``at_eof``), racing whichever thread
+    took it next, which hung writers sharing a driver (benchmarks/graph_race.py). The writer's transactions are
+    closed by their session instead: no read of a connection that is back in the pool."""
+    from neo4j._async_compat.network import BoltSocketBase
+    from neo4j.exceptions import DatabaseError
+
+    from graph.writer import in_transaction
+
+    fail = "UNWIND [1] AS x CALL db.no_such_procedure() YIELD y RETURN y"  # fails at RUN, as a conflict does
+    conn = graph_db.server.connection()
+    with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password)) as driver:
+        pooled_reads = []
+        at_eof = BoltSocketBase.at_eof
+
+        def spy(sock):
+            owner = [c for cs in driver._pool.connections.values() for c in cs if c.socket is sock]
+            if owner and not owner[0].in_use:
+                pooled_reads.append(owner[0].connection_id)
+            return at_eof(sock)
+
+        monkeypatch.setattr(BoltSocketBase, "at_eof", spy)
+
+        def closed_by_itself(tx_work):  # what the writer did before: the failed transaction reads a pooled connection
+            with driver.session(database=graph_db.database) as session, session.begin_transaction() as tx:
+                tx_work(tx)
+
+        with pytest.raises(DatabaseError):
+            closed_by_itself(lambda tx: tx.run(fail).consume())
+        assert pooled_reads, "this neo4j driver no longer reads a handed-back connection: in_transaction may go"
+        pooled_reads.clear()
+        with pytest.raises(DatabaseError):
+            in_transaction(driver, graph_db.database, lambda tx: tx.run(fail).consume())
+        with pytest.raises(DatabaseError):
+            GraphWriter(driver, graph_db.database, constraint_attempts=2, backoff_s=0.001).transact(
+                lambda tx: tx.run(fail).consume())
+        assert pooled_reads == []
+
+
 def _server_threads(graph_db) -> str:
     """The graph server's own thread dump (SIGQUIT makes the JVM print it to its log), to see what it waits on."""
     import os
