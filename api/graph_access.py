@@ -127,8 +127,12 @@ class GraphAccess:
         return self.call(lambda driver, db: fn(GraphWriter(driver, db, max_wait_s=3.0)))
 
     def ping(self) -> bool:
+        def one(driver, db) -> bool:  # auto-commit, not execute_query: see graph.writer.in_transaction
+            with driver.session(database=db) as session:
+                return session.run("RETURN 1 AS x").single()["x"] == 1
+
         try:
-            return self.call(lambda d, db: d.execute_query("RETURN 1 AS x", database_=db).records[0]["x"] == 1)
+            return self.call(one)
         except Exception:  # noqa: BLE001 - readiness answers yes or no
             return False
 
