@@ -78,8 +78,8 @@ def documents(uid: str) -> list[tuple[ClinicalRecord, list[Entity], list[Relatio
     return out
 
 
-def race_round(driver, database: str, uid: str, stall_s: float) -> tuple[str, Counter]:
-    """One round: 'ok', 'failed' or 'stalled', and the writers' retries by error class."""
+def race_round(driver, database: str, uid: str, stall_s: float) -> tuple[str, Counter, list[BaseException]]:
+    """One round: 'ok', 'failed' or 'stalled', the writers' retries by error class, and what they raised."""
     docs = documents(uid)
     writers = [GraphWriter(driver, database, batch_size=2, backoff_s=0.01) for _ in range(WRITERS)]
     errors: list[BaseException] = []
@@ -99,8 +99,8 @@ def race_round(driver, database: str, uid: str, stall_s: float) -> tuple[str, Co
         t.join(max(0.0, deadline - time.monotonic()))
     retried = sum((w.retried for w in writers), Counter())
     if any(t.is_alive() for t in threads):
-        return "stalled", retried
-    return ("failed" if errors else "ok"), retried + Counter(f"raised {type(e).__name__}" for e in errors)
+        return "stalled", retried, errors
+    return ("failed" if errors else "ok"), retried + Counter(f"raised {type(e).__name__}" for e in errors), errors
 
 
 def run_variant(conn, name: str, rounds: int, stall_s: float) -> dict:
@@ -108,17 +108,20 @@ def run_variant(conn, name: str, rounds: int, stall_s: float) -> dict:
     outcome: Counter = Counter()
     retried: Counter = Counter()
     first_stall = None
+    raised: dict[str, str] = {}  # one message per error class a writer raised
     t0 = time.monotonic()
     with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password)) as driver:
         for i in range(rounds):
-            result, r = race_round(driver, conn.database, f"{name[:1]}{i:05d}", stall_s)
+            result, r, errors = race_round(driver, conn.database, f"{name[:1]}{i:05d}", stall_s)
+            for e in errors:
+                raised.setdefault(type(e).__name__, f"round {i}: {e}"[:400])
             outcome[result] += 1
             retried += r
             if result == "stalled":
                 first_stall = i
                 break  # a stalled thread holds a pooled connection: this driver is not trusted further
     return {"rounds": sum(outcome.values()), **{k: outcome[k] for k in ("ok", "failed", "stalled")},
-            "first_stall_at_round": first_stall, "retried": dict(retried.most_common()),
+            "first_stall_at_round": first_stall, "retried": dict(retried.most_common()), "raised": raised,
             "seconds": round(time.monotonic() - t0, 1)}
 
 
