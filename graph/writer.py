@@ -46,9 +46,10 @@ one new concept raise it on both servers); the rerun finds the node the other wr
 26.10 also, rarely, reads a record that another transaction is rewriting as a broken chunk chain
 (``BrokenChunkChainException`` in its log, ``Neo.DatabaseError.General.UnknownError`` to the client; here
 about once in 400 runs of four writers racing on the same 12 documents, ``tests/test_graph_writer.py``); the
-rerun reads it whole. One that survives every attempt is a real violation or a real failure and is raised. Backoff is exponential with full jitter, so racing writers
-spread out. On ArcadeDB a conflict retries a whole batch: one writer per graph loads fastest (measured in
-benchmarks/graph.py; two writers with 10,000-row batches were half as fast as one).
+rerun reads it whole. One that survives every attempt is a real violation or a real failure and is raised.
+Backoff is exponential with full jitter, so racing writers spread out. On ArcadeDB a conflict retries a
+whole batch: one writer per graph loads fastest (measured in benchmarks/graph.py; two writers with
+10,000-row batches were half as fast as one).
 
 On a real Neo4j 5 every statement here runs as is (``IF NOT EXISTS`` schema, ``UNWIND``/``MERGE``/
 ``ON CREATE SET``, ``SET n += map``, ``EXISTS { pattern }``); the ``_lock`` property is Neo4j's documented
@@ -270,9 +271,9 @@ def in_transaction(driver, database: str | None, work: Callable[[Any], T]) -> T:
     Why not ``with session.begin_transaction() as tx`` (or ``execute_write``): on a server failure the
     ``neo4j`` driver (6.4) hands the connection back to the pool at once, yet closing the failed
     ``Transaction`` still checks that connection (a non-blocking read, ``at_eof``), racing the thread that took
-    it next: the other thread's read blocks, or its reply is eaten. Threads sharing a driver hung that way
-    here (once in about 500 runs of four writers racing, ``tests/test_graph_writer.py``). The session rolls
-    back only a transaction it still holds, on its own connection."""
+    it next: the other thread's read blocks, or its reply is eaten. Four writers sharing a driver hung that way
+    within a few hundred rounds (``benchmarks/graph_race.py``). The session rolls back only a transaction it
+    still holds, on its own connection."""
     with driver.session(database=database) as session:
         tx = session.begin_transaction()
         result = work(tx)
