@@ -40,16 +40,16 @@ Retries: each batch is an explicit transaction, retried here as a whole (the dri
 used, so one policy applies): ``TransientError`` (ArcadeDB reports write conflicts as
 ``DeadlockDetected``), ``ServiceUnavailable``/``SessionExpired`` (a server restart; commits whose outcome
 is unknown are safe to repeat, see above) until ``max_wait_s`` has passed, and ``ConstraintError`` and
-``DatabaseError`` up to ``constraint_attempts`` times (:data:`RERUN_ERRORS`): under concurrent ``MERGE`` on
-one unique key ArcadeDB raises ``ConstraintError`` where Neo4j waits on the lock (and two writers creating
-one new concept raise it on both servers); the rerun finds the node the other writer created. ArcadeDB
-26.10 also, rarely, reads a record that another transaction is rewriting as a broken chunk chain
-(``BrokenChunkChainException`` in its log, ``Neo.DatabaseError.General.UnknownError`` to the client; here
-about once in 400 runs of four writers racing on the same 12 documents, ``tests/test_graph_writer.py``); the
-rerun reads it whole. One that survives every attempt is a real violation or a real failure and is raised.
-Backoff is exponential with full jitter, so racing writers spread out. On ArcadeDB a conflict retries a
-whole batch: one writer per graph loads fastest (measured in benchmarks/graph.py; two writers with
-10,000-row batches were half as fast as one).
+``DatabaseError`` up to ``constraint_attempts`` times within that time (:data:`RERUN_ERRORS`): under
+concurrent ``MERGE`` on one unique key ArcadeDB raises ``ConstraintError`` where Neo4j waits on the lock
+(and two writers creating one new concept raise it on both servers); the rerun finds the node the other
+writer created. ArcadeDB 26.10 also, rarely, reads a record that another transaction is rewriting as a
+broken chunk chain (``BrokenChunkChainException`` in its log, ``Neo.DatabaseError.General.UnknownError`` to
+the client; about once in 400 rounds of four writers racing on the same 12 documents,
+``benchmarks/graph_race.py``); the rerun reads it whole. One that survives every attempt is a real
+violation or a real failure and is raised. Backoff is exponential with full jitter, so racing writers
+spread out. On ArcadeDB a conflict retries a whole batch: one writer per graph loads fastest (measured in
+benchmarks/graph.py; two writers with 10,000-row batches were half as fast as one).
 
 On a real Neo4j 5 every statement here runs as is (``IF NOT EXISTS`` schema, ``UNWIND``/``MERGE``/
 ``ON CREATE SET``, ``SET n += map``, ``EXISTS { pattern }``); the ``_lock`` property is Neo4j's documented
@@ -525,7 +525,7 @@ class GraphWriter:
             except (Neo4jError, DriverError) as exc:
                 error = server_error(exc)
                 if isinstance(error, RERUN_ERRORS):
-                    if attempt >= self.constraint_attempts:
+                    if attempt >= self.constraint_attempts or time.monotonic() > deadline:
                         raise
                 elif not _is_retryable(error) or time.monotonic() > deadline:
                     raise
