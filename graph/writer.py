@@ -45,7 +45,7 @@ concurrent ``MERGE`` on one unique key ArcadeDB raises ``ConstraintError`` where
 (and two writers creating one new concept raise it on both servers); the rerun finds the node the other
 writer created. ArcadeDB 26.10 also, rarely, reads a record that another transaction is rewriting as a
 broken chunk chain (``BrokenChunkChainException`` in its log, ``Neo.DatabaseError.General.UnknownError`` to
-the client; about once in 400 rounds of four writers racing on the same 12 documents,
+the client; 4 times in about 4,400 rounds of four writers racing on the same 12 documents,
 ``benchmarks/graph_race.py``); the rerun reads it whole. One that survives every attempt is a real
 violation or a real failure and is raised. Backoff is exponential with full jitter, so racing writers
 spread out. On ArcadeDB a conflict retries a whole batch: one writer per graph loads fastest (measured in

@@ -350,9 +350,9 @@ def test_constraint_error_is_retried_then_raised(writer, graph_db, uid):
 
 def test_server_failure_is_rerun_a_bounded_number_of_times(writer, graph_db, uid):
     """ArcadeDB reports a record read while another transaction rewrites it as an unknown database error (seen
-    about once in 400 runs of the racing test below); the writer reruns such a failure, also when it surfaces as
-    the cause of a later statement's ``TransactionError``, and raises one that persists. A real server-side
-    failure (a procedure the server lacks) stands in for it."""
+    4 times in about 4,400 rounds of the racing test below, benchmarks/graph_race.py); the writer reruns such a
+    failure, also when it surfaces as the cause of a later statement's ``TransactionError``, and raises one that
+    persists. A real server-side failure (a procedure the server lacks) stands in for it."""
     from neo4j.exceptions import DatabaseError
 
     fail = "UNWIND [1] AS x CALL db.no_such_procedure() YIELD y RETURN y"
