@@ -49,7 +49,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "graph_race.json"
 WRITERS = 4
 
 
-def _transaction_closes(driver, database, work):
+def transaction_closes(driver, database, work):
     """The transaction closed by its own context manager (the writer before the fix)."""
     with driver.session(database=database) as session, session.begin_transaction() as tx:
         result = work(tx)
@@ -57,7 +57,7 @@ def _transaction_closes(driver, database, work):
         return result
 
 
-VARIANTS = {"session_closes": writer_module.in_transaction, "transaction_closes": _transaction_closes}
+VARIANTS = {"session_closes": writer_module.in_transaction, "transaction_closes": transaction_closes}
 
 
 def _entity(text: str, surface: str, type_: str) -> Entity:
@@ -144,7 +144,8 @@ def main() -> None:
             writer_module.in_transaction = original
             server.down()
     out = {"benchmark": "graph-race", "command": "python benchmarks/graph_race.py " + " ".join(sys.argv[1:]),
-           "cpu": {"model": probe().cpu_model, "cores": os.cpu_count()}, "python": platform.python_version(), "neo4j_driver": neo4j.__version__,
+           "cpu": {"model": probe().cpu_model, "cores": os.cpu_count()}, "python": platform.python_version(),
+           "neo4j_driver": neo4j.__version__,
            "writers": WRITERS, "stall_s": args.stall_s, "variants": variants}
     text = json.dumps(out, ensure_ascii=False, indent=1)
     print(text)

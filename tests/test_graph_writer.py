@@ -348,6 +348,10 @@ def test_constraint_error_is_retried_then_raised(writer, graph_db, uid):
     assert q(graph_db, "MATCH (p:Patient {pid: $p}) RETURN count(p) AS n", p=f"dup-{uid}") == [{"n": 1}]
 
 
+# a real server-side failure (a procedure the server lacks), raised at RUN as a write conflict is
+FAILS_AT_RUN = "UNWIND [1] AS x CALL db.no_such_procedure() YIELD y RETURN y"
+
+
 def test_server_failure_is_rerun_a_bounded_number_of_times(writer, graph_db, uid):
     """ArcadeDB reports a record read while another transaction rewrites it as an unknown database error (seen
     4 times in about 4,400 rounds of the racing test below, benchmarks/graph_race.py); the writer reruns such a
@@ -355,7 +359,7 @@ def test_server_failure_is_rerun_a_bounded_number_of_times(writer, graph_db, uid
     persists. A real server-side failure (a procedure the server lacks) stands in for it."""
     from neo4j.exceptions import DatabaseError
 
-    fail = "UNWIND [1] AS x CALL db.no_such_procedure() YIELD y RETURN y"
+    fail = FAILS_AT_RUN
     attempts = []
 
     def work(tx):  # the first attempt fails on the server, the second hides that and runs on, the third writes
@@ -386,9 +390,10 @@ def test_a_failed_transaction_never_reads_the_connection_it_handed_back(graph_db
     from neo4j._async_compat.network import BoltSocketBase
     from neo4j.exceptions import DatabaseError
 
+    from benchmarks.graph_race import transaction_closes
     from graph.writer import in_transaction
 
-    fail = "UNWIND [1] AS x CALL db.no_such_procedure() YIELD y RETURN y"  # fails at RUN, as a conflict does
+    fail = FAILS_AT_RUN
     conn = graph_db.server.connection()
     with neo4j.GraphDatabase.driver(conn.uri, auth=(conn.user, conn.password)) as driver:
         pooled_reads = []
@@ -401,13 +406,8 @@ def test_a_failed_transaction_never_reads_the_connection_it_handed_back(graph_db
             return at_eof(sock)
 
         monkeypatch.setattr(BoltSocketBase, "at_eof", spy)
-
-        def closed_by_itself(tx_work):  # what the writer did before: the failed transaction reads a pooled connection
-            with driver.session(database=graph_db.database) as session, session.begin_transaction() as tx:
-                tx_work(tx)
-
-        with pytest.raises(DatabaseError):
-            closed_by_itself(lambda tx: tx.run(fail).consume())
+        with pytest.raises(DatabaseError):  # what the writer did before: the failed transaction reads a pooled one
+            transaction_closes(driver, graph_db.database, lambda tx: tx.run(fail).consume())
         assert pooled_reads, "this neo4j driver no longer reads a handed-back connection: in_transaction may go"
         pooled_reads.clear()
         with pytest.raises(DatabaseError):
@@ -434,32 +434,15 @@ def _server_threads(graph_db) -> str:
 def test_concurrent_writers_merge_same_keys(graph_db, uid):
     """Threads MERGE the same concepts, documents and relations at once: ArcadeDB answers the races with
     ConstraintError / write conflicts, the writer retries, and every count comes out exact."""
-    texts = [f"病{uid}{i % 4}伴症{uid}{i % 3}。" for i in range(12)]
-    docs = []
-    for i, t in enumerate(texts):
-        d, s = ent(t, f"病{uid}{i % 4}", "Disease"), ent(t, f"症{uid}{i % 3}", "Symptom")
-        docs.append(_doc(uid, i, t, [d, s], [rel(t, d, "临床表现", s)], patient_id=f"p-{uid}-{i % 5}"))
-    writers = [GraphWriter(graph_db.driver, graph_db.database, batch_size=2, backoff_s=0.01) for _ in range(4)]
-    errors = []
+    from benchmarks.graph_race import race_round
 
-    def work(w, k):
-        try:
-            order = docs[k:] + docs[:k]  # every thread writes every document, starting elsewhere
-            w.write_records(order)
-            w.merge_nodes("Disease", "key", [{"key": f"race-{uid}-{j}"} for j in range(30)])
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    # daemon threads joined with a limit: a writer stuck on a stalled server fails this test, not the whole run
-    threads = [threading.Thread(target=work, args=(w, k * 3), daemon=True) for k, w in enumerate(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    if any(t.is_alive() for t in threads):
+    # the benchmark's round: four writers sharing the driver, each writing every document starting elsewhere, in
+    # daemon threads joined with a limit, so a writer stuck on a stalled server fails this test, not the whole run
+    outcome, retried, errors = race_round(graph_db.driver, graph_db.database, uid, stall_s=300)
+    if outcome == "stalled":
         pytest.fail(f"a writer got no answer from the graph server for 5 minutes; {_server_threads(graph_db)}")
     assert not errors, errors
-    assert sum(w.retries for w in writers) > 0  # the races really happened
+    assert sum(retried.values()) > 0  # the races really happened
     n = q(graph_db, "MATCH (d:Document) WHERE d.doc_id STARTS WITH $p RETURN count(d) AS n", p=f"doc-{uid}-")
     assert n == [{"n": 12}]
     assert q(graph_db, "MATCH (c:Disease) WHERE c.key STARTS WITH $p RETURN count(c) AS n", p=f"race-{uid}-") == [
