@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from rapidfuzz.distance import Levenshtein
 
-from core.records import Claim, DocumentType, Finding, Page
+from core.records import Claim, DocumentType, Finding, Page, SealText, TextLine
 
 from .layout import cells_of, median_height, unstack
 from .repair import verify_claim
@@ -182,6 +182,18 @@ def receipt_regions(page: Page) -> list[list[int]]:
     return [g for g in groups if g]
 
 
+def seals_within(seals: tuple[SealText, ...], lines: tuple[TextLine, ...]) -> tuple[SealText, ...]:
+    """The seals whose centre lies among a receipt's lines (one receipt's seal never names another's hospital)."""
+    xs = [p[0] for line in lines for p in line.box]
+    ys = [p[1] for line in lines for p in line.box]
+
+    def inside(seal: SealText) -> bool:
+        cx, cy = sum(p[0] for p in seal.box) / 4, sum(p[1] for p in seal.box) / 4
+        return min(xs) <= cx <= max(xs) and min(ys) <= cy <= max(ys)
+
+    return tuple(s for s in seals if lines and inside(s))
+
+
 def structure_image(page: Page, *, verify: bool = True) -> list[Claim]:
     """The claims of one OCR'd image: one per receipt on it (``receipt_regions``). A region that gives
     no bill (no items, no total) is left out when another region gives one; with none, the whole page is
@@ -191,7 +203,8 @@ def structure_image(page: Page, *, verify: bool = True) -> list[Claim]:
         return [structure_page(page, verify=verify)]
     claims = []
     for k, region in enumerate(regions):
-        part = page.model_copy(update={"lines": tuple(page.lines[i] for i in region)})
+        lines = tuple(page.lines[i] for i in region)
+        part = page.model_copy(update={"lines": lines, "seals": seals_within(page.seals, lines)})
         claim = structure_page(part, verify=verify)
         if claim.items or claim.total_figures is not None:
             note = Finding(rule="structure.receipt_on_sheet", severity="info",

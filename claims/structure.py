@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import LCSseq, Levenshtein
 
 from core.records import BillField, Claim, DocumentType, FieldKind, Finding, LineItem, Page, PaymentKey
 
@@ -1348,6 +1348,66 @@ def hospital_from_title(cells: list[Cell], page_height: float) -> BillField | No
     return None
 
 
+# the seal's own words around the hospital's name in its ring (贵州省人民医院 收费专用章, 吉林大学第一医院住院处)
+_SEAL_WORDS = re.compile(r"(?:电子)?(?:票据|收费|财务|结算|发票|住院|门诊)?专用章|住院处|门诊部|收费处|结算处|"
+                         r"(?:现金|转账)?收讫")
+# the first name in a reading: it goes round the ring and on for a third, so a name may come twice
+_SEAL_NAME = re.compile(r"[\u4e00-\u9fff]{2,24}?(?:医院|卫生院|保健院|诊所|中心|卫生室|卫生站)")
+
+
+SEAL_SHARES = 0.6  # share of the printed name's characters the seal's reading must hold, in order, to fill it in
+
+
+def seal_names(page: Page) -> list[tuple[str, float, tuple]]:
+    """Hospital names read in the rings of the page's red seals (``ocr.seals``), each with the recogniser's
+    confidence and the seal's box, the most often read first (then the surest): every seal is read twice, so
+    a name both readings agree on leads."""
+    found: dict[str, list[tuple[float, tuple]]] = {}
+    for seal in page.seals:
+        for text, confidence in seal.readings:
+            for part in _SEAL_WORDS.split(simplify("".join(nfkc(text).split()))):
+                if (m := _SEAL_NAME.search(part)) and not _INSTITUTION_TYPE.fullmatch(m[0]):
+                    found.setdefault(m[0], []).append((confidence, seal.box))
+    ranked = sorted(found.items(), key=lambda kv: (-len(kv[1]), -max(kv[1])[0]))
+    return [(name, *max(seen)) for name, seen in ranked]
+
+
+def _fill_gaps(printed: str, seal: str, *, seal_surer: bool) -> str:
+    """The printed name with the characters the seal shows between two it shares with it. Where both read
+    other characters, the seal's are taken when it read more of them there or was read more surely than the
+    print (遵义医到大附属医院 under the seal, 医科大学附属医院 in its ring); the print's ends stand (a seal's
+    reading starts and ends in its own words and ornaments: 与遵义…, …医院店)."""
+    ops = list(Levenshtein.opcodes(printed, seal))
+    shared = [k for k, o in enumerate(ops) if o.tag == "equal"]
+    out = []
+    for k, o in enumerate(ops):
+        inside = bool(shared) and shared[0] < k < shared[-1]
+        more = o.dest_end - o.dest_start - (o.src_end - o.src_start)
+        seal_part = o.tag == "insert" or (o.tag == "replace" and (more > 0 or (more == 0 and seal_surer)))
+        out.append(seal[o.dest_start:o.dest_end] if inside and seal_part else printed[o.src_start:o.src_end])
+    return "".join(out)
+
+
+def with_seal_name(printed: BillField | None, names: list[tuple[str, float, tuple]]) -> BillField | None:
+    """The hospital's name with what its seal shows: the printed reading is the spine, the seal fills in the
+    characters it lost (贵州民院 + 贵州省人民医院 → 贵州省人民医院), and the ones it misread where the seal was
+    read more surely; with no name printed, the seal's name. A field built from the seal is always reviewed:
+    it is two readings joined, not one."""
+    if not names:
+        return printed
+    seal, confidence, box = names[0]
+    text = printed.value if printed is not None and isinstance(printed.value, str) else ""
+    if text and LCSseq.similarity(text, seal) < SEAL_SHARES * len(text):
+        return printed  # the print names another institution than the seal, or is no name at all: left to review
+    merged = _fill_gaps(text, seal, seal_surer=confidence > printed.confidence) if text else seal
+    if merged == text:
+        return printed  # the print is whole
+    note = f"read in the red seal ({seal!r}, confidence {confidence:.2f})" + (f"; printed {text!r}" if text else "")
+    base = printed or BillField(name="hospital", kind=FieldKind.text, confidence=confidence, box=box)
+    return base.model_copy(update={"value": merged, "raw": base.raw or seal, "needs_review": True,
+                                   "confidence": min(base.confidence, confidence), "note": note})
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1392,6 +1452,8 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
     if not _is_hospital(head.get("hospital")) and (h := hospital_near_label(cells) or hospital_from_title(cells, page.height)):
         # no name after 收款单位, or no institution's name there (a stamp's text, a misread): a whole
         # hospital name printed on its own near the label or above the title is the hospital
+        head["hospital"] = h
+    if (h := with_seal_name(head.get("hospital"), seal_names(page))) is not None:
         head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),

@@ -99,8 +99,17 @@ class TextSource(str, Enum):
     pdf_text = "pdf-text"  # the PDF's own text layer, no recognition needed
 
 
+class SealText(Record):
+    """The ring of a red seal (印章) on a page, unrolled and read (``ocr.seals``): the seal's box, and its
+    readings, as scanned and with only the red ink kept, each with the recogniser's confidence."""
+
+    box: Quad
+    readings: tuple[tuple[str, float], ...] = ()
+
+
 class Page(Record):
-    """One page of a document after OCR: lines in reading order, in the upright page's pixels."""
+    """One page of a document after OCR: lines in reading order, in the upright page's pixels; the rings of
+    its red seals apart (they are no line of the page's text)."""
 
     doc_id: str
     index: int = Field(ge=0)
@@ -109,6 +118,7 @@ class Page(Record):
     rotation: int = Field(0, description="clockwise degrees applied to make the page upright")
     source: TextSource = TextSource.ocr
     lines: tuple[TextLine, ...] = ()
+    seals: tuple[SealText, ...] = ()
     provenance: Provenance | None = None
 
     @property

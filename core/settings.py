@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     ocr_det_max_side: int = Field(1280, ge=320, description="detection input's longest side, pixels")
     ocr_det_fine_max_side: int = Field(2560, ge=0, description="longest side a page whose text is small at "
                                        "ocr_det_max_side is detected again at, pixels (0: never)")
+    ocr_seals: int = Field(4, ge=0, le=16, description="red seals per page whose ring is read (ocr.seals; 0: none)")
     pdf_dpi: int = Field(200, ge=72, le=600)
 
     # Input limits

@@ -14,7 +14,7 @@ from itertools import islice
 
 import numpy as np
 
-from core.records import Page, Provenance, TextLine, TextSource
+from core.records import Page, Provenance, SealText, TextLine, TextSource
 from core.settings import Settings, get_settings
 from ocr.classify import DirectionClassifier
 from ocr.detect import Detector, DetParams
@@ -24,10 +24,11 @@ from ocr.models import OcrModels, load
 from ocr.order import reading_order
 from ocr.readers import PageImage
 from ocr.recognize import Recognizer
+from ocr.seals import find_seals, unroll
 
 PAGES_PER_BATCH = 4  # pages whose crops share recognition batches (bounds memory on long PDFs)
 FLIP_THRESHOLD = 0.9  # a single line is turned only when the classifier is this sure it is upside down
-PREPARE_VERSION = "plain/1"  # how a page image is prepared before detection (part of OCR cache keys)
+PREPARE_VERSION = "plain/1+seals/1"  # how a page is prepared and what is read on it (part of OCR cache keys)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class _PageWork:
     quads: list[np.ndarray]
     crops: list[np.ndarray]
     rotation: int
+    seals: list[tuple[tuple, list[np.ndarray]]]  # each seal's box and its unrolled strips
 
 
 def lies_on_side(quads: Sequence[np.ndarray]) -> bool:
@@ -101,7 +103,9 @@ class OcrEngine:
             crops = [np.ascontiguousarray(np.rot90(c, 2)) if p > FLIP_THRESHOLD else c for c, p in zip(crops, p180)]
         deadline.check()
         order = reading_order(quads)
-        return _PageWork(image, [quads[i] for i in order], [crops[i] for i in order], rotation)
+        seals = [(s.quad, list(unroll(image, s))) for s in find_seals(image, self.settings.ocr_seals)]
+        deadline.check()
+        return _PageWork(image, [quads[i] for i in order], [crops[i] for i in order], rotation, seals)
 
     def read(self, pages: Iterable[PageImage], doc_id: str = "") -> list[Page]:
         """OCR pages; crops of several pages share recognition batches. Pages with a text layer skip OCR."""
@@ -116,16 +120,20 @@ class OcrEngine:
                     out.append(self._text_layer_page(page, doc_id))
                 else:
                     work.append((page, self._detect_and_orient(page.image, deadline)))
-            crops = [c for _, w in work for c in w.crops]
-            texts = iter(self.recognizer(crops))
+            texts = iter(self.recognizer([c for _, w in work for c in w.crops]))
+            # seal strips in batches of their own: the page's lines read the same with seals read or not
+            rings = iter(self.recognizer([s for _, w in work for _, strips in w.seals for s in strips]))
             deadline.check()
             for page, w in work:
                 lines = [TextLine(box=tuple(map(tuple, quad)), text=rec.text, confidence=min(rec.confidence, 1.0),
                                   alternatives=rec.alternatives)
                          for quad, rec in zip(w.quads, texts) if rec.text.strip()]
+                seals = [SealText(box=box, readings=tuple((r.text, round(min(r.confidence, 1.0), 4))
+                                                          for r in (next(rings) for _ in strips)))
+                         for box, strips in w.seals]
                 h, wd = w.image.shape[:2]
                 out.append(Page(doc_id=doc_id, index=page.index, width=wd, height=h, rotation=w.rotation,
-                                lines=tuple(lines), provenance=self.provenance))
+                                lines=tuple(lines), seals=tuple(seals), provenance=self.provenance))
         return sorted(out, key=lambda p: p.index)
 
     @staticmethod
