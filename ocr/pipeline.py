@@ -28,7 +28,7 @@ from ocr.seals import find_seals, unroll
 
 PAGES_PER_BATCH = 4  # pages whose crops share recognition batches (bounds memory on long PDFs)
 FLIP_THRESHOLD = 0.9  # a single line is turned only when the classifier is this sure it is upside down
-PREPARE_VERSION = "plain/1+seals/1"  # how a page is prepared and what is read on it (part of OCR cache keys)
+PREPARE_VERSION = "plain/1+seals/1+finer-guard/1"  # how a page is prepared and read (part of OCR cache keys)
 
 
 @dataclass
