@@ -116,6 +116,17 @@ def test_the_seal_fills_in_the_hospitals_name(printed, readings, want):
         assert got is field  # untouched
 
 
+def test_the_seal_settles_a_character_the_recogniser_nearly_read_in_the_print():
+    """遵义医到大附属医院 under the seal with 科 the runner-up for 到: the seal's 科 is taken, though its reading
+    (0.83) is less sure than the print's (0.95); without the runner-up the print's 到 stands."""
+    from claims.structure import seal_names, with_seal_name
+
+    page, field = _page("遵义医到大附属医院", ("医科大学附属医院《多)医", 0.83))
+    assert with_seal_name(field, seal_names(page), {3: "科"}).value == "遵义医科大学附属医院"
+    assert with_seal_name(field, seal_names(page), {3: "车"}).value == "遵义医到大学附属医院"
+    assert with_seal_name(field, seal_names(page)).value == "遵义医到大学附属医院"
+
+
 def test_a_seal_naming_another_institution_leaves_the_print():
     from claims.structure import seal_names, with_seal_name
 
@@ -144,3 +155,27 @@ def test_a_seal_reading_with_its_own_words_around_the_name_still_fills_the_print
     page, field = _page("贵州民院", ("出与瑶贵州省人民医院尊里手", 0.64), ("出气瑶贵州省人民医院尊出与", 0.66))
     got = with_seal_name(field, seal_names(page))
     assert got.value == "贵州省人民医院" and got.raw == "贵州民院" and got.needs_review
+
+
+def test_a_structured_receipt_takes_its_hospital_from_the_print_and_the_seal():
+    """structure_page end to end on a hand-made receipt: the printed name after 收款单位 (科 the runner-up for its
+    到) and the seal's ring give 遵义医科大学附属医院, flagged with both readings in its note; without the seal the
+    print stands, unflagged."""
+    from claims.structure import structure_page
+    from core.records import TextLine
+
+    def line(x: float, y: float, text: str, alternatives=()) -> TextLine:
+        w = 20 * len(text)
+        return TextLine(box=((x, y), (x + w, y), (x + w, y + 24), (x, y + 24)), text=text, confidence=0.95,
+                        alternatives=alternatives)
+
+    lines = (line(300, 20, "贵州省医疗门诊收费票据（电子）"), line(40, 100, "项目名称"), line(300, 100, "金额（元）"),
+             line(40, 140, "挂号费"), line(300, 140, "2.00"), line(40, 200, "金额合计（大写）贰元整"),
+             line(400, 200, "（小写）2.00"), line(40, 300, "收款单位（章）：遵义医到大附属医院", ((11, "科", 0.113),)))
+    seal = SealText(box=((200, 250), (400, 250), (400, 450), (200, 450)), readings=(("医科大学附属医院《多)医", 0.83),))
+    page = Page(doc_id="d", index=0, width=800, height=500, lines=lines, seals=(seal,))
+    hospital = structure_page(page).header["hospital"]
+    assert hospital.value == "遵义医科大学附属医院" and hospital.needs_review
+    assert "red seal" in hospital.note and hospital.raw == "遵义医到大附属医院"
+    alone = structure_page(page.model_copy(update={"seals": ()})).header["hospital"]
+    assert alone.value == "遵义医到大附属医院" and not alone.needs_review
