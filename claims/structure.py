@@ -1372,7 +1372,7 @@ def seal_names(page: Page) -> list[tuple[str, float, tuple]]:
     return [(name, *max(seen)) for name, seen in ranked]
 
 
-def _fill_gaps(printed: str, seal: str, *, seal_surer: bool, runner_ups: dict[int, str]) -> str:
+def _fill_gaps(printed: str, seal: str, *, seal_surer: bool, runner_ups: dict[int, set[str]]) -> str:
     """The printed name with the characters the seal shows between two it shares with it. Where both read
     other characters, the seal's are taken when it read more of them there, was read more surely than the
     print, or reads what the recogniser nearly read in the print (遵义医到大附属医院, 科 the runner-up for 到,
@@ -1384,25 +1384,15 @@ def _fill_gaps(printed: str, seal: str, *, seal_surer: bool, runner_ups: dict[in
     for k, o in enumerate(ops):
         inside = bool(shared) and shared[0] < k < shared[-1]
         more = o.dest_end - o.dest_start - (o.src_end - o.src_start)
-        nearly = all(runner_ups.get(o.src_start + i) == seal[o.dest_start + i] for i in range(o.src_end - o.src_start))
-        seal_part = o.tag == "insert" or (o.tag == "replace" and (more > 0 or (more == 0 and (seal_surer or nearly))))
+        nearly = more == 0 and all(seal[o.dest_start + i] in runner_ups.get(o.src_start + i, ())
+                                   for i in range(o.src_end - o.src_start))
+        seal_part = o.tag == "insert" or (o.tag == "replace" and (more > 0 or (more == 0 and seal_surer) or nearly))
         out.append(seal[o.dest_start:o.dest_end] if inside and seal_part else printed[o.src_start:o.src_end])
     return "".join(out)
 
 
-def _runner_ups(field: BillField | None, cells: list[Cell]) -> dict[int, str]:
-    """The recogniser's runner-up characters of a text field, by index in its value (none where the value is not
-    the cell's text as read)."""
-    if field is None or not isinstance(field.value, str):
-        return {}
-    for c in cells:
-        if c.box == field.box and (start := c.text.find(field.value)) >= 0:
-            return {i - start: ch for i, ch, _ in c.alternatives if 0 <= i - start < len(field.value)}
-    return {}
-
-
 def with_seal_name(printed: BillField | None, names: list[tuple[str, float, tuple]],
-                   runner_ups: dict[int, str] | None = None) -> BillField | None:
+                   runner_ups: dict[int, set[str]] | None = None) -> BillField | None:
     """The hospital's name with what its seal shows: the printed reading is the spine, the seal fills in the
     characters it lost (贵州民院 + 贵州省人民医院 → 贵州省人民医院), and the ones it misread where the seal was
     read more surely or reads the print's runner-up (``runner_ups``, by index in the printed value); with no name
@@ -1470,7 +1460,8 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         # hospital name printed on its own near the label or above the title is the hospital
         head["hospital"] = h
     printed = head.get("hospital")
-    if (h := with_seal_name(printed, seal_names(page), _runner_ups(printed, cells))) is not None:
+    nearly = _runner_ups(printed.value, cells) if printed is not None and isinstance(printed.value, str) else {}
+    if (h := with_seal_name(printed, seal_names(page), nearly)) is not None:
         head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),

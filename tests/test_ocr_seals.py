@@ -97,6 +97,8 @@ def _page(printed: str | None, *readings: tuple[str, float]) -> tuple[Page, Bill
     ("遵义医到大附属医院", [("医科大学附属医", 0.99), ("医科大学附属医院)", 0.99)], "遵义医科大学附属医院"),
     # the print's ends stand: what a reading has before its first shared character may be the seal's own words
     ("人民医院", [("南直第三人民医院南", 0.92), ("华百南省直第三人民医院百南", 0.83)], "人民医院"),
+    # characters printed after the seal's reading ends stay (and are no index into the seal's reading)
+    ("贵州民院门诊", [("贵州省人民医院", 0.98)], "贵州省人民医院门诊"),
     # no name printed at all: the seal's, without its own words (住院处, 收费专用章)
     (None, [("吉林大学第一医院住院处", 0.94), ("吉林大学第一医院住院健", 0.93)], "吉林大学第一医院"),
     # a printed name the seal only misreads is left alone
@@ -122,8 +124,8 @@ def test_the_seal_settles_a_character_the_recogniser_nearly_read_in_the_print():
     from claims.structure import seal_names, with_seal_name
 
     page, field = _page("遵义医到大附属医院", ("医科大学附属医院《多)医", 0.83))
-    assert with_seal_name(field, seal_names(page), {3: "科"}).value == "遵义医科大学附属医院"
-    assert with_seal_name(field, seal_names(page), {3: "车"}).value == "遵义医到大学附属医院"
+    assert with_seal_name(field, seal_names(page), {3: {"科"}}).value == "遵义医科大学附属医院"
+    assert with_seal_name(field, seal_names(page), {3: {"车"}}).value == "遵义医到大学附属医院"
     assert with_seal_name(field, seal_names(page)).value == "遵义医到大学附属医院"
 
 
