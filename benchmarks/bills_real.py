@@ -459,7 +459,8 @@ def ocr_config(engine) -> dict:
     weights = {t: _weights_sha(getattr(m, t)) for t in ("det", "cls", "rec")}
     return {"generation": s.ocr_models, "version": m.version, "precision": m.rec.executes,
             "det_max_side": s.ocr_det_max_side, "det_fine_max_side": s.ocr_det_fine_max_side,
-            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights}
+            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights,
+            **({"seals": s.ocr_seals} if hasattr(s, "ocr_seals") else {})}
 
 
 def _weights_sha(model) -> str | None:
