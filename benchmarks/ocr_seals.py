@@ -24,15 +24,11 @@ if __package__ in (None, ""):  # run as a file: make the project importable
 import argparse
 import json
 import time
-import unicodedata
 
 from benchmarks.bills_real import REAL_DIR, cpu_name, part_of, publish, transcriptions
+from claims.evaluate import norm_text as _key
 
 RESULT = Path(__file__).resolve().parent / "results" / "ocr_seals.json"
-
-
-def _key(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
 
 
 def _read_both(engine, image, seconds: dict) -> object:

@@ -1459,10 +1459,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         # no name after 收款单位, or no institution's name there (a stamp's text, a misread): a whole
         # hospital name printed on its own near the label or above the title is the hospital
         head["hospital"] = h
-    printed = head.get("hospital")
-    nearly = _runner_ups(printed.value, cells) if printed is not None and isinstance(printed.value, str) else {}
-    if (h := with_seal_name(printed, seal_names(page), nearly)) is not None:
-        head["hospital"] = h
+    if page.seals:
+        printed = head.get("hospital")
+        nearly = _runner_ups(printed.value, cells) if printed is not None and isinstance(printed.value, str) else {}
+        if (h := with_seal_name(printed, seal_names(page), nearly)) is not None:
+            head["hospital"] = h
     claim = Claim(doc_type=doc_type, header=head, items=tuple(items),
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),
                   payments=found["payments"], findings=tuple(missing(doc_type, items, found)), **base)

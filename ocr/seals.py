@@ -159,17 +159,21 @@ def unroll(image: np.ndarray, seal: Seal) -> tuple[np.ndarray, np.ndarray]:
     rows = max(16, round((outer - inner) * mean_r))
     radii = np.linspace(outer, inner, rows, dtype=np.float32)
 
-    def sample(img: np.ndarray, theta: np.ndarray, mode: int, fill) -> np.ndarray:
+    # the red ink of the seal's square only (the ring lies within its longer radius), not of the whole page again
+    r = math.ceil(max(seal.a, seal.b)) + 2
+    x0, y0 = max(0, math.floor(seal.cx) - r), max(0, math.floor(seal.cy) - r)
+    ink = red_ink(image[y0:math.floor(seal.cy) + r + 1, x0:math.floor(seal.cx) + r + 1])
+
+    def sample(img: np.ndarray, theta: np.ndarray, mode: int, fill, origin=(0, 0)) -> np.ndarray:
         t, s = np.meshgrid(theta, radii)
         xs, ys = seal.points(s, t)
-        return cv2.remap(img, xs, ys, mode, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+        return cv2.remap(img, xs - origin[0], ys - origin[1], mode, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
 
-    ink = red_ink(image)
     theta = np.linspace(0, 2 * np.pi, cols, endpoint=False, dtype=np.float32)
-    profile = sample(ink, theta, cv2.INTER_NEAREST, 0)[: rows * 2 // 5].mean(axis=0)
+    profile = sample(ink, theta, cv2.INTER_NEAREST, 0, (x0, y0))[: rows * 2 // 5].mean(axis=0)
     start = _widest_gap_middle(profile)
     theta = theta + theta[start] if start is not None else theta + np.float32(math.pi / 2 - math.radians(seal.angle))
-    used = np.flatnonzero(sample(ink, theta, cv2.INTER_NEAREST, 0)[: rows * 2 // 5].mean(axis=0) > EMPTY)
+    used = np.flatnonzero(sample(ink, theta, cv2.INTER_NEAREST, 0, (x0, y0))[: rows * 2 // 5].mean(axis=0) > EMPTY)
     lo, hi = (max(0, used[0] - rows // 2), used[-1] + rows // 2) if len(used) else (0, cols)
     scanned = sample(image, theta, cv2.INTER_LINEAR, (255, 255, 255))[:, lo:hi]
     # a third of the ring again after its end: a ring whose text has no clear gap (吉林大学第一医院住院处) is
