@@ -66,22 +66,24 @@ _H, _P = "header", "payments"
 _A, _D = FieldKind.amount, FieldKind.date
 LABELS: tuple[Label, ...] = (
     Label(r"票据代码", _H, "bill_code", digits=True),
-    Label(r"票据号码|N[oO][.:]?|N0?[.:]|N(?=[0-9])", _H, "bill_no", digits=True),
+    Label(r"票据号码|票据号|发票号(?:码)?|票号(?=:)|N[oO][.:]?|N0?[.:]|N(?=[0-9])", _H, "bill_no", digits=True),
     Label(r"校验码", _H, "check_code", digits=True),
-    Label(r"开票日期|打印日期|日期", _H, "issue_date", _D),
+    Label(r"开票日期|开票时间|打印日期|日期", _H, "issue_date", _D),
     Label(r"就诊日期|就诊时间", _H, "visit_date", _D),
     Label(r"交款人统一社会(?:信用?代?码?)?", _H, "payer_id"),  # also cut short by the frame
-    Label(r"交款人", _H, "payer"),
+    Label(r"交款人|缴款人|付款人", _H, "payer"),
     Label(r"姓名", _H, "patient_name"),
-    Label(r"收款单位(?:\((?:盖)?章\))?", _H, "hospital"),
+    # where forms name the hospital: 收款单位(章) on the national receipts; settlement forms and lists print
+    # 医疗机构名称, 定点医疗机构, 医院名称 or 开票单位 (医疗机构类型 is the kind of institution: its own label)
+    Label(r"收款单位(?:\((?:盖)?章\))?|医疗机构名称|定点医疗机构(?:名称)?|医院名称|开票单位|医疗机构(?=:)", _H, "hospital"),
     Label(r"性别", _H, "sex"),
     Label(r"年龄", _H, "age"),
-    Label(r"住院号", _H, "inpatient_no"),
+    Label(r"住院号码|住院号|住院编号", _H, "inpatient_no"),
     Label(r"门诊号", _H, "outpatient_no"),
     Label(r"病历号", _H, "record_no"),
     Label(r"入院日期|入院时间|入院(?=:)", _H, "admitted", _D),
     Label(r"出院日期|出院时间|出院(?=:)", _H, "discharged", _D),
-    Label(r"医保类[型别]", _H, "insurance_type"),
+    Label(r"医保类[型别]|医疗保险类[型别]|参保类[型别]|险种类[型别]|险种(?=:)", _H, "insurance_type"),
     Label(r"住院科别|住院科室|科室|科别", _H, "department"),
     Label(r"床号", _H, "bed"),
     Label(r"住院天数", _H, "stay_days"),
@@ -90,18 +92,22 @@ LABELS: tuple[Label, ...] = (
     Label(r"医疗机构类型", _H, "institution_type"),
     Label(r"复核人", _H, "reviewer"),
     Label(r"收款人|收款员|制表人", _H, "cashier"),
-    Label(r"(?:医保)?统筹基金支付|统筹支付|统筹金(?!额)", _P, PaymentKey.fund.value, _A),
-    Label(r"个人自付", _P, PaymentKey.self_pay.value, _A),
-    Label(r"个人自费|分类自负|自费(?=:)", _P, PaymentKey.self_expense.value, _A),
+    # 基金支付 (医保基金支付) is what settlement forms print for the fund's share; 统筹 labels come first at a position
+    Label(r"(?:医保)?统筹基金支付(?:金额)?|统筹支付金额|统筹支付|统筹金(?!额)|(?:医保)?基金支付(?:金额)?", _P, PaymentKey.fund.value, _A),
+    Label(r"个人自付金额|个人自付|自付金额", _P, PaymentKey.self_pay.value, _A),
+    # 自费金额 not spelt out: one misread off 退费金额 (追费金额), it would make that label ambiguous
+    Label(r"个人自费金额|个人自费|分类自负|自费(?:金额|(?=:))", _P, PaymentKey.self_expense.value, _A),
     Label(r"个人[账帐]户(?:支付)?", _P, PaymentKey.account.value, _A),
     Label(r"(?:个人)?现金支付(?!中)|个人支付(?:金额)?", _P, PaymentKey.cash.value, _A),
-    Label(r"大病(?:保险|救助)|大额\(病\)保险(?:报销)?", _P, PaymentKey.critical_illness.value, _A),
+    Label(r"大病(?:保险|救助)(?:基金)?(?:支付|报销)?|大额\(病\)保险(?:报销)?", _P, PaymentKey.critical_illness.value, _A),
     Label(r"其他支付", _P, PaymentKey.other_fund.value, _A),
     Label(r"预缴金额", _P, PaymentKey.prepaid.value, _A),
     Label(r"补缴金额", _P, PaymentKey.top_up.value, _A),
     Label(r"退费金额", _P, PaymentKey.refund.value, _A),
-    Label(r"(?:金额)?合计(?:金额)?\(?大写\)?", "total_words", "total_words", _A),
-    Label(r"\(?小写\)", "total_figures", "total_figures", _A),
+    Label(r"(?:(?:金额|费用)?合计(?:金额)?(?:人民币)?|人民币|金额)\(?大写\)?|大写(?=:)", "total_words", "total_words", _A),
+    # the total in figures: (小写), or as settlement forms and lists label it (合计:, 费用合计, 医疗费用总额, 总金额)
+    Label(r"\(?小写\)|小写(?=:)|(?:金额|费用)?合计(?:金额)?(?=:)|(?:医疗)?费用总额|总金额|总计(?=:)",
+          "total_figures", "total_figures", _A),
 )
 
 
@@ -280,10 +286,12 @@ def fix_sex_label(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cel
 _STAMP_NOTE = re.compile(r"^[(（]?盖?章[)）]?[:：]?|^[)）][:：]")  # the rest of a split 收款单位(盖章) label
 # a date's separators as printed, and as OCR reads a dash (一, long dashes); a time may follow the date
 _DSEP = r"[-/.—–―一]"
-_DATE = re.compile(rf"(\d{{4}})(?:{_DSEP}|年)(\d{{1,2}})(?:{_DSEP}|月)(\d{{1,2}})日?(?:\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?")
+# the time of day and weekday a date may carry (10:21:33, 10时21分, 星期五): read past, never part of the date
+_TIME = r"(?:\d{1,2}:\d{2}(?::\d{2})?|\d{1,2}[时点](?:\d{1,2}分(?:\d{1,2}秒)?)?)?(?:(?:星期|周)[一二三四五六日天])?"
+_DATE = re.compile(rf"(\d{{4}})(?:{_DSEP}|年)(\d{{1,2}})(?:{_DSEP}|月)(\d{{1,2}})日?{_TIME}")
 # ... and, where the label says a date, one printed without separators or with one lost (20210423, 2021-0423):
 # two digits each for month and day, so the reading is unambiguous
-_TIGHT_DATE = re.compile(rf"(\d{{4}}){_DSEP}?(\d{{2}}){_DSEP}?(\d{{2}})(?:\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?")
+_TIGHT_DATE = re.compile(rf"(\d{{4}}){_DSEP}?(\d{{2}}){_DSEP}?(\d{{2}}){_TIME}")
 
 
 def _fold_digits(text: str, name: str = "") -> tuple[str, str]:
@@ -443,9 +451,13 @@ def classify(cells: list[Cell], page_height: float) -> DocumentType:
 # Item tables
 
 
-_HEAD_NAME = re.compile(r"(?:收费)?项目(?:名称)?(?:/规格)?|(?:项目)?名称|项目/规格")
+# item-name column titles: the national receipts' 项目名称 / 收费项目 / 项目/规格, and what older and local
+# forms print over the fee names (费别, 收费类别, 费用名称, 诊疗项目, 药品名称, 品名); a bare 类别 is not one
+# (itemised lists print it for the insurance class)
+_HEAD_NAME = re.compile(r"(?:收费)?项目(?:名称)?(?:/规格)?|(?:项目)?名称|项目/规格|费别|(?:收费|费用|项目)类别|"
+                        r"费用(?:名称|项目)|诊疗项目|(?:药)?品名(?:称)?")
 _STOP = re.compile(r"合计|大写|小写|其他信息|总计")
-_ITEMISED_COLS = (("name", r"名称|项目"), ("spec", r"规格"), ("unit", r"单位"), ("quantity", r"数量"),
+_ITEMISED_COLS = (("name", r"名称|项目|品名"), ("spec", r"规格"), ("unit", r"单位"), ("quantity", r"数量"),
                   ("unit_price", r"单价"), ("self_pay", r"个人支付|自付"), ("amount", r"金额"),
                   ("item_class", r"类别|甲乙|等级"))
 _NUMERIC = {"quantity": FieldKind.number, "unit_price": FieldKind.number, "amount": FieldKind.amount,
@@ -456,8 +468,9 @@ _BRACKET_SPEC = re.compile(r"\[([^\[\]]+)\]$")
 _FIELD_LIKE = re.compile(r"[^:：()（）\[\]]{1,8}[:：]\s*[¥￥]?[0-9]")  # 微信:102.41  # columns read past: a LineItem has no place for them
 # Column titles of item grids, for cutting a line OCR read across several of them (数量/单位金额(元),
 # 金额(元)备注) back into one cell per title; longest first, so 个人支付金额 is not read as 金额.
-_HEAD_WORDS = re.compile(r"个人支付金额|项目名称|收费项目|项目/规格|数量/单位|金额\(元\)|金额|数量|单位|单价|规格|备注|"
-                         r"类别|等级")
+_HEAD_WORDS = re.compile(r"个人支付金额|项目名称|收费项目|项目/规格|数量/单位|(?:实收|应收|收费|费用)金额|金额\(元\)|金额|"
+                         r"(?:收费|费用|项目)类别|费用(?:名称|项目)|诊疗项目|(?:药)?品名(?:称)?|费别|数量|单位|单价|规格|备注|"
+                         r"类别|等级|费用")
 _NAME_HEAD_LIKE = ("项目名称", "收费项目", "项目/规格")
 # Column titles long enough that one misread ideograph still names them (项籍/规格, 项日/规格 on a photo,
 # 个人支付全额 under a stamp); a two-character title (数量, 金额) is not: one character is half of it.
@@ -497,10 +510,15 @@ def _retitled(c: Cell) -> Cell:
     return c if title is None else replace(c, text=title + c.key[len(k):])
 
 
+_AMOUNT_HEAD = re.compile(r"(?:实收|应收|收费|费用)金额|费用")  # beside 金额 / 金额(元) …, what forms print
+
+
 def _is_amount_head(key: str) -> bool:
-    """金额 / 金额(元), also with one character misread when the unit (元) confirms it (全额(元))."""
+    """金额 / 金额(元) (实收金额, a bare 费用), also with one character misread when the unit (元) confirms it
+    (全额(元))."""
     k = _head_key(key)
-    return k.startswith("金额") or (k != key and len(k) == 2 and Levenshtein.distance(k, "金额") <= 1)
+    return (k.startswith("金额") or _AMOUNT_HEAD.fullmatch(k) is not None
+            or (k != key and len(k) == 2 and Levenshtein.distance(k, "金额") <= 1))
 
 
 def _split_heads(row: list[Cell]) -> list[Cell]:
@@ -1095,6 +1113,9 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                         raw = _original(nb.text, nb_where, 0, found[nb.index][0][0]).strip()
                     else:
                         taken.add(nb.index)
+            if not raw and n + 1 == len(in_cell) and (nb := _value_below(cell, free, lab, found, taken)) is not None:
+                raw, source = nb.text.strip(), nb
+                taken.add(nb.index)
             if not raw:
                 if lab.key in _SPLIT_TERMS and lab.key not in out["payments"]:
                     # a split's term with nothing read beside it: kept unread, so that the split may prove it 0
@@ -1102,6 +1123,8 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                     out["payments"][lab.key] = make_field(lab.key, "", lab.kind, cell).model_copy(
                         update={"note": "nothing read beside its label"})
                 continue
+            if lab.key == "total_words" and (m := _WORDS_THEN_FIGURE.fullmatch(raw)):
+                raw = m[1]  # the total in figures printed after the words (total_on_words_row reads it)
             if lab.kind is FieldKind.text and n + 1 == len(in_cell):
                 raw, source = _continued(raw, source, free, found, taken)
             if lab.kind is FieldKind.text:
@@ -1116,6 +1139,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
     return out
 
 
+_WORDS_THEN_FIGURE = re.compile(r"(.*?[元角分整正])\s*[:：]?\s*[¥￥$]?\s*[:：]?\s*[0-9][0-9,]*(?:\.[0-9]+)?")
 _ALL_LITERALS = tuple(sorted({alt for lab in LABELS for alt in lab.pattern.split("|")
                               if len(alt) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}, key=len, reverse=True))
 
@@ -1170,6 +1194,27 @@ def _offset_value(cell: Cell, free: list[Cell], max_gap: float, lab: Label, take
     if not fitting:
         return nb
     return min(fitting, key=lambda c: (abs(c.cy - at.cy), c.x0))
+
+
+_DAYS = re.compile(r"\d{1,3}(?:\.\d)?天?")
+
+
+def _value_below(cell: Cell, cells: list[Cell], lab: Label, found: dict, taken: set[int]) -> Cell | None:
+    """The value of a label printed as a column title (入院日期 | 出院日期 | 住院天数 on one row, the values on
+    the next): the nearest cell below it, within two line heights, that lies under the label and is no label.
+    Only for values of a strict grammar (a date, a count of days), which the cell must fit: a title over
+    free text could take any cell below it."""
+    if lab.kind is not FieldKind.date and lab.key != "stay_days":
+        return None
+    below = [c for c in cells if c.index not in taken and not found.get(c.index) and c.x0 < cell.x1 and c.x1 > cell.x0
+             and 0.5 * cell.height < c.cy - cell.cy <= 2 * max(cell.height, c.height)]
+    def fits(c: Cell) -> bool:
+        text = "".join(nfkc(c.text).split())
+        if lab.kind is FieldKind.date:
+            return bool(_DATE.fullmatch(text) or _TIGHT_DATE.fullmatch(text))
+        return bool(_DAYS.fullmatch(text))
+
+    return min((c for c in below if fits(c)), key=lambda c: c.cy, default=None)
 
 
 def _print_shift(cells: list[Cell], found: dict[int, list], labels: LabelSet, max_gap: float) -> float:
@@ -1241,6 +1286,7 @@ def _original(text: str, where: list[int], start: int, stop: int) -> str:
     return text[where[start]:end]
 
 
+_FIGURE_AFTER_WORDS = re.compile(r"[元角分整正]:?([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)$")
 _CURRENCY_CELL = re.compile(r"[¥$Y][:]?")  # a currency sign printed (or read, as Y) apart from the figure
 
 
@@ -1253,6 +1299,11 @@ def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillF
     anchor = next((c for c in cells if words is not None and c.box == words.box), None) or label
     if anchor is None:
         return None
+    if words is not None and (m := _FIGURE_AFTER_WORDS.search(anchor.key)):
+        # 叁仟叁佰肆拾陆元贰角 ¥3346.20: the figure read into the words' own cell
+        f = make_field("total_figures", m[1], FieldKind.amount, anchor)
+        if f.value is not None:
+            return f.model_copy(update={"raw": m[1], "note": "the figure printed after the total in words"})
     row = sorted((c for c in cells if c.x0 > anchor.x1 - 2 and same_row(c, anchor, 0.6)), key=lambda c: c.x0)
     for c in row:
         if _CURRENCY_CELL.fullmatch(c.key):
@@ -1284,6 +1335,12 @@ def stay_period(cells: list[Cell]) -> dict[str, BillField]:
                 break
             parts.append((nb, nb.key))
         dates = [(cell, d) for cell, text in parts for d in _ANY_DATE.finditer(text)]
+        if not dates and m.end() >= len(c.key) - 1:
+            # the label as a column title, the period on the line below it (within two line heights)
+            below = [o for o in cells if o.x0 < c.x1 and o.x1 > c.x0 and 0.5 * c.height < o.cy - c.cy <= 2 * c.height]
+            nearest = min(below, key=lambda o: o.cy, default=None)
+            if nearest is not None and not BILL_LABELS.find(nearest.key):
+                dates = [(nearest, d) for d in _ANY_DATE.finditer(nearest.key)]
         if not 1 <= len(dates) <= 2:
             continue
         out = {}
@@ -1342,8 +1399,9 @@ def hospital_from_title(cells: list[Cell], page_height: float) -> BillField | No
         if c.cy > 0.25 * page_height:
             break
         m = _HOSPITAL.match(c.key)
-        if m and not _INSTITUTION_TYPE.fullmatch(m[1] or m[2]):
-            # 综合医院 at the top of a dot-matrix form is what 医疗机构类型 says, never the hospital's name
+        if m and not _INSTITUTION_TYPE.fullmatch(m[1] or m[2]) and not BILL_LABELS.find(c.key):
+            # 综合医院 at the top of a dot-matrix form is what 医疗机构类型 says, never the hospital's name; nor
+            # is a labelled line (医疗机构类型:综合医院): a field, not a name above the title
             return make_field("hospital", m[1] or m[2], FieldKind.text, c)
     return None
 

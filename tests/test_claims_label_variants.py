@@ -1,0 +1,189 @@
+"""Labels and column titles as other forms print them (issue 17, tenth round): hand-made receipts whose header,
+totals, payments and item grid use the spellings and layouts of receipts from other provinces and hospitals
+(settlement forms, older paper receipts, itemised lists), beside the national e-receipt's. Each case is one
+line or one grid on a page that is otherwise the same; the page always exists (no real image needed).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from claims.structure import structure_page
+from tests.test_claims_real_mechanisms import line, page, receipt_top
+
+ADMITTED, DISCHARGED = date(2021, 4, 23), date(2021, 4, 30)
+
+
+def grid(y0: float = 400) -> list:
+    return [line(100, y0, "项目名称"), line(300, y0, "金额（元）"), line(450, y0, "备注"),
+            line(100, y0 + 50, "检查费"), line(300, y0 + 50, "3334.20"),
+            line(100, y0 + 100, "药费"), line(300, y0 + 100, "12.00")]
+
+
+def footer(y: float = 700) -> list:
+    return [line(100, y, "合计（大写）"), line(300, y, "叁仟叁佰肆拾陆元贰角"), line(800, y, "(小写)3346.20")]
+
+
+def header_of(*lines):
+    return structure_page(page([*receipt_top(), *lines, *grid(), *footer()]), verify=False).header
+
+
+def value(fields, key):
+    f = fields.get(key)
+    return f.value if f is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# dates
+
+
+@pytest.mark.parametrize("text", [
+    "入院日期：2021年04月23日10时21分",  # the time in 时 and 分
+    "入院时间：2021-04-23 10:21:33",
+    "入院日期：2021-04-23 星期五",  # a weekday after the date
+    "入院日期：2021/04/23",
+])
+def test_a_date_with_its_time_or_weekday_is_the_date(text):
+    assert value(header_of(line(60, 200, text, width=500)), "admitted") == ADMITTED
+
+
+def test_a_date_with_trailing_digits_is_not_read_as_a_date():
+    # 2021-04-231 is a misread, not 23 April with something after it: unread, so it is reviewed
+    f = header_of(line(60, 200, "入院日期：2021-04-231")).get("admitted")
+    assert f is not None and f.value is None and f.needs_review
+
+
+def test_labels_as_column_titles_take_the_values_below_them():
+    head = header_of(line(60, 160, "入院日期"), line(400, 160, "出院日期"), line(700, 160, "住院天数"),
+                     line(60, 200, "2021-04-23"), line(400, 200, "2021-04-30"), line(700, 200, "7"))
+    assert (value(head, "admitted"), value(head, "discharged")) == (ADMITTED, DISCHARGED)
+    assert value(head, "stay_days") == "7"
+
+
+def test_a_column_title_takes_no_value_of_the_wrong_grammar_below_it():
+    # 入院日期 over a name: no date, so no admission date (and the name is not taken for one)
+    head = header_of(line(60, 160, "入院日期"), line(400, 160, "科室"), line(60, 200, "张三"), line(400, 200, "内科"))
+    assert value(head, "admitted") is None
+
+
+def test_the_stay_period_on_the_line_below_its_label():
+    head = header_of(line(60, 160, "住院时间："), line(60, 200, "2021-04-23至2021-04-30", width=400))
+    assert (value(head, "admitted"), value(head, "discharged")) == (ADMITTED, DISCHARGED)
+
+
+@pytest.mark.parametrize("text", ["开票时间：2021-04-30 14:21:22", "收费日期：2021-04-30", "开票日期：2021年04月30日"])
+def test_issue_date_labels(text):
+    assert value(header_of(line(60, 200, text, width=500)), "issue_date") == DISCHARGED
+
+
+# ---------------------------------------------------------------------------------------------
+# identifiers, people, hospital, insurance
+
+
+@pytest.mark.parametrize(("text", "key", "want"), [
+    ("住院号码：4938", "inpatient_no", "4938"),  # not 码:4938
+    ("住院编号：4938", "inpatient_no", "4938"),
+    ("票据号：0012345678", "bill_no", "0012345678"),
+    ("发票号码：0012345678", "bill_no", "0012345678"),
+    ("缴款人：张三", "payer", "张三"),
+    ("付款人：张三", "payer", "张三"),
+    ("医疗保险类型：新农合", "insurance_type", "新农合"),
+    ("参保类型：城乡居民", "insurance_type", "城乡居民"),
+    ("险种类型：职工基本医疗保险", "insurance_type", "职工基本医疗保险"),
+])
+def test_header_labels_of_other_forms(text, key, want):
+    assert value(header_of(line(60, 200, text, width=500)), key) == want
+
+
+@pytest.mark.parametrize("label", ["医疗机构名称：", "医院名称：", "定点医疗机构：", "开票单位：", "医疗机构："])
+def test_hospital_labels_of_other_forms(label):
+    head = header_of(line(60, 800, label + "郑州大学第一附属医院", width=700))
+    assert value(head, "hospital") == "郑州大学第一附属医院"
+
+
+def test_the_institution_type_is_still_not_the_hospital():
+    head = header_of(line(60, 200, "医疗机构类型：综合医院", width=500))
+    assert value(head, "institution_type") == "综合医院" and value(head, "hospital") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# totals and payments
+
+
+def claim_with(*lines):
+    return structure_page(page([*receipt_top(), *grid(), *lines]), verify=False)
+
+
+@pytest.mark.parametrize("text", ["合计：3346.20", "费用合计：3346.20", "金额合计：3346.20", "总金额：3346.20",
+                                  "医疗费用总额：3346.20", "本次医疗费用总额：3346.20", "小写：3346.20", "总计：3346.20"])
+def test_totals_in_figures_as_other_forms_label_them(text):
+    claim = claim_with(line(60, 700, text, width=500))
+    assert claim.total_figures is not None and claim.total_figures.value == Decimal("3346.20")
+
+
+@pytest.mark.parametrize("text", ["人民币（大写）：叁仟叁佰肆拾陆元贰角", "大写：叁仟叁佰肆拾陆元贰角",
+                                  "合计人民币（大写）：叁仟叁佰肆拾陆元贰角", "金额（大写）：叁仟叁佰肆拾陆元贰角"])
+def test_totals_in_words_as_other_forms_label_them(text):
+    claim = claim_with(line(60, 700, text, width=600))
+    assert claim.total_words is not None and claim.total_words.value == Decimal("3346.20")
+
+
+def test_the_figure_read_into_the_cell_of_the_words_is_the_total_in_figures():
+    claim = claim_with(line(60, 700, "金额合计（大写）：叁仟叁佰肆拾陆元贰角 ￥3346.20", width=1000))
+    assert claim.total_words.value == Decimal("3346.20") and claim.total_figures.value == Decimal("3346.20")
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("统筹支付金额：1000.00", "fund"), ("基金支付：1000.00", "fund"), ("医保基金支付：1000.00", "fund"),
+    ("自付金额：1000.00", "self_pay"), ("自费金额：1000.00", "self_expense"), ("大病保险支付：1000.00", "critical_illness"),
+])
+def test_payment_labels_of_other_forms(text, key):
+    claim = claim_with(line(60, 760, text, width=500), *footer())
+    assert {k: f.value for k, f in claim.payments.items()} == {key: Decimal("1000.00")}
+
+
+def test_a_misread_refund_label_is_still_the_refund():
+    # 追费金额 is one ideograph off 退费金额; 自费金额 is printed too but not spelt out, so it does not compete
+    claim = claim_with(line(60, 760, "追费金额：10.00", width=400), *footer())
+    assert value(claim.payments, "refund") == Decimal("10.00")
+
+
+# ---------------------------------------------------------------------------------------------
+# item grids
+
+
+ITEMS = [("检查费", "334.20"), ("西药费", "12.00"), ("治疗费", "1,200.50"), ("床位费", "60")]
+WANT = {(n, Decimal(a.replace(",", ""))) for n, a in ITEMS}
+ITEM_FOOTER = [line(100, 650, "合计（大写）"), line(300, 650, "壹仟陆佰零陆元柒角"), line(800, 650, "(小写)1606.70")]
+
+
+def items_read(lines) -> set:
+    claim = structure_page(page([*receipt_top(), *lines, *ITEM_FOOTER]), verify=False)
+    return {(i.name.value, i.amount.value) for i in claim.items}
+
+
+@pytest.mark.parametrize("name_title", ["费别", "收费类别", "费用名称", "诊疗项目", "费用项目", "品名", "项 目"])
+@pytest.mark.parametrize("amount_title", ["金额", "实收金额", "费用"])
+def test_item_grids_under_the_titles_other_forms_print(name_title, amount_title):
+    one = [line(100, 300, name_title), line(300, 300, amount_title)]
+    two = [*one, line(700, 300, name_title), line(900, 300, amount_title)]
+    for k, (n, a) in enumerate(ITEMS):
+        one += [line(100, 350 + 50 * k, n), line(300, 350 + 50 * k, a)]
+        x, y = (100 if k % 2 == 0 else 700), 350 + 50 * (k // 2)
+        two += [line(x, y, n), line(x + 200, y, a)]
+    assert items_read(one) == WANT
+    assert items_read(two) == WANT  # two column groups across the page
+
+
+@pytest.mark.parametrize("titles", ["费别金额", "收费类别金额", "费用名称实收金额", "诊疗项目费用", "品名金额"])
+def test_titles_read_as_one_line_are_cut_apart(titles):
+    amount = next(w for w in ("实收金额", "金额", "费用") if titles.endswith(w))
+    x_amount = 100 + 20 * (len(titles) - len(amount))
+    lines = [line(100, 300, titles)]
+    for k, (n, a) in enumerate(ITEMS):
+        lines += [line(100, 350 + 50 * k, n), line(x_amount, 350 + 50 * k, a)]
+    assert items_read(lines) == WANT
+
