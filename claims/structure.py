@@ -1130,6 +1130,10 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
             if lab.kind is FieldKind.text:
                 # a remark line strings fields together (住院天数:4;起付线:1200.00): the value ends at a separator
                 raw = _without_trailing_label(re.split(r"[;；,，]", raw, maxsplit=1)[0].strip())
+            elif lab.kind is FieldKind.amount:
+                # ... so does a payment line (统筹基金支付:2000.00;个人账户支付:457.20): an amount ends at a
+                # semicolon, and a comma after its last figure is a separator (inside, it groups thousands)
+                raw = re.split(r"[;；]", raw, maxsplit=1)[0].strip().rstrip(",，。").strip()
             if lab.target in ("header", "payments"):
                 slot = out[lab.target]
             else:

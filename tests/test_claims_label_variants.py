@@ -187,3 +187,11 @@ def test_titles_read_as_one_line_are_cut_apart(titles):
         lines += [line(100, 350 + 50 * k, n), line(x_amount, 350 + 50 * k, a)]
     assert items_read(lines) == WANT
 
+
+
+@pytest.mark.parametrize("separator", ["；", ","])
+def test_payments_strung_together_on_one_line(separator):
+    text = separator.join(["统筹基金支付:2000.00", "个人账户支付:457.20", "现金支付:789.00"])
+    claim = claim_with(line(60, 760, text, width=1400), *footer())
+    assert {k: f.value for k, f in claim.payments.items()} == {
+        "fund": Decimal("2000.00"), "account": Decimal("457.20"), "cash": Decimal("789.00")}
