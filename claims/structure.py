@@ -738,6 +738,22 @@ def _named(cells: list[Cell]) -> list[Cell]:
             and not _UNIT_ONLY.fullmatch(c.key)]  # nor a quantity's unit alone (项: 1项, its 1 lost)
 
 
+_NAME_THEN_AMOUNT = re.compile(r"(.*[\u4e00-\u9fff)）\]])\s*([¥￥]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)\.[0-9]{2})")
+
+
+def _name_then_amount(c: Cell) -> tuple[Cell, Cell] | None:
+    """A name cell that holds the row's amount too (OCR read 床位费 and 280.00 as one line across the column
+    gap): the name and the figure, each a cell with its share of the line's width. Only a figure with
+    decimals at the end of the text, after an ideograph or a bracket, so a dose (0.1g*14) or a code stays."""
+    text = c.text.strip()
+    m = _NAME_THEN_AMOUNT.fullmatch(text)
+    if m is None or _IDEOGRAPH.search(m[2]):
+        return None
+    pitch = (c.x1 - c.x0) / max(len(text), 1)
+    cut = c.x0 + pitch * m.start(2)
+    return replace(c, text=m[1], x1=cut), replace(c, text=m[2], x0=cut)
+
+
 def _joined(cells: list[Cell]) -> tuple[str, Cell]:
     """Several OCR lines in one table cell read as one text; the least sure line speaks for them."""
     cells = sorted(cells, key=lambda c: c.x0)
@@ -782,6 +798,14 @@ def category_grid(cells: list[Cell], header: list[Cell]) -> tuple[list[LineItem]
         by_col = _settled(by_col, kinds)
         for j in pairs:
             names, amounts = _named(by_col.get(j, [])), [c for c in by_col.get(j + 1, []) if _has_digit(c.text)]
+            if not names or not amounts:
+                # 床位费 280.00: OCR read the row's name and amount as one line across the column gap (a line that
+                # starts in the name column, wherever its middle falls), the only one on the row with a figure
+                here = [*by_col.get(j, []), *by_col.get(j + 1, [])]
+                merged = [c for c in here if column_of(replace(c, x1=c.x0 + 1), cols) == j and _name_then_amount(c)]
+                if len(merged) == 1 and all(c is merged[0] for c in amounts):
+                    name, amount = _name_then_amount(merged[0])
+                    names, amounts = [*(c for c in names if c is not merged[0]), name], [amount]
             if not names or not amounts:
                 continue
             amounts = sorted(amounts, key=lambda c: c.x0)
@@ -1100,6 +1124,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
             if lab.key == "hospital":
                 raw = _STAMP_NOTE.sub("", raw).strip()
             source = cell
+            cut = n + 1 < len(in_cell)  # the value ends where the next label starts
             if not raw and n + 1 == len(in_cell):
                 nb = _offset_value(cell, free, OFFSET_GAP * max(cell.height, line_height), lab, taken, dy)
                 if nb is not None and nb.index not in taken and not (found[nb.index] and found[nb.index][0][0] == 0):
@@ -1109,8 +1134,9 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                     if found[nb.index]:
                         # the value runs on into the next label (3836.73 个人账户支付:): the value is what
                         # comes before it, and the neighbour's own label is still read
-                        nb_key, nb_where = _squeeze(nb.text)
+                        _, nb_where = _squeeze(nb.text)
                         raw = _original(nb.text, nb_where, 0, found[nb.index][0][0]).strip()
+                        cut = True
                     else:
                         taken.add(nb.index)
             if not raw and n + 1 == len(in_cell) and (nb := _value_below(cell, free, lab, found, taken)) is not None:
@@ -1125,7 +1151,7 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 continue
             if lab.key == "total_words" and (m := _WORDS_THEN_FIGURE.fullmatch(raw)):
                 raw = m[1]  # the total in figures printed after the words (total_on_words_row reads it)
-            if lab.kind is FieldKind.text and n + 1 == len(in_cell):
+            if lab.kind is FieldKind.text and not cut:
                 raw, source = _continued(raw, source, free, found, taken)
             if lab.kind is FieldKind.text:
                 # a remark line strings fields together (住院天数:4;起付线:1200.00): the value ends at a separator
@@ -1334,8 +1360,11 @@ def stay_period(cells: list[Cell]) -> dict[str, BillField]:
         if not m:
             continue
         parts = [(c, c.key[m.end():])]
-        for nb in sorted((o for o in cells if o.x0 > c.x1 - 2 and same_row(o, c, 0.6)), key=lambda o: o.x0):
-            if BILL_LABELS.find(nb.key):
+        # the cells after it on its row (OCR's boxes may overlap by a few pixels)
+        for nb in sorted((o for o in cells if o.x0 > c.x1 - 0.5 * c.height and o is not c and same_row(o, c, 0.6)),
+                         key=lambda o: o.x0):
+            if hits := BILL_LABELS.find(nb.key):
+                parts.append((nb, nb.key[:hits[0][0]]))  # 到 2021-04-30 住院号:4938: what comes before the label
                 break
             parts.append((nb, nb.key))
         dates = [(cell, d) for cell, text in parts for d in _ANY_DATE.finditer(text)]

@@ -195,3 +195,43 @@ def test_payments_strung_together_on_one_line(separator):
     claim = claim_with(line(60, 760, text, width=1400), *footer())
     assert {k: f.value for k, f in claim.payments.items()} == {
         "fund": Decimal("2000.00"), "account": Decimal("457.20"), "cash": Decimal("789.00")}
+
+
+# ---------------------------------------------------------------------------------------------
+# lines OCR joins or splits differently (found by perturbing a hand-made receipt: merged neighbours,
+# labels apart from their values, boxes a few pixels off)
+
+
+def test_the_stay_period_when_the_next_label_is_read_into_its_line():
+    head = header_of(line(60, 200, "住院时间："), line(200, 200, "2021-04-23"),
+                     line(400, 200, "到 2021-04-30 住院号：4938", width=450))
+    assert (value(head, "admitted"), value(head, "discharged")) == (ADMITTED, DISCHARGED)
+    assert value(head, "inpatient_no") == "4938"
+
+
+def test_the_stay_period_when_its_boxes_overlap_a_little():
+    head = header_of(line(57, 200, "住院时间： 2021-04-23", width=344), line(397, 200, "到 2021-04-30", width=240))
+    assert (value(head, "admitted"), value(head, "discharged")) == (ADMITTED, DISCHARGED)
+
+
+def test_a_value_cut_at_the_next_label_is_not_continued_into_that_labels_value():
+    head = header_of(line(60, 800, "收款单位（章）："), line(340, 800, "郑州大学第一附属医院 收款人：", width=545),
+                     line(910, 800, "李四"),
+                     line(700, 160, "票据号码："), line(840, 160, "0012345678 校验码：", width=438), line(1300, 160, "d2cf01"))
+    assert value(head, "hospital") == "郑州大学第一附属医院" and value(head, "cashier") == "李四"
+    assert value(head, "bill_no") == "0012345678" and value(head, "check_code") == "d2cf01"
+
+
+def test_a_row_whose_name_and_amount_ocr_read_as_one_line():
+    lines = [line(100, 300, "项目名称"), line(300, 300, "金额（元）"), line(450, 300, "备注"),
+             line(100, 350, "检查费 334.20", width=300)]
+    for k, (n, a) in enumerate(ITEMS[1:], 1):
+        lines += [line(100, 350 + 50 * k, n), line(300, 350 + 50 * k, a)]
+    assert items_read(lines) == WANT
+
+
+def test_a_name_with_a_dose_is_not_cut_at_its_figures():
+    lines = [line(100, 300, "项目名称"), line(300, 300, "金额（元）"), line(100, 350, "伊曲康唑胶囊 0.1g*14", width=300)]
+    for k, (n, a) in enumerate(ITEMS[1:], 1):
+        lines += [line(100, 350 + 50 * k, n), line(300, 350 + 50 * k, a)]
+    assert items_read(lines) == WANT - {ITEMS[0][:1] + (Decimal("334.20"),)}
