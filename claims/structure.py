@@ -15,6 +15,7 @@ The claim then goes through ``claims.repair.verify_claim``: the bill's own arith
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import statistics
@@ -643,7 +644,59 @@ def _table(cells: list[Cell], header: list[Cell], *, align: bool = False
         dx = _offset(header, body)
         if dx:
             header = [replace(h, x0=h.x0 + dx, x1=h.x1 + dx) for h in header]
-    return rows, columns_from_headers(header, body)
+    cols = columns_from_headers(header, body)
+    kinds = [_head_kind(h) for h in header]
+    return [[piece for c in row for piece in _split_across(c, cols, kinds)] for row in rows], cols
+
+
+def _split_across(c: Cell, cols: list[tuple[float, float]], kinds: list[str]) -> list[Cell]:
+    """A body line OCR read across several columns (1项 1200.50 护理费 1项 over 数量/单位 | 金额(元) | 项目名称 |
+    数量/单位 of two column groups) cut at its spaces into one cell per column it spans. The pieces keep their
+    order; each figure must land in a figure column and each name in a name (or free) column. Only a line with
+    a figure is cut, so a long name run on over the next columns stays whole; of the assignments that fit, the
+    one that puts each piece nearest where its share of the line's characters falls."""
+    pieces = c.text.split()
+    reached = [j for j, (a, b) in enumerate(cols) if min(c.x1, b) - max(c.x0, a) > 0.3 * c.height]
+    if len(reached) < 2:
+        return [c]
+    # and the column on either side (the line's box may stop short of the column its last piece belongs to)
+    spanned = list(range(max(reached[0] - 1, 0), min(reached[-1] + 2, len(cols))))
+    if not 2 <= len(pieces) <= len(spanned):
+        return [c]
+    pitch = (c.x1 - c.x0) / len(" ".join(pieces))
+    placed, at = [], 0
+    for p in pieces:
+        placed.append(replace(c, text=p, x0=c.x0 + at * pitch, x1=c.x0 + (at + len(p)) * pitch))
+        at += len(p) + 1
+    kind = [_cell_kind(p) for p in placed]
+    if "num" not in kind:
+        return [c]
+
+    def fits(i: int, j: int) -> bool:
+        return kind[i] == "" or kinds[j] == kind[i] or (kind[i] == "text" and kinds[j] == "")
+
+    def far(i: int, j: int) -> float:
+        a, b = cols[j]
+        return max(a - placed[i].cx, placed[i].cx - b, 0.0)
+
+    best: tuple[int, float, tuple[int, ...]] | None = None
+    for chosen in itertools.combinations(spanned, len(placed)):
+        if all(fits(i, j) for i, j in enumerate(chosen)):
+            # names in name columns first (a free column takes one only when no name column can), then nearness
+            cost = (sum(kind[i] == "text" and kinds[j] != "text" for i, j in enumerate(chosen)),
+                    sum(far(i, j) for i, j in enumerate(chosen)), chosen)
+            best = min(best, cost) if best is not None else cost
+    if best is None:
+        return [c]
+    out = []
+    for p, j in zip(placed, best[2]):
+        a, b = cols[j]
+        x0, x1 = max(p.x0, a), min(p.x1, b)
+        if x1 <= x0:  # its share of the line falls outside the column: put it at the column's near edge
+            x0 = a if p.cx < a else b - 1
+            x1 = x0 + 1
+        out.append(replace(p, x0=x0, x1=x1))
+    return out
 
 
 _FIGURE = re.compile(r"[¥$]?:?[0-9][0-9,]*(?:\.[0-9]*)?")

@@ -235,3 +235,35 @@ def test_a_name_with_a_dose_is_not_cut_at_its_figures():
     for k, (n, a) in enumerate(ITEMS[1:], 1):
         lines += [line(100, 350 + 50 * k, n), line(300, 350 + 50 * k, a)]
     assert items_read(lines) == WANT - {ITEMS[0][:1] + (Decimal("334.20"),)}
+
+
+def two_groups_with_quantities(row0_merged: bool = False) -> list:
+    """An outpatient e-receipt's grid: two groups of 项目名称 | 数量/单位 | 金额（元） | 备注 across the page."""
+    titles = ["项目名称", "数量/单位", "金额（元）", "备注"]
+    offsets = [0, 140, 270, 390]
+    lines = [line(40 + 480 * g + x, 300, t) for g in range(2) for x, t in zip(offsets, titles)]
+    for k, (n, a) in enumerate(ITEMS):
+        g, r = k % 2, k // 2
+        x, y = 40 + 480 * g, 350 + 50 * r
+        if row0_merged and k == 1:
+            continue  # read with the row's first item below
+        if row0_merged and k == 0:
+            lines += [line(x, y, n), line(x + 140, y, "1项"),
+                      line(x + 270, y, f"{a} {ITEMS[1][0]} 1项", width=400), line(x + 480 + 270, y, ITEMS[1][1])]
+            continue
+        lines += [line(x, y, n), line(x + 140, y, "1项"), line(x + 270, y, a)]
+    return lines
+
+
+def test_a_body_line_read_across_two_column_groups_is_cut_back_into_its_columns():
+    assert items_read(two_groups_with_quantities()) == WANT
+    assert items_read(two_groups_with_quantities(row0_merged=True)) == WANT
+
+
+def test_a_long_name_run_on_over_the_next_column_is_not_cut():
+    lines = [line(60, 300, "项目名称"), line(330, 300, "规格"), line(500, 300, "单位"), line(600, 300, "数量"),
+             line(700, 300, "单价"), line(820, 300, "金额"),
+             line(60, 350, "复方氨基酸注射液 18AA 250ml", width=400), line(500, 350, "瓶"), line(600, 350, "1"),
+             line(700, 350, "45.00"), line(820, 350, "45.00")]
+    claim = structure_page(page([*receipt_top(), *lines, *ITEM_FOOTER]), verify=False)
+    assert [(i.name.value, i.amount.value) for i in claim.items] == [("复方氨基酸注射液18AA250ml", Decimal("45.00"))]
