@@ -19,6 +19,7 @@ import itertools
 import math
 import re
 import statistics
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -522,6 +523,25 @@ def _is_amount_head(key: str) -> bool:
             or (k != key and len(k) == 2 and Levenshtein.distance(k, "金额") <= 1))
 
 
+def _char_spans(c: Cell) -> list[tuple[float, float]]:
+    """Where each character of ``c.text`` lies along the line: an ideograph or full-width sign about a line
+    high and wide, a letter, figure or sign half that, and the room left over shared among the spaces (OCR
+    writes one space for a gap of any width). Without spaces, the line's width is shared evenly."""
+    weights = [0.0 if ch.isspace() else 1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.5 for ch in c.text]
+    width, ink = c.x1 - c.x0, sum(weights) or 1.0
+    unit = min(c.height, width / ink)
+    gaps = sum(1 for ch in c.text if ch.isspace())
+    gap = (width - unit * ink) / gaps if gaps else 0.0
+    if not gaps:
+        unit = width / ink
+    spans, x = [], c.x0
+    for ch, w in zip(c.text, weights):
+        step = gap if ch.isspace() else unit * w
+        spans.append((x, x + step))
+        x += step
+    return spans
+
+
 def _split_heads(row: list[Cell]) -> list[Cell]:
     """Header cells holding several column titles (OCR read 数量/单位金额(元) as one line) cut into one cell
     per title, each with the x-range of its characters (printed at an even pitch)."""
@@ -533,9 +553,14 @@ def _split_heads(row: list[Cell]) -> list[Cell]:
         if len(words) < 2 or covered < len(key) - 1:
             out.append(c)
             continue
-        pitch = (c.x1 - c.x0) / max(len(key), 1)
+        squeezed, where = _squeeze(c.text)
+        if squeezed != key:  # (a cell's key is its squeezed text; kept safe should that ever differ)
+            pitch = (c.x1 - c.x0) / max(len(key), 1)
+            spans, where = [(c.x0 + k * pitch, c.x0 + (k + 1) * pitch) for k in range(len(key))], list(range(len(key)))
+        else:
+            spans = _char_spans(c)
         for m in words:
-            out.append(replace(c, text=m[0], x0=c.x0 + m.start() * pitch, x1=c.x0 + m.end() * pitch))
+            out.append(replace(c, text=m[0], x0=spans[where[m.start()]][0], x1=spans[where[m.end() - 1]][1]))
     return out
 
 
@@ -652,7 +677,7 @@ def _table(cells: list[Cell], header: list[Cell], *, align: bool = False
 def _split_across(c: Cell, cols: list[tuple[float, float]], kinds: list[str]) -> list[Cell]:
     """A body line OCR read across several columns (1项 1200.50 护理费 1项 over 数量/单位 | 金额(元) | 项目名称 |
     数量/单位 of two column groups) cut at its spaces into one cell per column it spans. The pieces keep their
-    order; each figure must land in a figure column and each name in a name (or free) column. Only a line with
+    order; each figure must land in a figure (or free) column and each name in a name (or free) column. Only a line with
     a figure is cut, so a long name run on over the next columns stays whole; of the assignments that fit, the
     one that puts each piece nearest where its share of the line's characters falls."""
     pieces = c.text.split()
@@ -663,17 +688,14 @@ def _split_across(c: Cell, cols: list[tuple[float, float]], kinds: list[str]) ->
     spanned = list(range(max(reached[0] - 1, 0), min(reached[-1] + 2, len(cols))))
     if not 2 <= len(pieces) <= len(spanned):
         return [c]
-    pitch = (c.x1 - c.x0) / len(" ".join(pieces))
-    placed, at = [], 0
-    for p in pieces:
-        placed.append(replace(c, text=p, x0=c.x0 + at * pitch, x1=c.x0 + (at + len(p)) * pitch))
-        at += len(p) + 1
+    spans = _char_spans(c)
+    placed = [replace(c, text=m[0], x0=spans[m.start()][0], x1=spans[m.end() - 1][1]) for m in re.finditer(r"\S+", c.text)]
     kind = [_cell_kind(p) for p in placed]
     if "num" not in kind:
         return [c]
 
     def fits(i: int, j: int) -> bool:
-        return kind[i] == "" or kinds[j] == kind[i] or (kind[i] == "text" and kinds[j] == "")
+        return kind[i] == "" or kinds[j] in (kind[i], "")
 
     def far(i: int, j: int) -> float:
         a, b = cols[j]
@@ -682,8 +704,9 @@ def _split_across(c: Cell, cols: list[tuple[float, float]], kinds: list[str]) ->
     best: tuple[int, float, tuple[int, ...]] | None = None
     for chosen in itertools.combinations(spanned, len(placed)):
         if all(fits(i, j) for i, j in enumerate(chosen)):
-            # names in name columns first (a free column takes one only when no name column can), then nearness
-            cost = (sum(kind[i] == "text" and kinds[j] != "text" for i, j in enumerate(chosen)),
+            # names in name columns and figures in figure columns first (a free column, 备注 or 个人支付金额, takes
+            # one only where the order allows no better), then nearness
+            cost = (sum(kind[i] != "" and kinds[j] != kind[i] for i, j in enumerate(chosen)),
                     sum(far(i, j) for i, j in enumerate(chosen)), chosen)
             best = min(best, cost) if best is not None else cost
     if best is None:
@@ -802,8 +825,8 @@ def _name_then_amount(c: Cell) -> tuple[Cell, Cell] | None:
     m = _NAME_THEN_AMOUNT.fullmatch(text)
     if m is None or _IDEOGRAPH.search(m[2]):
         return None
-    pitch = (c.x1 - c.x0) / max(len(text), 1)
-    cut = c.x0 + pitch * m.start(2)
+    lead = len(c.text) - len(c.text.lstrip())
+    cut = _char_spans(c)[lead + m.start(2)][0]
     return replace(c, text=m[1], x1=cut), replace(c, text=m[2], x0=cut)
 
 

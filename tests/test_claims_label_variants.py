@@ -267,3 +267,15 @@ def test_a_long_name_run_on_over_the_next_column_is_not_cut():
              line(700, 350, "45.00"), line(820, 350, "45.00")]
     claim = structure_page(page([*receipt_top(), *lines, *ITEM_FOOTER]), verify=False)
     assert [(i.name.value, i.amount.value) for i in claim.items] == [("复方氨基酸注射液18AA250ml", Decimal("45.00"))]
+
+
+def test_a_paper_receipts_titles_and_a_row_read_as_one_line_each():
+    # 收费项目 | 金额 | 个人支付金额 printed far apart and OCR'd as one line; a row's name, amount and self-pay too
+    lines = [line(60, 250, "收费项目 金额 个人支付金额", width=495)]
+    for k, (n, a) in enumerate(ITEMS):
+        y = 300 + 45 * k
+        if k == len(ITEMS) - 1:
+            lines.append(line(60, y, f"{n} {a} 0.00", width=480))
+        else:
+            lines += [line(60, y, n), line(280, y, a), line(460, y, "0.00")]
+    assert items_read(lines) == WANT
