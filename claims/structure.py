@@ -374,7 +374,12 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         value = simplify(text) or None
         if value is not None and value != text:
             note = f"traditional or variant glyphs read as simplified (read {text!r})"
-    review = value is None or cell.confidence < REVIEW_BELOW or note.startswith("a colon read")
+    if kind is FieldKind.amount and name != "total_words" and value is not None and _GAP_IN_FIGURE.search(raw.strip()):
+        # 280 0.00 (an amount and the next column's figure on one line), 36282 03 (a decimal point lost): the
+        # figures were read together across a gap, which no receipt prints inside an amount; a reading, not a proof
+        note = "; ".join(x for x in (note, f"a gap inside the figure (read {raw.strip()!r})") if x)
+    review = (value is None or cell.confidence < REVIEW_BELOW or note.startswith("a colon read")
+              or "a gap inside the figure" in note)
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
 
@@ -392,6 +397,7 @@ def _folded_words(raw: str) -> tuple[object, str]:
         return None, ""
 
 
+_GAP_IN_FIGURE = re.compile(r"[0-9]\s+[0-9.]")
 _COLON_POINT = re.compile(r"[¥$]?[0-9]+:[0-9]{2}")
 _LEADING_AMOUNT = re.compile(r"([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)(?=[\u4e00-\u9fff])")
 _RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")

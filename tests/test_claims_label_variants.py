@@ -279,3 +279,12 @@ def test_a_paper_receipts_titles_and_a_row_read_as_one_line_each():
         else:
             lines += [line(60, y, n), line(280, y, a), line(460, y, "0.00")]
     assert items_read(lines) == WANT
+
+
+@pytest.mark.parametrize("read", ["280 0.00", "36282 03"])
+def test_an_amount_read_across_a_gap_is_never_trusted(read):
+    # two figures read together (an amount and the next column's), or a decimal point lost as a gap
+    lines = [line(100, 300, "项目名称"), line(300, 300, "金额（元）"), line(100, 350, "床位费"), line(300, 350, read)]
+    claim = structure_page(page([*receipt_top(), *lines, *ITEM_FOOTER]), verify=False)
+    (item,) = claim.items
+    assert item.amount.needs_review and "gap inside the figure" in item.amount.note
