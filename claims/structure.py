@@ -387,12 +387,14 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
 def _folded_words(raw: str) -> tuple[object, str]:
     """The total in words with its look-alike glyphs folded (抬 → 拾, 武 → 贰): each maps to one numeral, so
     no digit is chosen; the words stay an independent reading, and a wrong fold fails the words-against-
-    figures check like any misread numeral."""
+    figures check like any misread numeral. Signs printed before the words to guard them (⊗, ⓧ, ※) are no
+    numerals and are read past."""
     folded = "".join(WORD_LOOKALIKES.get(ch, ch) for ch in raw)
-    if folded == raw:
+    folded = re.sub(r"^[^\u4e00-\u9fff]+", "", folded.strip())
+    if folded == raw.strip():
         return None, ""
     try:
-        return parse_financial(folded), f"look-alikes folded to numerals (read {raw.strip()!r})"
+        return parse_financial(folded), f"look-alikes folded to numerals, signs before them read past (read {raw.strip()!r})"
     except NumeralError:
         return None, ""
 

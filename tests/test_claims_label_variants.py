@@ -125,7 +125,8 @@ def test_totals_in_figures_as_other_forms_label_them(text):
 
 
 @pytest.mark.parametrize("text", ["人民币（大写）：叁仟叁佰肆拾陆元贰角", "大写：叁仟叁佰肆拾陆元贰角",
-                                  "合计人民币（大写）：叁仟叁佰肆拾陆元贰角", "金额（大写）：叁仟叁佰肆拾陆元贰角"])
+                                  "合计人民币（大写）：叁仟叁佰肆拾陆元贰角", "金额（大写）：叁仟叁佰肆拾陆元贰角",
+                                  "合计（大写）：⊗叁仟叁佰肆拾陆元贰角"])  # a sign guarding the words
 def test_totals_in_words_as_other_forms_label_them(text):
     claim = claim_with(line(60, 700, text, width=600))
     assert claim.total_words is not None and claim.total_words.value == Decimal("3346.20")
