@@ -925,9 +925,6 @@ def itemised_table(cells: list[Cell], header: list[Cell], roles: tuple[tuple[str
     kinds = [_head_kind(h, roles) for h in header]
     has_quantity = [any(role.get(j) in ("quantity", "unit") for j in rng) for rng in groups]
     spec_in_name = [any(role.get(j) == "name" and "规格" in header[j].key for j in rng) for rng in groups]
-    kinds = [_head_kind(h, roles) for h in header]
-    has_quantity = [any(role.get(j) in ("quantity", "unit") for j in rng) for rng in groups]
-    spec_in_name = [any(role.get(j) == "name" and "规格" in header[j].key for j in rng) for rng in groups]
     items: list[LineItem] = []
     used = {c.index for c in header}
     for row in rows:
