@@ -562,7 +562,7 @@ def _split_heads(row: list[Cell]) -> list[Cell]:
             out.append(c)
             continue
         squeezed, where = _squeeze(c.text)
-        if squeezed != key:  # (a cell's key is its squeezed text; kept safe should that ever differ)
+        if squeezed != key:  # (NFKC of a whole line and of its characters one by one can differ: even pitch then)
             pitch = (c.x1 - c.x0) / max(len(key), 1)
             spans, where = [(c.x0 + k * pitch, c.x0 + (k + 1) * pitch) for k in range(len(key))], list(range(len(key)))
         else:
@@ -1250,7 +1250,8 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
     return out
 
 
-_WORDS_THEN_FIGURE = re.compile(r"(.*?[元角分整正])\s*[:：]?\s*[¥￥$]?\s*[:：]?\s*[0-9][0-9,]*(?:\.[0-9]+)?")
+# the total in words with the total in figures read into its cell: the words, and the figure
+_WORDS_THEN_FIGURE = re.compile(r"(.*?[元角分整正])\s*[:：]?\s*([¥￥$]?\s*[:：]?\s*[0-9][0-9,]*(?:\.[0-9]+)?)")
 _ALL_LITERALS = tuple(sorted({alt for lab in LABELS for alt in lab.pattern.split("|")
                               if len(alt) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}, key=len, reverse=True))
 
@@ -1319,6 +1320,7 @@ def _value_below(cell: Cell, cells: list[Cell], lab: Label, found: dict, taken: 
         return None
     below = [c for c in cells if c.index not in taken and not found.get(c.index) and c.x0 < cell.x1 and c.x1 > cell.x0
              and 0.5 * cell.height < c.cy - cell.cy <= 2 * max(cell.height, c.height)]
+
     def fits(c: Cell) -> bool:
         text = "".join(nfkc(c.text).split())
         if lab.kind is FieldKind.date:
@@ -1397,7 +1399,6 @@ def _original(text: str, where: list[int], start: int, stop: int) -> str:
     return text[where[start]:end]
 
 
-_FIGURE_AFTER_WORDS = re.compile(r"[元角分整正]:?([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)$")
 _CURRENCY_CELL = re.compile(r"[¥$Y][:]?")  # a currency sign printed (or read, as Y) apart from the figure
 
 
@@ -1410,11 +1411,11 @@ def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillF
     anchor = next((c for c in cells if words is not None and c.box == words.box), None) or label
     if anchor is None:
         return None
-    if words is not None and (m := _FIGURE_AFTER_WORDS.search(anchor.key)):
+    if words is not None and (m := _WORDS_THEN_FIGURE.fullmatch(anchor.key)):
         # 叁仟叁佰肆拾陆元贰角 ¥3346.20: the figure read into the words' own cell
-        f = make_field("total_figures", m[1], FieldKind.amount, anchor)
+        f = make_field("total_figures", m[2], FieldKind.amount, anchor)
         if f.value is not None:
-            return f.model_copy(update={"raw": m[1], "note": "the figure printed after the total in words"})
+            return f.model_copy(update={"raw": m[2], "note": "the figure printed after the total in words"})
     row = sorted((c for c in cells if c.x0 > anchor.x1 - 2 and same_row(c, anchor, 0.6)), key=lambda c: c.x0)
     for c in row:
         if _CURRENCY_CELL.fullmatch(c.key):
