@@ -37,6 +37,7 @@ import time
 from collections import defaultdict
 from decimal import Decimal
 
+from benchmarks.bills_real import cached_pages
 from benchmarks.bills_real import ocr_config as real_ocr_config
 from benchmarks.catalogue import CATALOG_DIR
 from benchmarks.catalogue import load as load_catalogue
@@ -172,19 +173,14 @@ PAGE_CACHE = Path(os.environ.get("MEDKG_BILLS_PAGE_CACHE", Path.home() / ".cache
 
 
 def read_page(engine: OcrEngine, image, doc_id: str, *, use_cache: bool) -> tuple[Page, bool]:
-    """The OCR'd page of a rendered image, and whether it came from the cache (``--cached``); keyed by the
-    image's bytes and the OCR configuration, so another rendering or another OCR is read afresh."""
+    """The OCR'd page of a rendered image, and whether it came from the cache (``--cached``: kept by the image's
+    bytes and the OCR configuration, ``bills_real.cached_pages``)."""
     if not use_cache:
         return engine.read_image(image, doc_id=doc_id), False
-    key = hashlib.sha256(image.tobytes() + str(image.shape).encode()
-                         + json.dumps(ocr_config(engine), sort_keys=True).encode()).hexdigest()[:24]
-    cached = PAGE_CACHE / f"{doc_id}-{key}.json"
-    if cached.is_file():
-        return Page.model_validate_json(cached.read_text(encoding="utf-8")), True
-    page = engine.read_image(image, doc_id=doc_id)
-    PAGE_CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(page.model_dump_json(), encoding="utf-8")
-    return page, False
+    content = hashlib.sha256(image.tobytes() + str(image.shape).encode()).hexdigest()
+    pages, hit = cached_pages(engine, content, doc_id, lambda: [engine.read_image(image, doc_id=doc_id)],
+                              use_cache=True, cache_dir=PAGE_CACHE)
+    return pages[0], hit
 
 
 def run_set(engine: OcrEngine, seeds, render, catalogue: Catalogue | None = None, structure=None,

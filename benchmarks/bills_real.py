@@ -459,8 +459,7 @@ def ocr_config(engine) -> dict:
     weights = {t: _weights_sha(getattr(m, t)) for t in ("det", "cls", "rec")}
     return {"generation": s.ocr_models, "version": m.version, "precision": m.rec.executes,
             "det_max_side": s.ocr_det_max_side, "det_fine_max_side": s.ocr_det_fine_max_side,
-            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights,
-            **({"seals": s.ocr_seals} if hasattr(s, "ocr_seals") else {})}
+            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights, "seals": s.ocr_seals}
 
 
 def _weights_sha(model) -> str | None:
@@ -470,20 +469,29 @@ def _weights_sha(model) -> str | None:
     return hashlib.sha256(Path(path).with_suffix(".bin").read_bytes()).hexdigest()[:16]
 
 
+def cached_pages(engine, content: str, stem: str, read, *, use_cache: bool, cache_dir: Path = CACHE_DIR
+                 ) -> tuple[list[Page], bool]:
+    """Pages OCR'd by ``read()``, kept under ``cache_dir`` by ``content`` (a digest of what is read) and the OCR
+    configuration, so another image or another OCR is read afresh; with ``use_cache`` a kept reading is returned
+    instead. The second value says whether it came from the cache."""
+    key = hashlib.sha256((content + json.dumps(ocr_config(engine), sort_keys=True)).encode()).hexdigest()[:24]
+    cached = cache_dir / f"{stem}-{key}.json"
+    if use_cache and cached.is_file():
+        return [Page.model_validate(p) for p in json.loads(cached.read_text())], True
+    pages = read()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps([p.model_dump(mode="json") for p in pages], ensure_ascii=False))
+    return pages, False
+
+
 def read_image(engine, path: Path, sha: str, *, use_cache: bool) -> tuple[list[Page], float, bool]:
     """The image's OCR'd pages, seconds spent, and whether they came from the cache."""
     from ocr.readers import read_pages
 
-    key = hashlib.sha256((sha + json.dumps(ocr_config(engine), sort_keys=True)).encode()).hexdigest()[:24]
-    cached = CACHE_DIR / f"{path.stem}-{key}.json"
-    if use_cache and cached.is_file():
-        return [Page.model_validate(p) for p in json.loads(cached.read_text())], 0.0, True
     start = time.perf_counter()
-    pages = engine.read(read_pages(path), doc_id=path.stem)
-    spent = time.perf_counter() - start
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps([p.model_dump(mode="json") for p in pages], ensure_ascii=False))
-    return pages, spent, False
+    pages, hit = cached_pages(engine, sha, path.stem, lambda: engine.read(read_pages(path), doc_id=path.stem),
+                              use_cache=use_cache)
+    return pages, 0.0 if hit else time.perf_counter() - start, hit
 
 
 def cpu_name() -> str:

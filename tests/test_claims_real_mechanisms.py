@@ -24,9 +24,10 @@ from core.records import BillField, FieldKind, Page, TextLine
 PX = 20  # pixels per character of the hand-made lines
 
 
-def line(x: float, y: float, text: str, width: float | None = None, h: float = 24) -> TextLine:
+def line(x: float, y: float, text: str, width: float | None = None, h: float = 24, alternatives=()) -> TextLine:
     w = width if width is not None else PX * len(text)
-    return TextLine(box=((x, y), (x + w, y), (x + w, y + h), (x, y + h)), text=text, confidence=0.98)
+    return TextLine(box=((x, y), (x + w, y), (x + w, y + h), (x, y + h)), text=text, confidence=0.98,
+                    alternatives=alternatives)
 
 
 def page(lines, width: int = 1600, height: int = 1100) -> Page:

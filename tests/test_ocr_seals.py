@@ -164,16 +164,11 @@ def test_a_structured_receipt_takes_its_hospital_from_the_print_and_the_seal():
     到) and the seal's ring give 遵义医科大学附属医院, flagged with both readings in its note; without the seal the
     print stands, unflagged."""
     from claims.structure import structure_page
-    from core.records import TextLine
-
-    def line(x: float, y: float, text: str, alternatives=()) -> TextLine:
-        w = 20 * len(text)
-        return TextLine(box=((x, y), (x + w, y), (x + w, y + 24), (x, y + 24)), text=text, confidence=0.95,
-                        alternatives=alternatives)
+    from tests.test_claims_real_mechanisms import line
 
     lines = (line(300, 20, "贵州省医疗门诊收费票据（电子）"), line(40, 100, "项目名称"), line(300, 100, "金额（元）"),
              line(40, 140, "挂号费"), line(300, 140, "2.00"), line(40, 200, "金额合计（大写）贰元整"),
-             line(400, 200, "（小写）2.00"), line(40, 300, "收款单位（章）：遵义医到大附属医院", ((11, "科", 0.113),)))
+             line(400, 200, "（小写）2.00"), line(40, 300, "收款单位（章）：遵义医到大附属医院", alternatives=((11, "科", 0.113),)))
     seal = SealText(box=((200, 250), (400, 250), (400, 450), (200, 450)), readings=(("医科大学附属医院《多)医", 0.83),))
     page = Page(doc_id="d", index=0, width=800, height=500, lines=lines, seals=(seal,))
     hospital = structure_page(page).header["hospital"]
