@@ -5,12 +5,18 @@ of ``../shared/data/bills/real`` (read in place, never copied), scored against o
 object and saves it to ``benchmarks/results/bills_real.json``.
 
     .venv/bin/python benchmarks/bills_real.py [--detail] [--cached] [--only NAME ...] [--register FILE]
+                                              [--capture HOW ...]
 
 ``--register FILE`` adds a bureau's hospital register (``claims.hospitals``, as ``MEDKG_HOSPITAL_REGISTER`` does)
 and saves to ``benchmarks/results/bills_real_register.json`` instead: the headline figures are without one.
 ``benchmarks/real_bills/register.csv`` is such a register: 81 real hospitals (every hospital of the 20 bills and
 the hospitals around them: their cities' and universities' other hospitals) among 1,866 generated names in
 families a character or two apart (``ocr.synth`` places × kinds of hospital).
+
+``--capture HOW ...`` reads the *tuning* part again as captured other ways (``benchmarks/captures.py``: grey scan,
+small crop, strong JPEG, tinted paper, phone photo), beside as scanned, and saves to
+``benchmarks/results/bills_real_captures.json``: how the untouched part's captures may break a reading, found
+without looking at it.
 
 The split (``benchmarks/real_bills/README.md``): a bill is in the *untouched* part when the first hex digit of
 ``md5(NAME)`` is a-f, else in the *tuning* part. The tuning part is reported per bill and overall; the untouched
@@ -61,13 +67,15 @@ import platform
 import time
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
+from benchmarks.captures import CAPTURES
+from benchmarks.captures import capture as recapture
 from claims.evaluate import checks_pass, norm_text
 from claims.numerals import NumeralError, parse_financial
 from core.records import BillField, Claim, FieldKind, Page
@@ -77,6 +85,7 @@ ROOT = Path(os.environ.get("MEDKG_BILLS_REAL_ROOT", Path(__file__).resolve().par
 TRANSCRIPTIONS = ROOT / "benchmarks" / "real_bills" / "transcriptions.json"
 REAL_DIR = ROOT.parent / "shared" / "data" / "bills" / "real"
 RESULT = ROOT / "benchmarks" / "results" / "bills_real.json"
+CAPTURE_RESULT = RESULT.with_name("bills_real_captures.json")
 CACHE_DIR = Path(os.environ.get("MEDKG_BILLS_REAL_CACHE", Path.home() / ".cache" / "medkg" / "bills_real"))
 
 _D, _A, _T, _N = FieldKind.date, FieldKind.amount, FieldKind.text, FieldKind.number
@@ -484,13 +493,21 @@ def cached_pages(engine, content: str, stem: str, read, *, use_cache: bool, cach
     return pages, False
 
 
-def read_image(engine, path: Path, sha: str, *, use_cache: bool) -> tuple[list[Page], float, bool]:
-    """The image's OCR'd pages, seconds spent, and whether they came from the cache."""
+def read_image(engine, path: Path, sha: str, *, use_cache: bool, capture: str | None = None
+               ) -> tuple[list[Page], float, bool]:
+    """The image's OCR'd pages (captured again as ``capture``, ``benchmarks.captures``), seconds spent, and whether
+    they came from the cache."""
     from ocr.readers import read_pages
 
+    def read():
+        images = read_pages(path)
+        if capture is not None:
+            images = [replace(im, image=recapture(im.image, capture, path.stem)) for im in images]
+        return engine.read(images, doc_id=path.stem)
+
     start = time.perf_counter()
-    pages, hit = cached_pages(engine, sha, path.stem, lambda: engine.read(read_pages(path), doc_id=path.stem),
-                              use_cache=use_cache)
+    content = sha if capture is None else f"{sha}:capture:{capture}"  # captures are deterministic per bill
+    pages, hit = cached_pages(engine, content, path.stem, read, use_cache=use_cache)
     return pages, 0.0 if hit else time.perf_counter() - start, hit
 
 
@@ -508,7 +525,7 @@ def cpu_name() -> str:
 
 
 def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool = False,
-        register: Path | None = None) -> dict:
+        register: Path | None = None, capture: str | None = None) -> dict:
     try:
         from claims.document import structure_image
     except ImportError:  # before receipts were found one by one (a baseline run of an older checkout)
@@ -534,6 +551,8 @@ def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool
     counts = Counter()
     refused, timing = [], {"ocr_s": 0.0, "structuring_s": 0.0, "images_ocr_cached": 0}
     for name, truth in transcriptions(names).items():
+        if capture is not None and part_of(name) != "tuning":
+            continue  # the untouched part is never captured again: what a capture breaks is debugged
         image = REAL_DIR / truth["image"]
         if not image.is_file():
             refused.append(f"{name}: image {image} not found")
@@ -545,7 +564,7 @@ def run(names: list[str] | None = None, *, use_cache: bool = False, detail: bool
             continue
         label_file = REAL_DIR / "labels" / f"{name}.json"
         labels = json.loads(label_file.read_text())["fields"] if label_file.is_file() else None
-        pages, ocr_s, from_cache = read_image(engine, image, sha, use_cache=use_cache)
+        pages, ocr_s, from_cache = read_image(engine, image, sha, use_cache=use_cache, capture=capture)
         timing["ocr_s"] += ocr_s
         timing["images_ocr_cached"] += from_cache
         start = time.perf_counter()
@@ -600,11 +619,27 @@ def main() -> None:
                                                           "same OCR configuration)")
     ap.add_argument("--only", nargs="*", help="only these bills (NAME stems)")
     ap.add_argument("--register", type=Path, help="a hospital register (CSV) to match each claim's hospital to")
+    ap.add_argument("--capture", nargs="+", choices=sorted(CAPTURES), metavar="HOW",
+                    help="the tuning part captured again each of these ways (benchmarks/captures.py: "
+                         f"{', '.join(sorted(CAPTURES))}) beside as it is; saved to {CAPTURE_RESULT.name}")
     ap.add_argument("--no-save", action="store_true", help=f"do not write {RESULT.relative_to(ROOT)}")
     args = ap.parse_args()
     if not REAL_DIR.is_dir():
         print(json.dumps({"benchmark": "bills_real", "skipped": f"real bills not found at {REAL_DIR} "
                           "(they live in ../shared/data/bills/real, next to the checkout)"}))
+        return
+    if args.capture:
+        out = {"benchmark": "bills_real_captures", "command": "python " + " ".join(["benchmarks/bills_real.py",
+                                                                                    *sys.argv[1:]])}
+        for how in ["as scanned", *args.capture]:
+            one = run(args.only, use_cache=args.cached, register=args.register,
+                      capture=None if how == "as scanned" else how)
+            out.setdefault("cpu", one["cpu"])
+            out.setdefault("ocr", one["ocr"])
+            out[how] = {"tuning": one["tuning"], "refused": one["refused"]}
+        print(text := json.dumps(out, ensure_ascii=False, default=str))
+        if not args.no_save and not args.only:
+            CAPTURE_RESULT.write_text(text + "\n")
         return
     out = run(args.only, use_cache=args.cached, detail=args.detail, register=args.register)
     text = json.dumps(out, ensure_ascii=False, default=str)

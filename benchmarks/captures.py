@@ -1,0 +1,58 @@
+"""Real bills captured again the ways the real set's other bills were captured.
+
+The untouched part of the real set is described only by its README (grey scans of printouts, a phone photo
+at an angle, a folded printout photographed, a yellow paper form, small crops). Its bills may not be looked
+at, so the tuning bills are captured those ways instead: what a capture breaks on a tuning bill is a failure
+to debug; the untouched part stays untouched. Each capture is deterministic (seeded by the bill's name), so
+its OCR pages can be cached like the originals'.
+"""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+
+from ocr.synth import degrade as dg
+
+
+def _grey(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """A grey scan of a printout: one channel, a little lower resolution, JPEG."""
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return dg.jpeg(cv2.cvtColor(dg.downscale(grey, 0.75), cv2.COLOR_GRAY2RGB), 70)
+
+
+def _small(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """A small crop of a screen or a low-dpi scan: the whole page at 60% of its pixels."""
+    h, w = img.shape[:2]
+    return cv2.resize(img, (round(w * 0.6), round(h * 0.6)), interpolation=cv2.INTER_AREA)
+
+
+def _jpeg(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """Sent on by a messenger app: strong JPEG compression."""
+    return dg.jpeg(img, 35)
+
+
+def _tinted(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """Printed on yellow paper: the white of the page becomes a yellow tint, the ink stays."""
+    tint = np.array([250, 232, 170], np.float32) / 255
+    return np.clip(img.astype(np.float32) * tint, 0, 255).astype(np.uint8)
+
+
+def _photo(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """A phone photo: taken at an angle on a desk, in uneven light, with a fold."""
+    rng = np.random.default_rng(r.randrange(2**32))
+    none = np.zeros((0, 4, 2))
+    out, _, _ = dg.fold(img.copy(), none, r)
+    out, _ = dg.shadow(out, r)
+    out, _, _ = dg.angled_shot(out, none, r, rng)
+    return dg.jpeg(dg.blur(out, 0.6), 80)
+
+
+CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "photo": _photo}
+
+
+def capture(img: np.ndarray, how: str, name: str) -> np.ndarray:
+    """``img`` (RGB) captured as ``how`` (one of ``CAPTURES``), the same every time for the same bill."""
+    return np.ascontiguousarray(CAPTURES[how](img, random.Random(f"capture:{how}:{name}")))
