@@ -116,14 +116,17 @@ def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
 
 
 _TITLE = re.compile(r"(?:医疗|收费|住院|门诊).*票据|发票$|费用清单")
+_LABELLED = re.compile(r"[:：]")
 
 
 def _is_title(key: str) -> bool:
     """A receipt's title as printed, or one that lost or misread one character of its 收费票据 (医疗门诊收费据 on a
-    photo: the receipt was read into its neighbour's region)."""
-    if _TITLE.search(key):
-        return True
-    return len(key) >= 5 and any(Levenshtein.distance(key[-n:], "收费票据") <= 1 for n in (3, 4, 5))
+    photo: the receipt was read into its neighbour's region). A title after a label (票据名称:…收费票据(电子)) is
+    a field's value, not a title."""
+    if (m := _TITLE.search(key)) is not None:
+        return not _LABELLED.search(key[: m.start()])
+    return (len(key) >= 5 and not _LABELLED.search(key[:-3])
+            and any(Levenshtein.distance(key[-n:], "收费票据") <= 1 for n in (3, 4, 5)))
 
 
 SEPARATE = 6.0  # titles further apart than this many line heights head receipts of their own

@@ -43,7 +43,7 @@ from .layout import (
     unstack,
     upright_columns,
 )
-from .numerals import AmountError, NumeralError, parse_amount, parse_financial
+from .numerals import DIGITS, AmountError, NumeralError, parse_amount, parse_financial
 from .repair import FIGURE_LOOKALIKES, WORD_LOOKALIKES, verify_claim
 
 __all__ = ["LABELS", "REVIEW_BELOW", "classify", "structure_page"]
@@ -135,9 +135,20 @@ class LabelSet:
 
 
 BILL_LABELS = LabelSet(LABELS)
-# the labels' plain spellings (alternatives without regex syntax), for reading a label OCR misread
-_LITERALS = tuple(sorted({alt for lab in LABELS for alt in lab.pattern.split("|")
-                          if len(alt) >= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", alt)}))
+
+
+def _spellings(alt: str) -> list[str]:
+    """The plain spellings of one alternative of a label's pattern: itself when it is ideographs only, each
+    choice when it holds classes of ideographs (医保类[型别]: 医保类型, 医保类别), none when other syntax."""
+    parts = re.findall(r"\[([\u4e00-\u9fff]+)\]|([\u4e00-\u9fff])", alt)
+    if "".join(f"[{c}]" if c else ch for c, ch in parts) != alt:
+        return []
+    return ["".join(p) for p in itertools.product(*(c or ch for c, ch in parts))]
+
+
+# the labels' plain spellings, for reading a label OCR misread
+_LITERALS = tuple(sorted({sp for lab in LABELS for alt in lab.pattern.split("|") for sp in _spellings(alt)
+                          if len(sp) >= 4}))
 
 
 # labels printed with optional parts, spelt out, so that a label with a character lost is matched against
@@ -188,8 +199,9 @@ def fix_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> lis
 
 def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS, printed: frozenset[str] = frozenset()) -> Cell:
     """A cell ``XXXX:value`` whose XXXX is no label but one misread ideograph off exactly one label of four
-    or more characters (退费全额 for 退费金额, 公务员补动, 个人账尺支付) is read with that label; the value is
-    untouched. One off several payment labels is read so when all but one of them are ``printed`` (label keys
+    or more characters (退费全额 for 退费金额, 公务员补动, 个人账尺支付), or off several spellings of one label
+    (阻保类型: 医保类型 or 参保类型), is read with that label; the value is untouched. One off several payment
+    labels is read so when all but one of them are ``printed`` (label keys
     read elsewhere on the page): 个人自膏 beside a printed 个人自付 is 个人自费, as a form prints each label once
     (only payments: 住院时间 is printed, one off 入院时间 and 出院时间, and neither).
     So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), or a personal
@@ -208,6 +220,8 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS, printed: froze
             and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head[len(head) - len(lit):], lit) if a != b)}
     if len(near) > 1 and all(lab.target == _P for lit in near for _, _, lab in labels.find(lit)):
         near = {lit for lit in near if not any(lab.key in printed for _, _, lab in labels.find(lit))}
+    if len(near) > 1 and len({lab.key for lit in near for _, _, lab in labels.find(lit)}) == 1:
+        near = {min(near)}  # spellings of one label (阻保类型: 医保类型 or 参保类型): the field is the same
     if len(near) != 1:
         return cell
     lit = near.pop()
@@ -352,6 +366,11 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
             if value is None and name != "total_words" and _COLON_POINT.fullmatch(text):
                 # 0:00: a decimal point read as a colon; a reading, not a proof, so it is always reviewed
                 value, note = parse_amount(text.replace(":", ".")), f"a colon read as the decimal point (read {text!r})"
+            if value is None and name != "total_words" and _COMMA_POINT.fullmatch(text):
+                # 41,665,31: two figures after the last comma are cents (thousands come in threes), so the
+                # decimal point was read as a comma; reviewed like the colon
+                head, _, cents = text.rpartition(",")
+                value, note = parse_amount(f"{head}.{cents}"), f"a comma read as the decimal point (read {text!r})"
     elif kind is FieldKind.date:
         text = text.rstrip(":;,，；。")  # a remark strings fields together (出院时间:2021-02-10:住院天数:4)
         m = _DATE.fullmatch(text) or _TIGHT_DATE.fullmatch(text)
@@ -378,7 +397,7 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         # 280 0.00 (an amount and the next column's figure on one line), 36282 03 (a decimal point lost): the
         # figures were read together across a gap, which no receipt prints inside an amount; a reading, not a proof
         note = "; ".join(x for x in (note, f"a gap inside the figure (read {raw.strip()!r})") if x)
-    review = (value is None or cell.confidence < REVIEW_BELOW or note.startswith("a colon read")
+    review = (value is None or cell.confidence < REVIEW_BELOW or note.startswith(("a colon read", "a comma read"))
               or "a gap inside the figure" in note)
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
@@ -388,19 +407,27 @@ def _folded_words(raw: str) -> tuple[object, str]:
     """The total in words with its look-alike glyphs folded (抬 → 拾, 武 → 贰): each maps to one numeral, so
     no digit is chosen; the words stay an independent reading, and a wrong fold fails the words-against-
     figures check like any misread numeral. Signs printed before the words to guard them (⊗, ⓧ, ※) are no
-    numerals and are read past."""
+    numerals and are read past. A last numeral after 角 whose 分 the scan lost (…壹角叁) can only be fen."""
     folded = "".join(WORD_LOOKALIKES.get(ch, ch) for ch in raw)
     folded = re.sub(r"^[^\u4e00-\u9fff]+", "", folded.strip())
-    if folded == raw.strip():
+    notes = ["look-alikes folded to numerals, signs before them read past"] if folded != raw.strip() else []
+    if _FEN_LOST.search(folded):
+        folded += "分"
+        notes.append("the 分 after the last numeral lost (only fen follow 角)")
+    if not notes:
         return None, ""
     try:
-        return parse_financial(folded), f"look-alikes folded to numerals, signs before them read past (read {raw.strip()!r})"
+        return parse_financial(folded), f"{'; '.join(notes)} (read {raw.strip()!r})"
     except NumeralError:
         return None, ""
 
 
+_FEN_LOST = re.compile(f"角[{''.join(k for k, v in DIGITS.items() if v)}]$")
+
+
 _GAP_IN_FIGURE = re.compile(r"[0-9]\s+[0-9.]")
 _COLON_POINT = re.compile(r"[¥$]?[0-9]+:[0-9]{2}")
+_COMMA_POINT = re.compile(r"[¥$]?[0-9]{1,3}(?:,[0-9]{3})*,[0-9]{2}")
 _LEADING_AMOUNT = re.compile(r"([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)(?=[\u4e00-\u9fff])")
 _RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")
 _EXEMPT = ("免税", "不征税")

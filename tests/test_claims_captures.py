@@ -1,0 +1,108 @@
+"""What a capture changes in a receipt's reading (issue 17, eleventh round): the real tuning bills captured again
+as grey scans, small crops, strong JPEG, on tinted paper and as phone photos (``benchmarks/captures.py``) showed
+these failures; each is reproduced here on a hand-made page, which always exists.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from claims.document import receipt_regions, structure_image
+from claims.structure import structure_page
+from tests.test_claims_label_variants import footer, grid
+from tests.test_claims_real_mechanisms import items_of, line, page, receipt_top
+
+
+def _e_receipt_top(title_height: float = 40) -> list:
+    """A 福建 e-receipt's top: its title, and far to its lower left the 票据名称 field that repeats the title."""
+    return [line(500, 40, "福建省医疗住院收费票据(电子)", h=title_height),
+            line(60, 120, "电子票据代码:350602", h=34), line(900, 120, "电子票据号码:00002753", h=34),
+            line(60, 170, "票据名称:福建省医疗住院收费票据(电子)", h=34), line(900, 170, "校验码:d2cf", h=34)]
+
+
+def test_the_title_repeated_as_a_fields_value_heads_no_receipt_of_its_own():
+    # in a grey scan the 票据名称 line was read as tall as the title, and split the receipt in two
+    p = page([*_e_receipt_top(title_height=34), *grid(), *footer()])
+    assert len(receipt_regions(p)) == 1
+    claims = structure_image(p, verify=False)
+    assert len(claims) == 1
+    assert items_of(claims[0]) == {("检查费", Decimal("3334.20")), ("药费", Decimal("12.00"))}
+    assert claims[0].header["bill_code"].value == "350602" and claims[0].header["check_code"].value == "d2cf"
+
+
+def test_two_titled_receipts_side_by_side_are_still_two():
+    left = [line(100, 40, "福建省医疗门诊收费票据(电子)", h=40), line(20, 120, "项目名称"), line(200, 120, "金额（元）"),
+            line(20, 160, "挂号费"), line(200, 160, "2.00")]
+    right = [line(1000, 40, "福建省医疗门诊收费票据(电子)", h=40), line(920, 120, "项目名称"), line(1100, 120, "金额（元）"),
+             line(920, 160, "诊察费"), line(1100, 160, "4.00")]
+    assert len(receipt_regions(page([*left, *right], width=1900))) == 2
+
+
+@pytest.mark.parametrize(("words", "total"), [
+    ("柒万捌仟捌佰伍拾壹元壹角叁", Decimal("78851.13")),  # its 分 lost at the end of the line
+    ("￥柒万捌仟捌佰伍拾壹元壹角叁", Decimal("78851.13")),
+    ("叁仟叁佰肆拾陆元贰角", Decimal("3346.20")),  # nothing lost: read as before
+])
+def test_total_in_words_whose_last_fen_was_lost(words, total):
+    claim = structure_page(page([*receipt_top(), *grid(), line(100, 700, "合计金额(大写):"),
+                                 line(400, 700, words, width=400)]), verify=False)
+    assert claim.total_words.value == total
+
+
+@pytest.mark.parametrize("words", ["柒万捌仟捌佰伍拾壹元叁", "柒万捌仟捌佰伍拾壹元壹角分"])
+def test_a_numeral_lost_or_a_unit_lost_elsewhere_is_not_guessed(words):
+    # after 元 a lone numeral is 角 or a colloquial shortening; a numeral lost before 分 cannot be known
+    claim = structure_page(page([*receipt_top(), *grid(), line(100, 700, "合计金额(大写):"),
+                                 line(400, 700, words, width=400)]), verify=False)
+    assert claim.total_words is None or claim.total_words.value is None
+
+
+@pytest.mark.parametrize("overlap", [0, 10, 19])
+def test_a_value_whose_box_reaches_into_its_label(overlap):
+    # on tinted paper the value's box started 19 pixels inside its label's (a character is 20 pixels here)
+    label = line(100, 700, "金额合计（大写）")
+    words = line(label.box[1][0] - overlap, 700, "叁仟叁佰肆拾陆元贰角", width=260)
+    claim = structure_page(page([*receipt_top(), *grid(), label, words]), verify=False)
+    assert claim.total_words.value == Decimal("3346.20")
+
+
+def test_a_cell_well_inside_the_label_is_no_value_of_it():
+    # a box that starts more than a character inside the label is part of it (a duplicate reading), not its value
+    label = line(100, 700, "金额合计（大写）")
+    words = line(label.box[1][0] - 60, 700, "叁仟叁佰肆拾陆元贰角", width=260)
+    claim = structure_page(page([*receipt_top(), *grid(), label, words]), verify=False)
+    assert claim.total_words is None or claim.total_words.value is None
+
+
+@pytest.mark.parametrize("label", ["阻保类型:", "医保类别:", "参保类型:"])
+def test_a_label_one_misread_off_two_spellings_of_one_label(label):
+    # 阻保类型 is one ideograph off both 医保类型 and 参保类型: either way it is the insurance type
+    claim = structure_page(page([*receipt_top(), line(60, 200, label), line(180, 200, "市医保"), *grid(), *footer()]),
+                           verify=False)
+    assert claim.header["insurance_type"].value == "市医保"
+
+
+def test_a_label_one_misread_off_labels_of_two_fields_stays_unread():
+    # 人院时间 is one ideograph off 入院时间, 出院时间 and 住院时间: which date it is cannot be known
+    claim = structure_page(page([*receipt_top(), line(60, 200, "人院时间:2021-04-23", width=400), *grid(), *footer()]),
+                           verify=False)
+    assert "admitted" not in claim.header and "discharged" not in claim.header
+
+
+@pytest.mark.parametrize(("amount", "value"), [("41,665,31", Decimal("41665.31")), ("12,25", Decimal("12.25"))])
+def test_a_decimal_point_read_as_a_comma_is_read_and_reviewed(amount, value):
+    claim = structure_page(page([*receipt_top(), line(100, 400, "项目名称"), line(300, 400, "金额（元）"),
+                                 line(100, 450, "西药费"), line(300, 450, amount), *footer()]), verify=False)
+    [item] = claim.items
+    assert item.amount.value == value and item.amount.needs_review
+    assert "comma read as the decimal point" in item.amount.note
+
+
+@pytest.mark.parametrize(("amount", "value"), [("41,665.31", Decimal("41665.31")), ("1,225", Decimal(1225))])
+def test_thousands_separators_are_no_decimal_point(amount, value):
+    claim = structure_page(page([*receipt_top(), line(100, 400, "项目名称"), line(300, 400, "金额（元）"),
+                                 line(100, 450, "西药费"), line(300, 450, amount), *footer()]), verify=False)
+    [item] = claim.items
+    assert item.amount.value == value and "comma" not in item.amount.note
