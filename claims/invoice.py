@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from core.records import BillField, Claim, DocumentType, FieldKind, LineItem
 
-from .layout import Cell, column_of, group_rows, median_height, same_row, unstack
+from .layout import Cell, column_of, group_rows, join_spaced, median_height, same_row, unstack
 from .structure import Label, LabelSet, _table, itemised_table, labelled_fields, make_field, missing
 
 __all__ = ["INVOICE_LABELS", "structure_vat_invoice"]
@@ -115,6 +115,7 @@ def structure_vat_invoice(cells: list[Cell], **base) -> Claim:
     cells = [c for c in cells if not _CIPHER.fullmatch(c.key)]
     line_height = median_height(cells)
     cells = unstack(cells, line_height)  # rows already levelled by cells_of (claims.layout.row_level)
+    cells = join_spaced(cells, "合计", line_height)  # printed 合      计: an item named 合计 otherwise
     header = _grid_header(cells)
     items: list[LineItem] = []
     used: set[int] = set()

@@ -186,6 +186,21 @@ def unstack(cells: list[Cell], line_height: float) -> list[Cell]:
     return out
 
 
+def join_spaced(cells: list[Cell], word: str, line_height: float) -> list[Cell]:
+    """A two-character ``word`` printed with wide letter spacing (合      计) that OCR read as two cells, one per
+    character, on one row and within three line heights of each other: one cell again, so it reads as the word."""
+    first, second = word
+    out = list(cells)
+    for a in [c for c in cells if c.key == first]:
+        b = min((c for c in out if c.key == second and same_row(a, c) and 0 < c.x0 - a.x1 <= 3 * line_height),
+                key=lambda c: c.x0, default=None)
+        if b is not None and a in out:
+            out[out.index(a)] = replace(a, text=word, x1=b.x1, y0=min(a.y0, b.y0), y1=max(a.y1, b.y1),
+                                        alternatives=())
+            out.remove(b)
+    return out
+
+
 def same_row(a: Cell, b: Cell, tolerance: float = 0.5) -> bool:
     """Centres closer vertically than ``tolerance`` × the taller cell's height."""
     return abs(a.cy - b.cy) <= tolerance * max(a.height, b.height, 1.0)

@@ -1458,6 +1458,19 @@ def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillF
 
 # the stay as one period: 住院时间, 住院日期, 住院期间, 住院起止日期, 入出院日期 (not 住院日期 beside 出院日期)
 _PERIOD_LABEL = re.compile(r"住院(?:时间|日期|期间|起止(?:日期|时间)?)(?!.*出院)|入出院(?:日期|时间)")
+_PERIODS = ("住院时间", "住院日期", "住院期间", "住院起止日期", "住院起止时间", "入出院日期", "入出院时间")
+
+
+def _misread_period(key: str) -> int | None:
+    """Where the value starts after a stay-period label with one ideograph misread (住院时问:20210318|20210506),
+    or None. Only with two dates after it: 人院时间 is also one off 入院时间, whose value is one date."""
+    head, colon, rest = key.partition(":")
+    if not colon or BILL_LABELS.find(head) or len(list(_ANY_DATE.finditer(rest))) != 2:
+        return None
+    near = [p for p in _PERIODS if len(p) == len(head) and Levenshtein.distance(p, head) == 1]
+    return len(head) + 1 if near and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head, near[0]) if a != b) else None
+
+
 _ANY_DATE = re.compile(rf"(\d{{4}})(?:{_DSEP}|年)(\d{{1,2}})(?:{_DSEP}|月)(\d{{1,2}})日?|(?<![0-9])(\d{{4}})(\d{{2}})(\d{{2}})(?![0-9])")
 
 
@@ -1466,9 +1479,10 @@ def stay_period(cells: list[Cell]) -> dict[str, BillField]:
     the label's cell and the cells after it on its row up to the next label."""
     for c in cells:
         m = _PERIOD_LABEL.search(c.key)
-        if not m:
+        end = m.end() if m else _misread_period(c.key)
+        if end is None:
             continue
-        parts = [(c, c.key[m.end():])]
+        parts = [(c, c.key[end:])]
         # the cells after it on its row (OCR's boxes may overlap by a few pixels)
         for nb in sorted((o for o in cells if o.x0 > c.x1 - 0.5 * c.height and o is not c and same_row(o, c, 0.6)),
                          key=lambda o: o.x0):
@@ -1477,7 +1491,7 @@ def stay_period(cells: list[Cell]) -> dict[str, BillField]:
                 break
             parts.append((nb, nb.key))
         dates = [(cell, d) for cell, text in parts for d in _ANY_DATE.finditer(text)]
-        if not dates and m.end() >= len(c.key) - 1:
+        if not dates and m and m.end() >= len(c.key) - 1:
             # the label as a column title, the period on the line below it (within two line heights)
             below = [o for o in cells if o.x0 < c.x1 and o.x1 > c.x0 and 0.5 * c.height < o.cy - c.cy <= 2 * c.height]
             nearest = min(below, key=lambda o: o.cy, default=None)

@@ -106,3 +106,41 @@ def test_thousands_separators_are_no_decimal_point(amount, value):
                                  line(100, 450, "西药费"), line(300, 450, amount), *footer()]), verify=False)
     [item] = claim.items
     assert item.amount.value == value and "comma" not in item.amount.note
+
+
+def test_a_stay_period_whose_label_was_misread_one_ideograph_off():
+    # 住院时问 (间 misread on a small crop): two dates after it prove the label
+    claim = structure_page(page([*receipt_top(), line(60, 200, "住院时问：20210318|20210506", width=400),
+                                 *grid(), *footer()]), verify=False)
+    assert (str(claim.header["admitted"].value), str(claim.header["discharged"].value)) == ("2021-03-18", "2021-05-06")
+
+
+def test_one_date_after_a_label_one_off_several_is_no_stay_period():
+    claim = structure_page(page([*receipt_top(), line(60, 200, "人院时间：20210318", width=300), *grid(), *footer()]),
+                           verify=False)
+    assert "admitted" not in claim.header and "discharged" not in claim.header
+
+
+def _vat_invoice(total_row: list) -> list:
+    heads = [(48, "货物或应税劳务、服务名称"), (224, "规格型号"), (298, "单位"), (347, "数量"), (418, "单"), (435, "价"),
+             (494, "金额"), (574, "税率"), (634, "税额")]
+    return [line(200, 20, "北京增值税电子普通发票", h=30), line(560, 60, "开票日期：2022年04月02日", width=200),
+            *(line(x, 173, text, h=14, width=14 * len(text)) for x, text in heads),
+            line(28, 190, "*运输服务*客运服务费", h=14, width=108), line(302, 188, "次", h=14, width=18),
+            line(435, 189, "13.32", h=14, width=33), line(534, 189, "13.32", h=14, width=35),
+            line(579, 188, "免税", h=14, width=29), line(672, 190, "***", h=14, width=35),
+            *total_row,
+            line(72, 329, "价税合计（大写）", h=14, width=85), line(204, 328, "壹拾叁圆叁角贰分", h=14, width=104),
+            line(559, 329, "(小写)￥13.32", h=14, width=81)]
+
+
+@pytest.mark.parametrize("spaced", [False, True])
+def test_the_invoices_total_row_printed_spaced_out_is_no_item(spaced):
+    # 合      计 read as two cells on a small crop became an item named 合计
+    row = ([line(84, 306, "合", h=14, width=18), line(126, 306, "计", h=14, width=18)] if spaced
+           else [line(84, 306, "合计", h=14, width=60)])
+    claim = structure_page(page(_vat_invoice([*row, line(524, 306, "￥13.32", h=14, width=45),
+                                              line(674, 307, "***", h=14, width=35)]), width=760, height=480),
+                           verify=False)
+    assert claim.doc_type.value == "vat_invoice"
+    assert items_of(claim) == {("*运输服务*客运服务费", Decimal("13.32"))}
