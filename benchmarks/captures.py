@@ -50,7 +50,21 @@ def _photo(img: np.ndarray, r: random.Random) -> np.ndarray:
     return dg.jpeg(dg.blur(out, 0.6), 80)
 
 
-CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "photo": _photo}
+def _stamped(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """Stamped again by whoever reimbursed it (a bureau's or employer's 报销 seal), anywhere over the items."""
+    from ocr.synth.fonts import all_faces
+    from ocr.synth.layout import Stamp
+
+    h, w = img.shape[:2]
+    out = img.copy()
+    stamp = Stamp(kind=r.choice(("round", "oval")), cx=round(w * r.uniform(0.3, 0.7)), cy=round(h * r.uniform(0.35, 0.65)),
+                  ring_text=r.choice(("医疗保险报销专用章", "单位财务报销专用章", "商业保险理赔专用章")),
+                  center_text=r.choice(("已报销", "报销专用", "理赔")))
+    dg.draw_stamp(out, stamp, all_faces(), max(h, w) / 1600, r, np.random.default_rng(r.randrange(2**32)))
+    return out
+
+
+CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "photo": _photo, "stamped": _stamped}
 
 
 def capture(img: np.ndarray, how: str, name: str) -> np.ndarray:

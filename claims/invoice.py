@@ -52,11 +52,16 @@ _COLUMNS = (("name", r"名称"), ("spec", r"规格"), ("unit", r"单位"), ("qua
 _CIPHER = re.compile(r"(?=.*[+\-*/<>])[0-9+\-*/<>.]{12,}")  # 密码区 lines: digits and operators, never a value
 
 
+_TITLE_CHARS = frozenset("货物或应税劳务、服务名称项目规格型号单位数量价金额率征收/")
+
+
 def _grid_header(cells: list[Cell]) -> list[Cell] | None:
-    """The row holding the 税率 (or 税额) column title, an amount title and a name title."""
+    """The row holding the 税率 (or 税额) column title, an amount title and a name title. A cell on it written
+    mostly in other characters is no title (a reimbursement stamp's 商业保险 pressed over the titles)."""
     for cell in cells:
         if cell.key in ("税率", "税额", "税率/征收率"):
-            row = sorted((c for c in cells if same_row(c, cell)), key=lambda c: c.x0)
+            row = sorted((c for c in cells if same_row(c, cell)
+                          and 2 * sum(ch in _TITLE_CHARS for ch in c.key) >= len(c.key)), key=lambda c: c.x0)
             if any(c.key.startswith("金额") for c in row) and any(re.search("名称", c.key) for c in row):
                 return row
     return None

@@ -1660,6 +1660,8 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
         # items printed as whole name:amount cells across a titled grid (化验费:405.45 | 治疗93.74) read
         # better as a stream than by the columns they ignore: the reading that gives more whole items
         items, used = stream, used | stream_used
+    # a stamp's words over the grid (报销专用 of a reimbursement seal, 现金收讫) are no fee, whatever figure is beside them
+    items = [i for i in items if not _STAMP_WORDS.search(str(i.name.value or ""))]
     found = labelled_fields(cells, used, height)
     if "total_figures" not in found["totals"] and (total := total_on_words_row(cells, found["totals"])) is not None:
         found["totals"]["total_figures"] = total
@@ -1682,6 +1684,9 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),
                   payments=found["payments"], findings=tuple(missing(doc_type, items, found)), **base)
     return verify_claim(claim) if verify else claim
+
+
+_STAMP_WORDS = re.compile(r"报销|理赔|收讫|专用章|已付讫")
 
 
 def _readable(items: list[LineItem]) -> int:

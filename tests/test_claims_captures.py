@@ -144,3 +144,35 @@ def test_the_invoices_total_row_printed_spaced_out_is_no_item(spaced):
                            verify=False)
     assert claim.doc_type.value == "vat_invoice"
     assert items_of(claim) == {("*运输服务*客运服务费", Decimal("13.32"))}
+
+
+_INVOICE_AT_FULL_SIZE = [  # (x, y, width, height, text): a VAT e-invoice's grid as OCR boxed it on a 1190-wide scan
+    (82, 294, 218, 20, "货物或应税劳务、服务名称"), (374, 292, 78, 24, "规格型号"), (497, 289, 45, 28, "单位"),
+    (579, 291, 64, 28, "数量"), (695, 291, 64, 28, "单价"), (827, 292, 61, 25, "金额"), (959, 291, 46, 27, "税率"),
+    (1058, 292, 63, 25, "税额"), (47, 319, 180, 23, "*运输服务*客运服务费"), (649, 322, 12, 16, "1"),
+    (725, 318, 54, 25, "13.32"), (892, 318, 55, 25, "13.32"), (966, 317, 46, 27, "免税"), (1122, 321, 55, 18, "* * *"),
+    (138, 509, 103, 28, "合计"), (875, 512, 71, 25, "￥13.32"), (1125, 514, 57, 21, "* * *"),
+    (118, 549, 143, 23, "价税合计（大写）"), (341, 548, 173, 26, "壹拾叁圆叁角贰分"), (934, 549, 132, 23, "(小写)￥13.32")]
+
+
+@pytest.mark.parametrize("stamped", [False, True])
+def test_a_stamps_words_pressed_over_the_invoices_titles_are_no_title(stamped):
+    # a reimbursement seal's 商业保险, as tall as a title and a row together, took the titles' row and lost the
+    # invoice's only item
+    lines = [line(300, 40, "北京增值税电子普通发票", h=40), line(820, 110, "开票日期：2022年04月02日", width=260),
+             *(line(x, y, text, width=w, h=h) for x, y, w, h, text in _INVOICE_AT_FULL_SIZE)]
+    if stamped:
+        lines += [line(414, 298, "商业保险", width=72, h=35), line(452, 338, "已报销", width=55, h=38)]
+    claim = structure_page(page(lines, width=1190, height=800), verify=False)
+    assert claim.doc_type.value == "vat_invoice"
+    assert items_of(claim) == {("*运输服务*客运服务费", Decimal("13.32"))}
+
+
+@pytest.mark.parametrize("words", ["报销专", "已报销", "理赔专用章", "现金收讫"])
+def test_a_stamps_words_over_the_grid_are_no_item(words):
+    # 报销专用 of a reimbursement seal, read level with a row's second figure, became an item
+    claim = structure_page(page([
+        *receipt_top(), line(100, 400, "收费项目"), line(300, 400, "金额（元）"), line(500, 400, "收费项目"),
+        line(700, 400, "金额（元）"), line(100, 450, "西药费"), line(300, 450, "9870.67"),
+        line(500, 452, words, h=40), line(700, 450, "1.43"), *footer()]), verify=False)
+    assert items_of(claim) == {("西药费", Decimal("9870.67"))}
