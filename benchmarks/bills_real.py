@@ -14,7 +14,7 @@ the hospitals around them: their cities' and universities' other hospitals) amon
 families a character or two apart (``ocr.synth`` places × kinds of hospital).
 
 ``--capture HOW ...`` reads the *tuning* part again as captured other ways (``benchmarks/captures.py``: grey scan,
-small crop, strong JPEG, tinted paper, phone photo), beside as scanned, and saves to
+small crop, strong JPEG, tinted paper, phone photo, a reimbursement stamp, identifiers painted white), beside as scanned, and saves to
 ``benchmarks/results/bills_real_captures.json``: how the untouched part's captures may break a reading, found
 without looking at it.
 
@@ -502,7 +502,10 @@ def read_image(engine, path: Path, sha: str, *, use_cache: bool, capture: str | 
     def read():
         images = read_pages(path)
         if capture is not None:
-            images = [replace(im, image=recapture(im.image, capture, path.stem)) for im in images]
+            # masks go where the scan's own OCR found identifiers
+            scanned = read_image(engine, path, sha, use_cache=True)[0] if capture == "masked" else None
+            images = [replace(im, image=recapture(im.image, capture, path.stem, scanned[k].lines if scanned else ()))
+                      for k, im in enumerate(images)]
         return engine.read(images, doc_id=path.stem)
 
     start = time.perf_counter()

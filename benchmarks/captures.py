@@ -1,7 +1,8 @@
 """Real bills captured again the ways the real set's other bills were captured.
 
 The untouched part of the real set is described only by its README (grey scans of printouts, a phone photo
-at an angle, a folded printout photographed, a yellow paper form, small crops). Its bills may not be looked
+at an angle, a folded printout photographed, a yellow paper form, small crops, a reimbursement stamp,
+identifiers painted over in white). Its bills may not be looked
 at, so the tuning bills are captured those ways instead: what a capture breaks on a tuning bill is a failure
 to debug; the untouched part stays untouched. Each capture is deterministic (seeded by the bill's name), so
 its OCR pages can be cached like the originals'.
@@ -10,6 +11,7 @@ its OCR pages can be cached like the originals'.
 from __future__ import annotations
 
 import random
+import re
 
 import cv2
 import numpy as np
@@ -64,9 +66,41 @@ def _stamped(img: np.ndarray, r: random.Random) -> np.ndarray:
     return out
 
 
-CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "photo": _photo, "stamped": _stamped}
+# labels of a person's identifiers, as the real set's owners painted them over (README: white boxes)
+_IDENTIFIER = re.compile(r"(姓名|交款人|患者|住院号|病案号|病历号|门诊号|身份证号?码?|社会保障(?:卡)?号码?|医保编号|个人编号|"
+                         r"卡号|业务流水号)(?:[:：]|$)")  # the whole label: 交款人统一社会信用代码 is no name
 
 
-def capture(img: np.ndarray, how: str, name: str) -> np.ndarray:
-    """``img`` (RGB) captured as ``how`` (one of ``CAPTURES``), the same every time for the same bill."""
+def masked(img: np.ndarray, lines) -> np.ndarray:
+    """Identifiers painted over in white, as the real set's photos were: after each identifier's label, the
+    rest of its line, or (a label alone) the next line to its right on its row. ``lines``: the page's OCR lines
+    as scanned (``core.records.TextLine``), which say where the identifiers are."""
+    out = img.copy()
+    boxes = [(min(p[0] for p in ln.box), min(p[1] for p in ln.box), max(p[0] for p in ln.box),
+              max(p[1] for p in ln.box), ln.text) for ln in lines]
+    for x0, y0, x1, y1, text in boxes:
+        m = _IDENTIFIER.match(text.strip())
+        if m is None:
+            continue
+        h = y1 - y0
+        if m.end() < len(text.strip()):  # the value on the label's own line: from where it starts
+            start = x0 + (x1 - x0) * m.end() / len(text.strip())
+            cv2.rectangle(out, (round(start), round(y0 - 2)), (round(x1 + 3), round(y1 + 2)), (255, 255, 255), -1)
+            continue
+        right = [b for b in boxes if b[0] >= x1 - 0.3 * h and b[0] - x1 < 3 * h and abs((b[1] + b[3]) / 2 - (y0 + y1) / 2) < h / 2]
+        if right:
+            bx0, by0, bx1, by1, _ = min(right, key=lambda b: b[0])
+            cv2.rectangle(out, (round(bx0 - 3), round(by0 - 2)), (round(bx1 + 3), round(by1 + 2)), (255, 255, 255), -1)
+    return out
+
+
+CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "photo": _photo, "stamped": _stamped,
+            "masked": None}  # masked needs the page's lines: ``masked``
+
+
+def capture(img: np.ndarray, how: str, name: str, lines=()) -> np.ndarray:
+    """``img`` (RGB) captured as ``how`` (one of ``CAPTURES``), the same every time for the same bill; ``masked``
+    needs the page's OCR ``lines`` as scanned."""
+    if how == "masked":
+        return masked(img, lines)
     return np.ascontiguousarray(CAPTURES[how](img, random.Random(f"capture:{how}:{name}")))
