@@ -1586,23 +1586,41 @@ def seal_names(page: Page) -> list[tuple[str, float, tuple]]:
     return [(name, *max(seen)) for name, seen in ranked]
 
 
-def _fill_gaps(printed: str, seal: str, *, seal_surer: bool, runner_ups: dict[int, set[str]]) -> str:
-    """The printed name with the characters the seal shows between two it shares with it. Where both read
-    other characters, the seal's are taken when it read more of them there, was read more surely than the
-    print, or reads what the recogniser nearly read in the print (遵义医到大附属医院, 科 the runner-up for 到,
-    under the seal; 医科大学附属医院 in its ring); the print's ends stand (a seal's reading starts and ends in
-    its own words and ornaments: 与遵义…, …医院店)."""
+# words hospitals' names are made of: where print and seal read different characters, the one that makes such a
+# word with its neighbours is taken (遵义医到大子附属医院 beside the seal's 医科大学附属医院: 医科, 大学)
+_NAME_WORDS = ("医科", "大学", "学院", "附属", "人民", "中医", "西医", "中心", "第一", "第二", "第三", "第四", "第五",
+               "肿瘤", "儿童", "妇幼", "保健", "妇产", "医院", "省立", "市立", "口腔", "眼科", "胸科", "传染", "精神",
+               "康复", "急救", "红十字", "职工", "铁路", "中西医", "结合", "医学", "卫生", "军区", "总医院", "东方", "中南")
+
+
+def _words_in(text: str) -> int:
+    return sum(text.count(w) for w in _NAME_WORDS)
+
+
+def _fill_gaps(printed: str, seal: str, *, seal_surer: bool, runner_ups: dict[int, set[str]]) -> tuple[str, bool]:
+    """The printed name with the characters the seal shows between two it shares with it, and whether print and
+    seal still disagree somewhere inside. Where both read other characters, the seal's are taken when it read
+    more of them there, was read more surely than the print, reads what the recogniser nearly read in the print
+    (遵义医到大附属医院, 科 the runner-up for 到, under the seal; 医科大学附属医院 in its ring), or makes a word of
+    hospitals' names with its neighbours where the print's makes none (医到大 → 医科大); the print's ends stand (a
+    seal's reading starts and ends in its own words and ornaments: 与遵义…, …医院店)."""
     ops = list(Levenshtein.opcodes(printed, seal))
     shared = [k for k, o in enumerate(ops) if o.tag == "equal"]
     out = []
+    disagree = False
     for k, o in enumerate(ops):
         inside = bool(shared) and shared[0] < k < shared[-1]
         more = o.dest_end - o.dest_start - (o.src_end - o.src_start)
         nearly = more == 0 and all(seal[o.dest_start + i] in runner_ups.get(o.src_start + i, ())
                                    for i in range(o.src_end - o.src_start))
-        seal_part = o.tag == "insert" or (o.tag == "replace" and (more > 0 or (more == 0 and seal_surer) or nearly))
+        left, right = printed[max(0, o.src_start - 1):o.src_start], printed[o.src_end:o.src_end + 1]
+        worded = more == 0 and (_words_in(left + seal[o.dest_start:o.dest_end] + right)
+                                > _words_in(left + printed[o.src_start:o.src_end] + right))
+        seal_part = o.tag == "insert" or (o.tag == "replace" and (more > 0 or (more == 0 and seal_surer) or nearly
+                                                                  or worded))
         out.append(seal[o.dest_start:o.dest_end] if inside and seal_part else printed[o.src_start:o.src_end])
-    return "".join(out)
+        disagree |= inside and o.tag in ("replace", "delete") and not seal_part
+    return "".join(out), disagree
 
 
 def with_seal_name(printed: BillField | None, names: list[tuple[str, float, tuple]],
@@ -1618,9 +1636,12 @@ def with_seal_name(printed: BillField | None, names: list[tuple[str, float, tupl
     text = printed.value if printed is not None and isinstance(printed.value, str) else ""
     if text and LCSseq.similarity(text, seal) < SEAL_SHARES * len(text):
         return printed  # the print names another institution than the seal, or is no name at all: left to review
-    merged = (_fill_gaps(text, seal, seal_surer=confidence > printed.confidence, runner_ups=runner_ups or {})
-              if text else seal)
+    merged, disagree = (_fill_gaps(text, seal, seal_surer=confidence > printed.confidence, runner_ups=runner_ups or {})
+                        if text else (seal, False))
     if merged == text:
+        if disagree and not printed.needs_review:  # two witnesses of the name differ: a clerk looks
+            return printed.model_copy(update={"needs_review": True, "note": "; ".join(
+                x for x in (printed.note, f"the red seal reads otherwise ({seal!r})") if x)})
         return printed  # the print is whole
     note = f"read in the red seal ({seal!r}, confidence {confidence:.2f})" + (f"; printed {text!r}" if text else "")
     base = printed or BillField(name="hospital", kind=FieldKind.text, confidence=confidence, box=box)

@@ -119,14 +119,27 @@ def test_the_seal_fills_in_the_hospitals_name(printed, readings, want):
 
 
 def test_the_seal_settles_a_character_the_recogniser_nearly_read_in_the_print():
-    """遵义医到大附属医院 under the seal with 科 the runner-up for 到: the seal's 科 is taken, though its reading
-    (0.83) is less sure than the print's (0.95); without the runner-up the print's 到 stands."""
+    """郑卅大学第一附属医院 under the seal with 州 the runner-up for 卅: the seal's 州 is taken, though its reading
+    (0.83) is less sure than the print's (0.95); without the runner-up the print's 卅 stands (州 makes no word of
+    hospitals' names that 卅 does not), flagged for review: print and seal disagree."""
     from claims.structure import seal_names, with_seal_name
 
-    page, field = _page("遵义医到大附属医院", ("医科大学附属医院《多)医", 0.83))
-    assert with_seal_name(field, seal_names(page), {3: {"科"}}).value == "遵义医科大学附属医院"
-    assert with_seal_name(field, seal_names(page), {3: {"车"}}).value == "遵义医到大学附属医院"
-    assert with_seal_name(field, seal_names(page)).value == "遵义医到大学附属医院"
+    page, field = _page("郑卅大学第一附属医院", ("郑州大学第一附属医院", 0.83))
+    assert with_seal_name(field, seal_names(page), {1: {"州"}}).value == "郑州大学第一附属医院"
+    for runner_ups in ({1: {"川"}}, None):
+        got = with_seal_name(field, seal_names(page), runner_ups)
+        assert got.value == "郑卅大学第一附属医院" and got.needs_review and "seal reads otherwise" in got.note
+    assert not field.needs_review  # the print's own field is not changed in place
+
+
+def test_the_seal_settles_a_character_that_makes_a_word_of_hospitals_names():
+    """遵义医到大子附属医院 beside the seal's 医科大学附属医院 (read less surely, no runner-up): 医科 and 大学 are
+    words of hospitals' names, 医到 and 大子 are not, so the seal's characters are taken, and the field reviewed."""
+    from claims.structure import seal_names, with_seal_name
+
+    page, field = _page("遵义医到大子附属医院", ("医科大学附属医院《多)医", 0.83))
+    got = with_seal_name(field, seal_names(page))
+    assert got.value == "遵义医科大学附属医院" and got.needs_review
 
 
 def test_a_seal_naming_another_institution_leaves_the_print():
