@@ -176,3 +176,13 @@ def test_a_stamps_words_over_the_grid_are_no_item(words):
         line(700, 400, "金额（元）"), line(100, 450, "西药费"), line(300, 450, "9870.67"),
         line(500, 452, words, h=40), line(700, 450, "1.43"), *footer()]), verify=False)
     assert items_of(claim) == {("西药费", Decimal("9870.67"))}
+
+
+@pytest.mark.parametrize(("words", "total"), [
+    ("武万肆仟染佰政拾元集角玖分整", Decimal("24790.79")),  # 政 for 玖, 集 for 柒 on a grey scan
+    ("贰万肆仟柒佰玖拾元柒角玖分整", Decimal("24790.79")),
+])
+def test_total_in_words_with_look_alike_numerals(words, total):
+    claim = structure_page(page([*receipt_top(), *grid(), line(100, 700, f"金额合计（大写）{words}", width=600)]),
+                           verify=False)
+    assert claim.total_words.value == total
