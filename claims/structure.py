@@ -363,9 +363,11 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
                     value, note = parse_amount(m[1]), f"the figure before {text[m.end():]!r} (read {raw.strip()!r})"
                 except AmountError:
                     value, note = None, ""
-            if value is None and name != "total_words" and _COLON_POINT.fullmatch(text):
-                # 0:00: a decimal point read as a colon; a reading, not a proof, so it is always reviewed
-                value, note = parse_amount(text.replace(":", ".")), f"a colon read as the decimal point (read {text!r})"
+            if value is None and name != "total_words" and (m := _COLON_POINT.fullmatch(text)):
+                # 0:00, 6603/56: a decimal point read as a colon or a slash; a reading, not a proof, so it is always
+                # reviewed
+                what = "a colon" if m[1] == ":" else "a slash"
+                value, note = parse_amount(text.replace(m[1], ".")), f"{what} read as the decimal point (read {text!r})"
             if value is None and name != "total_words" and _COMMA_POINT.fullmatch(text):
                 # 41,665,31: two figures after the last comma are cents (thousands come in threes), so the
                 # decimal point was read as a comma; reviewed like the colon
@@ -397,7 +399,7 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         # 280 0.00 (an amount and the next column's figure on one line), 36282 03 (a decimal point lost): the
         # figures were read together across a gap, which no receipt prints inside an amount; a reading, not a proof
         note = "; ".join(x for x in (note, f"a gap inside the figure (read {raw.strip()!r})") if x)
-    review = (value is None or cell.confidence < REVIEW_BELOW or note.startswith(("a colon read", "a comma read"))
+    review = (value is None or cell.confidence < REVIEW_BELOW or note.startswith(("a colon read", "a slash read", "a comma read"))
               or "a gap inside the figure" in note)
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
@@ -426,7 +428,7 @@ _FEN_LOST = re.compile(f"角[{''.join(k for k, v in DIGITS.items() if v)}]$")
 
 
 _GAP_IN_FIGURE = re.compile(r"[0-9]\s+[0-9.]")
-_COLON_POINT = re.compile(r"[¥$]?[0-9]+:[0-9]{2}")
+_COLON_POINT = re.compile(r"[¥$]?[0-9]+([:/])[0-9]{2}")
 _COMMA_POINT = re.compile(r"[¥$]?[0-9]{1,3}(?:,[0-9]{3})*,[0-9]{2}")
 _LEADING_AMOUNT = re.compile(r"([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)(?=[\u4e00-\u9fff])")
 _RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")

@@ -91,13 +91,15 @@ def test_a_label_one_misread_off_labels_of_two_fields_stays_unread():
     assert "admitted" not in claim.header and "discharged" not in claim.header
 
 
-@pytest.mark.parametrize(("amount", "value"), [("41,665,31", Decimal("41665.31")), ("12,25", Decimal("12.25"))])
-def test_a_decimal_point_read_as_a_comma_is_read_and_reviewed(amount, value):
+@pytest.mark.parametrize(("amount", "value", "what"), [("41,665,31", Decimal("41665.31"), "comma"),
+                                                     ("12,25", Decimal("12.25"), "comma"),
+                                                     ("6603/56", Decimal("6603.56"), "slash")])
+def test_a_decimal_point_read_as_a_comma_or_slash_is_read_and_reviewed(amount, value, what):
     claim = structure_page(page([*receipt_top(), line(100, 400, "项目名称"), line(300, 400, "金额（元）"),
                                  line(100, 450, "西药费"), line(300, 450, amount), *footer()]), verify=False)
     [item] = claim.items
     assert item.amount.value == value and item.amount.needs_review
-    assert "comma read as the decimal point" in item.amount.note
+    assert f"{what} read as the decimal point" in item.amount.note
 
 
 @pytest.mark.parametrize(("amount", "value"), [("41,665.31", Decimal("41665.31")), ("1,225", Decimal(1225))])
