@@ -188,3 +188,16 @@ def test_total_in_words_with_look_alike_numerals(words, total):
     claim = structure_page(page([*receipt_top(), *grid(), line(100, 700, f"金额合计（大写）{words}", width=600)]),
                            verify=False)
     assert claim.total_words.value == total
+
+
+@pytest.mark.parametrize("stamp_words", ["电子票据专用章", "财务专用章", "现金收讫"])
+def test_the_seals_own_words_beside_the_payee_label_are_no_hospital(stamp_words):
+    # on faded print the seal's bottom line 电子票据专用章 was read as the value of 收款单位（章）, a confident
+    # hospital; the seal's ring names the hospital instead, reviewed
+    from core.records import SealText
+
+    lines = [*receipt_top(), *grid(), *footer(), line(60, 800, "收款单位（章）"), line(210, 806, stamp_words)]
+    seal = SealText(box=((150, 700), (350, 700), (350, 900), (150, 900)), readings=(("南省直第三人民医院南省", 0.99),))
+    hospital = structure_page(page(lines).model_copy(update={"seals": (seal,)}), verify=False).header["hospital"]
+    assert hospital.value == "南省直第三人民医院" and hospital.needs_review
+    assert "hospital" not in structure_page(page(lines), verify=False).header
