@@ -14,7 +14,7 @@ the hospitals around them: their cities' and universities' other hospitals) amon
 families a character or two apart (``ocr.synth`` places × kinds of hospital).
 
 ``--capture HOW ...`` reads the *tuning* part again as captured other ways (``benchmarks/captures.py``: grey scan,
-small crop, strong JPEG, tinted paper, phone photo, a reimbursement stamp, identifiers painted white), beside as scanned, and saves to
+small crop, strong JPEG, tinted paper, faded print, turned a little, phone photo, a reimbursement stamp, identifiers painted white), beside as scanned, and saves to
 ``benchmarks/results/bills_real_captures.json``: how the untouched part's captures may break a reading, found
 without looking at it.
 

@@ -42,6 +42,17 @@ def _tinted(img: np.ndarray, r: random.Random) -> np.ndarray:
     return np.clip(img.astype(np.float32) * tint, 0, 255).astype(np.uint8)
 
 
+def _faded(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """Light print: a worn ribbon or toner, the ink halfway to the paper."""
+    return dg.low_contrast(img, 0.45, 0)
+
+
+def _skewed(img: np.ndarray, r: random.Random) -> np.ndarray:
+    """Laid a little crooked on the scanner: turned by 1.5 to 3 degrees either way."""
+    angle = r.choice((-1, 1)) * r.uniform(1.5, 3.0)
+    return dg.skew(img, np.zeros((0, 4, 2)), angle, (255, 255, 255))[0]
+
+
 def _photo(img: np.ndarray, r: random.Random) -> np.ndarray:
     """A phone photo: taken at an angle on a desk, in uneven light, with a fold."""
     rng = np.random.default_rng(r.randrange(2**32))
@@ -94,8 +105,8 @@ def masked(img: np.ndarray, lines) -> np.ndarray:
     return out
 
 
-CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "photo": _photo, "stamped": _stamped,
-            "masked": None}  # masked needs the page's lines: ``masked``
+CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "faded": _faded, "skewed": _skewed,
+            "photo": _photo, "stamped": _stamped, "masked": None}  # masked needs the page's lines: ``masked``
 
 
 def capture(img: np.ndarray, how: str, name: str, lines=()) -> np.ndarray:
