@@ -14,9 +14,9 @@ the hospitals around them: their cities' and universities' other hospitals) amon
 families a character or two apart (``ocr.synth`` places × kinds of hospital).
 
 ``--capture HOW ...`` reads the *tuning* part again as captured other ways (``benchmarks/captures.py``: grey scan,
-small crop, strong JPEG, tinted paper, faded print, turned a little, phone photo, a reimbursement stamp, identifiers painted white), beside as scanned, and saves to
-``benchmarks/results/bills_real_captures.json``: how the untouched part's captures may break a reading, found
-without looking at it.
+small crop, strong JPEG, tinted paper, faded print, turned a little, phone photo, a reimbursement stamp,
+identifiers painted white), beside as scanned, and saves to ``benchmarks/results/bills_real_captures.json``: how
+the untouched part's captures may break a reading, found without looking at it.
 
 The split (``benchmarks/real_bills/README.md``): a bill is in the *untouched* part when the first hex digit of
 ``md5(NAME)`` is a-f, else in the *tuning* part. The tuning part is reported per bill and overall; the untouched
@@ -86,6 +86,7 @@ TRANSCRIPTIONS = ROOT / "benchmarks" / "real_bills" / "transcriptions.json"
 REAL_DIR = ROOT.parent / "shared" / "data" / "bills" / "real"
 RESULT = ROOT / "benchmarks" / "results" / "bills_real.json"
 CAPTURE_RESULT = RESULT.with_name("bills_real_captures.json")
+CAPTURES_CODE = hashlib.sha256(Path(__file__).with_name("captures.py").read_bytes()).hexdigest()[:16]
 CACHE_DIR = Path(os.environ.get("MEDKG_BILLS_REAL_CACHE", Path.home() / ".cache" / "medkg" / "bills_real"))
 
 _D, _A, _T, _N = FieldKind.date, FieldKind.amount, FieldKind.text, FieldKind.number
@@ -509,7 +510,8 @@ def read_image(engine, path: Path, sha: str, *, use_cache: bool, capture: str | 
         return engine.read(images, doc_id=path.stem)
 
     start = time.perf_counter()
-    content = sha if capture is None else f"{sha}:capture:{capture}"  # captures are deterministic per bill
+    # captures are deterministic per bill and per version of their code
+    content = sha if capture is None else f"{sha}:capture:{capture}:{CAPTURES_CODE}"
     pages, hit = cached_pages(engine, content, path.stem, read, use_cache=use_cache)
     return pages, 0.0 if hit else time.perf_counter() - start, hit
 

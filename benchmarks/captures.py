@@ -1,11 +1,10 @@
 """Real bills captured again the ways the real set's other bills were captured.
 
-The untouched part of the real set is described only by its README (grey scans of printouts, a phone photo
-at an angle, a folded printout photographed, a yellow paper form, small crops, a reimbursement stamp,
-identifiers painted over in white). Its bills may not be looked
-at, so the tuning bills are captured those ways instead: what a capture breaks on a tuning bill is a failure
-to debug; the untouched part stays untouched. Each capture is deterministic (seeded by the bill's name), so
-its OCR pages can be cached like the originals'.
+The untouched part of the real set is described only by its README (grey scans of printouts, a phone photo at
+an angle, a folded printout photographed, a yellow paper form, small crops, a reimbursement stamp, identifiers
+painted over in white). Its bills may not be looked at, so the tuning bills are captured those ways instead: what
+a capture breaks on a tuning bill is a failure to debug; the untouched part stays untouched. Each capture is
+deterministic (seeded by the bill's name), so its OCR pages can be cached like the originals'.
 """
 
 from __future__ import annotations
@@ -70,7 +69,8 @@ def _stamped(img: np.ndarray, r: random.Random) -> np.ndarray:
 
     h, w = img.shape[:2]
     out = img.copy()
-    stamp = Stamp(kind=r.choice(("round", "oval")), cx=round(w * r.uniform(0.3, 0.7)), cy=round(h * r.uniform(0.35, 0.65)),
+    stamp = Stamp(kind=r.choice(("round", "oval")), cx=round(w * r.uniform(0.3, 0.7)),
+                  cy=round(h * r.uniform(0.35, 0.65)),
                   ring_text=r.choice(("医疗保险报销专用章", "单位财务报销专用章", "商业保险理赔专用章")),
                   center_text=r.choice(("已报销", "报销专用", "理赔")))
     dg.draw_stamp(out, stamp, all_faces(), max(h, w) / 1600, r, np.random.default_rng(r.randrange(2**32)))
@@ -98,15 +98,17 @@ def masked(img: np.ndarray, lines) -> np.ndarray:
             start = x0 + (x1 - x0) * m.end() / len(text.strip())
             cv2.rectangle(out, (round(start), round(y0 - 2)), (round(x1 + 3), round(y1 + 2)), (255, 255, 255), -1)
             continue
-        right = [b for b in boxes if b[0] >= x1 - 0.3 * h and b[0] - x1 < 3 * h and abs((b[1] + b[3]) / 2 - (y0 + y1) / 2) < h / 2]
+        right = [b for b in boxes if x1 - 0.3 * h <= b[0] < x1 + 3 * h and abs((b[1] + b[3] - y0 - y1) / 2) < h / 2]
         if right:
             bx0, by0, bx1, by1, _ = min(right, key=lambda b: b[0])
-            cv2.rectangle(out, (round(bx0 - 3), round(by0 - 2)), (round(bx1 + 3), round(by1 + 2)), (255, 255, 255), -1)
+            cv2.rectangle(out, (round(bx0 - 3), round(by0 - 2)), (round(bx1 + 3), round(by1 + 2)),
+                          (255, 255, 255), -1)
     return out
 
 
-CAPTURES = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "faded": _faded, "skewed": _skewed,
-            "photo": _photo, "stamped": _stamped, "masked": None}  # masked needs the page's lines: ``masked``
+_OF_THE_IMAGE = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinted, "faded": _faded, "skewed": _skewed,
+                 "photo": _photo, "stamped": _stamped}
+CAPTURES = (*_OF_THE_IMAGE, "masked")  # masked needs the page's lines as scanned as well
 
 
 def capture(img: np.ndarray, how: str, name: str, lines=()) -> np.ndarray:
@@ -114,4 +116,4 @@ def capture(img: np.ndarray, how: str, name: str, lines=()) -> np.ndarray:
     needs the page's OCR ``lines`` as scanned."""
     if how == "masked":
         return masked(img, lines)
-    return np.ascontiguousarray(CAPTURES[how](img, random.Random(f"capture:{how}:{name}")))
+    return np.ascontiguousarray(_OF_THE_IMAGE[how](img, random.Random(f"capture:{how}:{name}")))

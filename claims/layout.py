@@ -217,7 +217,8 @@ def right_neighbour(cell: Cell, cells: Iterable[Cell], max_gap: float) -> Cell |
         # boxes of neighbours overlap a little, on light or tinted paper by up to a character: a cell starting
         # that far inside this one is still its neighbour when it reaches well past it
         overlap = cell.x1 - other.x0
-        if other is cell or overlap > cell.height or (overlap > 0.3 * cell.height and other.x1 < cell.x1 + 2 * cell.height):
+        inside = overlap > cell.height or (overlap > 0.3 * cell.height and other.x1 < cell.x1 + 2 * cell.height)
+        if other is cell or inside:
             continue
         gap = other.x0 - cell.x1
         if gap <= max_gap and same_row(cell, other, 0.6) and (best is None or other.x0 < best.x0):

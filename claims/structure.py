@@ -201,8 +201,8 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS, printed: froze
     """A cell ``XXXX:value`` whose XXXX is no label but one misread ideograph off exactly one label of four
     or more characters (退费全额 for 退费金额, 公务员补动, 个人账尺支付), or off several spellings of one label
     (阻保类型: 医保类型 or 参保类型), is read with that label; the value is untouched. One off several payment
-    labels is read so when all but one of them are ``printed`` (label keys
-    read elsewhere on the page): 个人自膏 beside a printed 个人自付 is 个人自费, as a form prints each label once
+    labels is read so when all but one of them are ``printed`` (label keys read elsewhere on the page):
+    个人自膏 beside a printed 个人自付 is 个人自费, as a form prints each label once
     (only payments: 住院时间 is printed, one off 入院时间 and 出院时间, and neither).
     So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), or a personal
     payment label without its 个人 (账户支付: for 个人账户支付:), the whole of the text before its colon."""
@@ -399,7 +399,8 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         # 280 0.00 (an amount and the next column's figure on one line), 36282 03 (a decimal point lost): the
         # figures were read together across a gap, which no receipt prints inside an amount; a reading, not a proof
         note = "; ".join(x for x in (note, f"a gap inside the figure (read {raw.strip()!r})") if x)
-    review = (value is None or cell.confidence < REVIEW_BELOW or note.startswith(("a colon read", "a slash read", "a comma read"))
+    review = (value is None or cell.confidence < REVIEW_BELOW
+              or note.startswith(("a colon read", "a slash read", "a comma read"))
               or "a gap inside the figure" in note)
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
@@ -1567,6 +1568,8 @@ def hospital_from_title(cells: list[Cell], page_height: float) -> BillField | No
 # the seal's own words around the hospital's name in its ring (贵州省人民医院 收费专用章, 吉林大学第一医院住院处)
 _SEAL_WORDS = re.compile(r"(?:电子)?(?:票据|收费|财务|结算|发票|住院|门诊)?专用章|住院处|门诊部|收费处|结算处|"
                          r"(?:现金|转账)?收讫")
+# the words of any stamp (a reimbursement office's too: 报销专用, 理赔专用章), which name no fee
+_STAMP_WORDS = re.compile(r"报销|理赔|收讫|专用章|已付讫")
 # the first name in a reading: it goes round the ring and on for a third, so a name may come twice
 _SEAL_NAME = re.compile(r"[\u4e00-\u9fff]{2,24}?(?:医院|卫生院|保健院|诊所|中心|卫生室|卫生站)")
 
@@ -1621,7 +1624,7 @@ def _fill_gaps(printed: str, seal: str, *, seal_surer: bool, runner_ups: dict[in
         seal_part = o.tag == "insert" or (o.tag == "replace" and (more > 0 or (more == 0 and seal_surer) or nearly
                                                                   or worded))
         out.append(seal[o.dest_start:o.dest_end] if inside and seal_part else printed[o.src_start:o.src_end])
-        disagree |= inside and o.tag in ("replace", "delete") and not seal_part
+        disagree |= inside and o.tag == "replace" and not seal_part  # (a character the seal lacks is no dispute)
     return "".join(out), disagree
 
 
@@ -1709,9 +1712,6 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
                   total_figures=found["totals"].get("total_figures"), total_words=found["totals"].get("total_words"),
                   payments=found["payments"], findings=tuple(missing(doc_type, items, found)), **base)
     return verify_claim(claim) if verify else claim
-
-
-_STAMP_WORDS = re.compile(r"报销|理赔|收讫|专用章|已付讫")
 
 
 def _readable(items: list[LineItem]) -> int:
