@@ -13,6 +13,7 @@ items → 合计 → 价税合计 and each line's tax.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 
 from core.records import BillField, Claim, DocumentType, FieldKind, LineItem
@@ -122,6 +123,9 @@ def structure_vat_invoice(cells: list[Cell], **base) -> Claim:
     cells = unstack(cells, line_height)  # rows already levelled by cells_of (claims.layout.row_level)
     cells = join_spaced(cells, "合计", line_height)  # printed 合      计: an item named 合计 otherwise
     header = _grid_header(cells)
+    if header is not None:  # ... and one of its two characters lost (faded print): what is left is that label still
+        below = max(h.y1 for h in header)
+        cells = [replace(c, text="合计") if c.key in ("合", "计") and c.cy > below else c for c in cells]
     items: list[LineItem] = []
     used: set[int] = set()
     sums: dict[str, BillField] = {}
