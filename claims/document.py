@@ -116,7 +116,6 @@ def _note_pages(claim: Claim, numbers: list[int]) -> Claim:
 
 
 _TITLE = re.compile(r"(?:医疗|收费|住院|门诊).*票据|发票$|费用清单")
-_LABELLED = re.compile(r"[:：]")
 
 
 def _is_title(key: str) -> bool:
@@ -124,8 +123,8 @@ def _is_title(key: str) -> bool:
     photo: the receipt was read into its neighbour's region). A title after a label (票据名称:…收费票据(电子)) is
     a field's value, not a title."""
     if (m := _TITLE.search(key)) is not None:
-        return not _LABELLED.search(key[: m.start()])
-    return (len(key) >= 5 and not _LABELLED.search(key[:-3])
+        return ":" not in key[: m.start()]  # keys are NFKC: a full-width colon is ':' there
+    return (len(key) >= 5 and ":" not in key[:-3]
             and any(Levenshtein.distance(key[-n:], "收费票据") <= 1 for n in (3, 4, 5)))
 
 

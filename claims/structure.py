@@ -363,16 +363,13 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
                     value, note = parse_amount(m[1]), f"the figure before {text[m.end():]!r} (read {raw.strip()!r})"
                 except AmountError:
                     value, note = None, ""
-            if value is None and name != "total_words" and (m := _COLON_POINT.fullmatch(text)):
-                # 0:00, 6603/56: a decimal point read as a colon or a slash; a reading, not a proof, so it is always
-                # reviewed
-                what = "a colon" if m[1] == ":" else "a slash"
-                value, note = parse_amount(text.replace(m[1], ".")), f"{what} read as the decimal point (read {text!r})"
-            if value is None and name != "total_words" and _COMMA_POINT.fullmatch(text):
-                # 41,665,31: two figures after the last comma are cents (thousands come in threes), so the
-                # decimal point was read as a comma; reviewed like the colon
-                head, _, cents = text.rpartition(",")
-                value, note = parse_amount(f"{head}.{cents}"), f"a comma read as the decimal point (read {text!r})"
+            if value is None and name != "total_words" and (m := _MISREAD_POINT.fullmatch(text)):
+                # 0:00, 6603/56, 41,665,31 (two figures after the last comma are cents: thousands come in threes):
+                # the decimal point read as another sign; a reading, not a proof, so it is always reviewed
+                sign = m[1] or m[2]
+                head, _, cents = text.rpartition(sign)
+                value = parse_amount(f"{head}.{cents}")
+                note = f"{_POINT_SIGNS[sign]} read as the decimal point (read {text!r})"
     elif kind is FieldKind.date:
         text = text.rstrip(":;,，；。")  # a remark strings fields together (出院时间:2021-02-10:住院天数:4)
         m = _DATE.fullmatch(text) or _TIGHT_DATE.fullmatch(text)
@@ -400,7 +397,7 @@ def make_field(name: str, raw: str, kind: FieldKind, cell: Cell, *, digits: bool
         # figures were read together across a gap, which no receipt prints inside an amount; a reading, not a proof
         note = "; ".join(x for x in (note, f"a gap inside the figure (read {raw.strip()!r})") if x)
     review = (value is None or cell.confidence < REVIEW_BELOW
-              or note.startswith(("a colon read", "a slash read", "a comma read"))
+              or "read as the decimal point" in note
               or "a gap inside the figure" in note)
     return BillField(name=name, value=value, kind=kind, raw=raw.strip(), confidence=cell.confidence, box=cell.box,
                      needs_review=review, note=note)
@@ -429,8 +426,8 @@ _FEN_LOST = re.compile(f"角[{''.join(k for k, v in DIGITS.items() if v)}]$")
 
 
 _GAP_IN_FIGURE = re.compile(r"[0-9]\s+[0-9.]")
-_COLON_POINT = re.compile(r"[¥$]?[0-9]+([:/])[0-9]{2}")
-_COMMA_POINT = re.compile(r"[¥$]?[0-9]{1,3}(?:,[0-9]{3})*,[0-9]{2}")
+_MISREAD_POINT = re.compile(r"[¥$]?(?:[0-9]+([:/])|[0-9]{1,3}(?:,[0-9]{3})*(,))[0-9]{2}")
+_POINT_SIGNS = {":": "a colon", "/": "a slash", ",": "a comma"}
 _LEADING_AMOUNT = re.compile(r"([¥$]?:?[0-9][0-9,]*(?:\.[0-9]+)?)(?=[\u4e00-\u9fff])")
 _RATE = re.compile(r"(\d{1,2}(?:\.\d)?)%")
 _EXEMPT = ("免税", "不征税")
@@ -1460,8 +1457,10 @@ def total_on_words_row(cells: list[Cell], totals: dict[str, BillField]) -> BillF
 
 
 # the stay as one period: 住院时间, 住院日期, 住院期间, 住院起止日期, 入出院日期 (not 住院日期 beside 出院日期)
-_PERIOD_LABEL = re.compile(r"住院(?:时间|日期|期间|起止(?:日期|时间)?)(?!.*出院)|入出院(?:日期|时间)")
-_PERIODS = ("住院时间", "住院日期", "住院期间", "住院起止日期", "住院起止时间", "入出院日期", "入出院时间")
+_STAY_LABELS = ("住院起止日期", "住院起止时间", "住院时间", "住院日期", "住院期间")  # longest first, as the regex tries them
+_IN_OUT_LABELS = ("入出院日期", "入出院时间")
+_PERIODS = (*_STAY_LABELS, *_IN_OUT_LABELS)
+_PERIOD_LABEL = re.compile(f"(?:{'|'.join(_STAY_LABELS)}|住院起止)(?!.*出院)|{'|'.join(_IN_OUT_LABELS)}")
 
 
 def _misread_period(key: str) -> int | None:
