@@ -74,7 +74,7 @@ from decimal import Decimal, InvalidOperation
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from benchmarks.captures import CAPTURES
+from benchmarks.captures import CAPTURES, known
 from benchmarks.captures import capture as recapture
 from claims.evaluate import checks_pass, norm_text
 from claims.numerals import NumeralError, parse_financial
@@ -504,7 +504,7 @@ def read_image(engine, path: Path, sha: str, *, use_cache: bool, capture: str | 
         images = read_pages(path)
         if capture is not None:
             # masks go where the scan's own OCR found identifiers
-            scanned = read_image(engine, path, sha, use_cache=True)[0] if capture == "masked" else None
+            scanned = read_image(engine, path, sha, use_cache=True)[0] if "masked" in capture.split("+") else None
             images = [replace(im, image=recapture(im.image, capture, path.stem, scanned[k].lines if scanned else ()))
                       for k, im in enumerate(images)]
         return engine.read(images, doc_id=path.stem)
@@ -624,9 +624,10 @@ def main() -> None:
                                                           "same OCR configuration)")
     ap.add_argument("--only", nargs="*", help="only these bills (NAME stems)")
     ap.add_argument("--register", type=Path, help="a hospital register (CSV) to match each claim's hospital to")
-    ap.add_argument("--capture", nargs="+", choices=sorted(CAPTURES), metavar="HOW",
+    ap.add_argument("--capture", nargs="+", metavar="HOW",
                     help="the tuning part captured again each of these ways (benchmarks/captures.py: "
-                         f"{', '.join(sorted(CAPTURES))}) beside as it is; saved to {CAPTURE_RESULT.name}")
+                         f"{', '.join(sorted(CAPTURES))}, or several joined by +, applied in order) beside as it "
+                         f"is; saved to {CAPTURE_RESULT.name}")
     ap.add_argument("--no-save", action="store_true", help=f"do not write {RESULT.relative_to(ROOT)}")
     args = ap.parse_args()
     if not REAL_DIR.is_dir():
@@ -634,6 +635,8 @@ def main() -> None:
                           "(they live in ../shared/data/bills/real, next to the checkout)"}))
         return
     if args.capture:
+        if unknown := [how for how in args.capture if not known(how)]:
+            ap.error(f"unknown capture {', '.join(unknown)}: choose from {', '.join(sorted(CAPTURES))} or join them by +")
         out = {"benchmark": "bills_real_captures", "command": "python " + " ".join(["benchmarks/bills_real.py",
                                                                                     *sys.argv[1:]])}
         for how in ["as scanned", *args.capture]:

@@ -111,9 +111,17 @@ _OF_THE_IMAGE = {"grey": _grey, "small": _small, "jpeg": _jpeg, "tinted": _tinte
 CAPTURES = (*_OF_THE_IMAGE, "masked")  # masked needs the page's lines as scanned as well
 
 
+def known(how: str) -> bool:
+    """``how`` is one of ``CAPTURES`` or several joined by ``+`` (``masked+photo``: painted over, then photographed)."""
+    return all(part in CAPTURES for part in how.split("+"))
+
+
 def capture(img: np.ndarray, how: str, name: str, lines=()) -> np.ndarray:
-    """``img`` (RGB) captured as ``how`` (one of ``CAPTURES``), the same every time for the same bill; ``masked``
-    needs the page's OCR ``lines`` as scanned."""
-    if how == "masked":
-        return masked(img, lines)
-    return np.ascontiguousarray(_OF_THE_IMAGE[how](img, random.Random(f"capture:{how}:{name}")))
+    """``img`` (RGB) captured as ``how`` (see :func:`known`), the same every time for the same bill; ``masked``
+    needs the page's OCR ``lines`` as scanned, so it comes first in a combination."""
+    for part in how.split("+"):
+        if part == "masked":
+            img = masked(img, lines)
+        else:
+            img = np.ascontiguousarray(_OF_THE_IMAGE[part](img, random.Random(f"capture:{part}:{name}")))
+    return img
