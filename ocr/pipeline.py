@@ -3,7 +3,8 @@
 Whole-page orientation comes from two cheap signals the pipeline computes anyway: tall detection boxes
 mean the page lies on its side (turn it a quarter), and the direction classifier's votes over all lines
 say whether it is upside down. A page found upside down keeps its detection (boxes are turned with it); a page on its side is
-detected again once turned, since the detector's boxes around vertical text are looser.
+detected again once turned, since the detector's boxes around vertical text are looser. A line the classifier turns on
+its own is read both ways up (``settle_turned``): the classifier is sometimes sure of a turn it should not make.
 """
 
 from __future__ import annotations
