@@ -125,7 +125,8 @@ def structure_vat_invoice(cells: list[Cell], **base) -> Claim:
     header = _grid_header(cells)
     if header is not None:  # ... and one of its two characters lost (faded print): what is left is that label still
         below = max(h.y1 for h in header)
-        cells = [replace(c, text="合计") if c.key in ("合", "计") and c.cy > below else c for c in cells]
+        cells = [replace(c, text="合计", alternatives=()) if c.key in ("合", "计") and c.cy > below else c
+                 for c in cells]  # as join_spaced: the runner-ups belonged to the one character read
     items: list[LineItem] = []
     used: set[int] = set()
     sums: dict[str, BillField] = {}
