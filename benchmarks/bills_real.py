@@ -459,6 +459,11 @@ def ocr_config(engine) -> dict:
         PREPARE_VERSION = "plain/1"
 
     try:
+        from ocr.stamps import VERSION as UNDER_SEALS_VERSION
+    except ImportError:
+        UNDER_SEALS_VERSION = None
+
+    try:
         from ocr.recognize import DECODE_VERSION  # what a page's lines carry (runner-ups) is part of the key too
     except ImportError:
         DECODE_VERSION = "greedy-ctc/1"
@@ -469,7 +474,9 @@ def ocr_config(engine) -> dict:
     weights = {t: _weights_sha(getattr(m, t)) for t in ("det", "cls", "rec")}
     return {"generation": s.ocr_models, "version": m.version, "precision": m.rec.executes,
             "det_max_side": s.ocr_det_max_side, "det_fine_max_side": s.ocr_det_fine_max_side,
-            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights, "seals": s.ocr_seals}
+            "prepare": PREPARE_VERSION, "decode": DECODE_VERSION, "weights": weights, "seals": s.ocr_seals,
+            # named only when on, so pages read without it keep the keys they were cached under before it existed
+            **({"under_seals": UNDER_SEALS_VERSION} if getattr(s, "ocr_under_seals", False) and s.ocr_seals else {})}
 
 
 def _weights_sha(model) -> str | None:

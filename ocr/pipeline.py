@@ -5,6 +5,7 @@ mean the page lies on its side (turn it a quarter), and the direction classifier
 say whether it is upside down. A page found upside down keeps its detection (boxes are turned with it); a page on its side is
 detected again once turned, since the detector's boxes around vertical text are looser. A line the classifier turns on
 its own is read both ways up (``settle_turned``): the classifier is sometimes sure of a turn it should not make.
+Print that a red seal hides from the detector is detected again with the stamp's ink taken out (``ocr.stamps``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ocr.order import reading_order
 from ocr.readers import PageImage
 from ocr.recognize import Recognition, Recognizer
 from ocr.seals import find_seals, unroll
+from ocr.stamps import supersedes, under_seals
 
 PAGES_PER_BATCH = 4  # pages whose crops share recognition batches (bounds memory on long PDFs)
 FLIP_THRESHOLD = 0.9  # a single line is turned only when the classifier is this sure it is upside down
@@ -40,6 +42,8 @@ class _PageWork:
     quads: list[np.ndarray]
     crops: list[np.ndarray]
     turned: list[bool]  # crops turned upside down on their own (the classifier was sure they were)
+    extra: list[bool]  # crops of print found under a seal (ocr.stamps), read in batches of their own
+    rereads: list[tuple[int, np.ndarray, np.ndarray]]  # (position in quads, quad, crop): a line read again unstamped
     rotation: int
     seals: list[tuple[tuple, list[np.ndarray]]]  # each seal's box and its unrolled strips
 
@@ -122,11 +126,19 @@ class OcrEngine:
             turned = [bool(p > FLIP_THRESHOLD) for p in p180]
             crops = [np.ascontiguousarray(np.rot90(c, 2)) if t else c for c, t in zip(crops, turned)]
         deadline.check()
-        order = reading_order(quads)
-        seals = [(s.quad, list(unroll(image, s))) for s in find_seals(image, self.settings.ocr_seals)]
+        found = find_seals(image, self.settings.ocr_seals)
+        under = under_seals(image, found, quads, lambda band: [d.quad for d in self.detector(band)]) \
+            if found and self.settings.ocr_under_seals else []
+        more = [f for f in under if f.rereads is None]
+        extra = [False] * len(quads) + [True] * len(more)
+        quads, crops, turned = quads + [f.quad for f in more], crops + [f.crop for f in more], turned + [False] * len(more)
+        seals = [(s.quad, list(unroll(image, s))) for s in found]
         deadline.check()
+        order = reading_order(quads)
+        position = {i: k for k, i in enumerate(order)}
+        rereads = [(position[f.rereads], f.quad, f.crop) for f in under if f.rereads is not None]
         return _PageWork(image, [quads[i] for i in order], [crops[i] for i in order], [turned[i] for i in order],
-                         rotation, seals)
+                         [extra[i] for i in order], rereads, rotation, seals)
 
     def read(self, pages: Iterable[PageImage], doc_id: str = "") -> list[Page]:
         """OCR pages; crops of several pages share recognition batches. Pages with a text layer skip OCR."""
@@ -141,16 +153,25 @@ class OcrEngine:
                     out.append(self._text_layer_page(page, doc_id))
                 else:
                     work.append((page, self._detect_and_orient(page.image, deadline)))
-            crops = [c for _, w in work for c in w.crops]
-            texts = iter(settle_turned(self.recognizer, crops, [t for _, w in work for t in w.turned],
-                                       self.recognizer(crops)))
+            own = [(c, t) for _, w in work for c, t, x in zip(w.crops, w.turned, w.extra) if not x]
+            texts = iter(settle_turned(self.recognizer, [c for c, _ in own], [t for _, t in own],
+                                       self.recognizer([c for c, _ in own])))
+            # print found or read again under seals, in batches of its own too
+            extras = [c for _, w in work for c, x in zip(w.crops, w.extra) if x]
+            unstamped = self.recognizer(extras + [c for _, w in work for _, _, c in w.rereads])
+            new, again = iter(unstamped[:len(extras)]), iter(unstamped[len(extras):])
             # seal strips in batches of their own: the page's lines read the same with seals read or not
             rings = iter(self.recognizer([s for _, w in work for _, strips in w.seals for s in strips]))
             deadline.check()
             for page, w in work:
+                recs = [next(new) if x else next(texts) for x in w.extra]
+                quads = list(w.quads)
+                for k, quad, _ in w.rereads:
+                    if supersedes(recs[k].text, (rec := next(again)).text, rec.confidence):
+                        recs[k], quads[k] = rec, quad
                 lines = [TextLine(box=tuple(map(tuple, quad)), text=rec.text, confidence=min(rec.confidence, 1.0),
                                   alternatives=rec.alternatives)
-                         for quad, rec in zip(w.quads, texts) if rec.text.strip()]
+                         for quad, rec in zip(quads, recs) if rec.text.strip()]
                 seals = [SealText(box=box, readings=tuple((r.text, round(min(r.confidence, 1.0), 4))
                                                           for r in (next(rings) for _ in strips)))
                          for box, strips in w.seals]
