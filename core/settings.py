@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     ocr_det_fine_max_side: int = Field(2560, ge=0, description="longest side a page whose text is small at "
                                        "ocr_det_max_side is detected again at, pixels (0: never)")
     ocr_seals: int = Field(4, ge=0, le=16, description="red seals per page whose ring is read (ocr.seals; 0: none)")
-    ocr_under_seals: bool = Field(True, description="detect again under each seal with its red ink taken out "
-                                  "(ocr.stamps), adding the print the page's detection missed there")
+    ocr_under_seals: bool = Field(True, description="detect again in the rows each seal spans with its red ink taken "
+                                  "out (ocr.stamps): print the page's detection missed there is added, lines the "
+                                  "stamp cut short are read whole")
     pdf_dpi: int = Field(200, ge=72, le=600)
 
     # Input limits
