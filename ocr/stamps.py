@@ -121,9 +121,9 @@ def under_seals(image: np.ndarray, seals: Sequence[Seal], quads: Sequence[np.nda
                 found.append(Found(on_page, crop_quad(band, q)))
                 cv2.fillPoly(taken, [on_page.astype(np.int32)], 1)  # found once when two seals' bands overlap
                 continue
-            old = max(range(len(quads)), key=lambda i: _iou(on_page, np.asarray(quads[i])), default=None)
-            if (old is not None and old not in again and _iou(on_page, np.asarray(quads[old])) >= REREAD_IOU
-                    and _meets(np.asarray(quads[old], np.float32), seal)):
+            iou, old = max(((_iou(on_page, np.asarray(q)), i) for i, q in enumerate(quads)), key=lambda t: t[0],
+                           default=(0.0, -1))
+            if iou >= REREAD_IOU and old not in again and _meets(np.asarray(quads[old], np.float32), seal):
                 found.append(Found(on_page, crop_quad(band, q), old))
                 again.add(old)
     return found
