@@ -27,7 +27,7 @@ from rapidfuzz.distance import Levenshtein
 
 from core.records import Claim, DocumentType, Finding, Page, SealText, TextLine
 
-from .layout import cells_of, median_height, unstack
+from .layout import Cell, cells_of, median_height, unstack
 from .repair import verify_claim
 from .structure import _ITEMISED_COLS, _header_row, missing, structure_page
 
@@ -142,7 +142,7 @@ def receipt_regions(page: Page) -> list[list[int]]:
     if not cells:
         return everything
     height = median_height(cells)
-    titles = [c for c in cells if _is_title(c.key) and c.height >= 0.9 * height]
+    titles = [c for c in cells if _is_title(c.key) and c.height >= 0.9 * min(height, _local_height(c, cells))]
     heads: list = []
     for t in sorted(titles, key=lambda c: (c.cy, c.cx)):
         if all(math.hypot(t.cx - h.cx, t.cy - h.cy) > SEPARATE * height for h in heads):
@@ -182,6 +182,15 @@ def receipt_regions(page: Page) -> list[list[int]]:
         where = [sum(c.cy > y for y in cuts) for c in cells]
     groups = [[c.index for c, w in zip(cells, where) if w == k] for k in range(len(cuts) + 1)]
     return [g for g in groups if g]
+
+
+def _local_height(title: Cell, cells: list[Cell]) -> float:
+    """The typical text height around ``title`` (the median of the lines within ``SEPARATE`` of its heights):
+    a receipt photographed smaller than the others on its sheet prints its title large for itself, not for
+    the page."""
+    reach = SEPARATE * title.height
+    near = [c for c in cells if c is not title and math.hypot(c.cx - title.cx, c.cy - title.cy) <= reach]
+    return median_height(near) if near else title.height
 
 
 def seals_within(seals: tuple[SealText, ...], lines: tuple[TextLine, ...]) -> tuple[SealText, ...]:

@@ -615,15 +615,18 @@ def _header_row(cells: list[Cell]) -> list[Cell] | None:
 
 
 def _amount_after_name(row: list[Cell]) -> list[Cell]:
-    """金额 misread by one ideograph (企额, 全额) where grids print it, right after an item-name title, is
-    金额 when the row has no amount title otherwise (a two-character title is known by its place)."""
+    """金额 misread by one ideograph (企额, 全额) where grids print it, after an item-name title (next to it,
+    or past other titles: 项目/规格 | 数量 | 全额), is 金额 when the row has no amount title otherwise (a
+    two-character title is known by its place)."""
     if any(_is_amount_head(c.key) for c in row):
         return row
     out = list(row)
-    for j, c in enumerate(row[1:], 1):
+    named = False
+    for j, c in enumerate(row):
         key = _head_key(c.key)
-        if _is_name_head(row[j - 1].key) and _one_ideograph_off(key, "金额"):
+        if named and _one_ideograph_off(key, "金额") and not _HEAD_WORDS.fullmatch(key):
             out[j] = replace(c, text="金额" + c.key[len(key):])
+        named = named or _is_name_head(c.key)
     return out
 
 

@@ -129,6 +129,13 @@ def test_amount_misread_right_after_the_item_name_title_is_the_amount_title():
     assert items_of(claim) == {("床位费", Decimal("144.18")), ("诊察费", Decimal("11.08"))}
 
 
+def test_amount_misread_past_the_quantity_title_is_the_amount_title():
+    # a development photo sheet (render_reallike 7763): 项目/规格 | 数量 | 全额 | 个人支付金额, twice
+    titles = [tl if tl.text != "金额" else line(tl.left, tl.top, "全额") for tl in itemised_titles("项目/规格", "项目/规格")]
+    claim = structure_page(page([*form_top(), *titles, *ITEMISED_BODY]), verify=False)
+    assert items_of(claim) == ITEMISED_ITEMS
+
+
 def test_the_ways_paid_across_a_category_grid_are_no_items():
     lines = [*form_top(), *category_titles(("收费项目", "金额", "个人支付金额"), ("收费项目", "金额", "个人支付金额")),
              *CATEGORY_BODY[:12],
@@ -210,6 +217,25 @@ def test_a_receipt_above_the_first_title_found_is_a_receipt_of_its_own():
         {("化验费", Decimal("10.60")), ("西药费", Decimal("292.59"))},
         {("床位费", Decimal("596.53")), ("诊察费", Decimal("663.34")), ("检查费", Decimal("3034.58"))},
         {("床位费", Decimal("300.20")), ("检查费", Decimal("227.24"))}]
+
+
+def scaled(lines: list[TextLine], k: float, dy: float) -> list[TextLine]:
+    """``lines`` as a receipt photographed ``k`` times as large, ``dy`` further down the sheet."""
+    return [TextLine(box=tuple((x * k, y * k + dy) for x, y in tl.box), text=tl.text, confidence=tl.confidence)
+            for tl in lines]
+
+
+def test_a_receipt_photographed_small_on_its_sheet_is_headed_by_its_title():
+    # a development photo sheet (render_reallike 7758): its third receipt, shot at half the others' size, prints its
+    # title smaller than the sheet's typical line, though large for its own lines; it was read into the receipt above
+    top = receipt(40, "医疗门诊收费票据", [("化验费", "10.60"), ("西药费", "292.59")], "303.19")
+    middle = receipt(500, "医疗住院收费票据", [("床位费", "596.53"), ("诊察费", "663.34"), ("检查费", "3034.58")], "4294.45")
+    small = scaled(receipt(0, "医疗住院收费票据", [("麻醉费", "1723.20"), ("护理费", "87.12")], "1810.32"), 0.5, 1000)
+    sheet = page([*top, *middle, *small], height=1300)
+    assert len(receipt_regions(sheet)) == 3
+    claims = structure_image(sheet, verify=False)
+    assert [items_of(c) for c in claims][2] == {("麻醉费", Decimal("1723.20")), ("护理费", Decimal("87.12"))}
+    assert claims[2].total_figures.value == Decimal("1810.32")
 
 
 def test_a_title_that_lost_one_character_of_its_shou_fei_piao_ju_still_heads_a_receipt():
