@@ -31,7 +31,7 @@ from ocr.stamps import supersedes, under_seals
 
 PAGES_PER_BATCH = 4  # pages whose crops share recognition batches (bounds memory on long PDFs)
 FLIP_THRESHOLD = 0.9  # a single line is turned only when the classifier is this sure it is upside down
-PREPARE_VERSION = "plain/1+seals/1+finer-guard/1+turned/1"  # how a page is prepared and read (OCR cache keys)
+PREPARE_VERSION = "plain/1+seals/2+finer-guard/1+turned/1"  # how a page is prepared and read (OCR cache keys)
 
 
 @dataclass

@@ -7,7 +7,8 @@ ring is a second witness of the name (``claims.structure`` decides what to make 
 
 How: red ink is told from black and blue print by its hue. The form's own red grid and titles are red too, so
 straight runs are taken out first, and a seal is the ring left: a circle found by the Hough transform or an
-oval fitted around a closed blob, kept when ink covers most of its outline. Its ring band is sampled along
+oval fitted around a closed blob, kept when ink covers most of its outline. Faded stamps print pale pink: a second
+search in fainter red ink adds the seals the first did not find. Its ring band is sampled along
 the ellipse, clockwise (the way ring text reads), from the middle of the widest empty stretch of the band's
 outer part (where a ring's text ends and starts again), into a strip. Each strip is read twice: as scanned,
 and with only the red ink kept (black print crossing the seal turned to paper), which reads the seal better
@@ -27,13 +28,19 @@ MAX_SEALS = 4  # per page: a receipt carries one or two; a photo of several rece
 MIN_COVER = 0.6  # share of the outline's length on red ink
 RING = (0.93, 0.5)  # the ring band, outer → inner, in the ellipse's radii (the outline itself is at 1.0)
 HOUGH_SIDE = 600  # the shorter side the circle search runs at, pixels (seals are 80+ px across at that size)
+SATURATED = 60  # HSV saturation (of 255) from which a red pixel is stamp ink as it prints
+# ... as a faded or thinly inked stamp prints (pale pink, 35-55: real tuning bills 1094 and 1095 have such seals).
+# Searched second, only away from the seals found in saturated ink: one search this low loses seals (an oval merges
+# with the ink around it), and tinted paper (about 25) stays below it.
+FAINT = 45
 EMPTY = 0.02  # share of red pixels below which a column of the band's outer part is empty
 
 
 @dataclass(frozen=True)
 class Seal:
     """An elliptical seal in page pixels: centre, semi-axes, the first axis's angle in degrees (OpenCV's
-    ``fitEllipse`` convention) and the share of its outline on red ink."""
+    ``fitEllipse`` convention), the share of its outline on red ink, and the saturation that ink was told at
+    (``SATURATED``, or ``FAINT`` for a faded stamp)."""
 
     cx: float
     cy: float
@@ -41,6 +48,7 @@ class Seal:
     b: float
     angle: float
     cover: float
+    saturation: int = SATURATED
 
     @property
     def quad(self) -> tuple[tuple[float, float], ...]:
@@ -56,11 +64,11 @@ class Seal:
                 (self.cy + ex * math.sin(phi) + ey * math.cos(phi)).astype(np.float32))
 
 
-def red_ink(image: np.ndarray) -> np.ndarray:
-    """1 where an RGB pixel is saturated red (stamp ink, red print), else 0."""
+def red_ink(image: np.ndarray, saturation: int = SATURATED) -> np.ndarray:
+    """1 where an RGB pixel is red at least this saturated (stamp ink, red print), else 0."""
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    return (((h <= 10) | (h >= 165)) & (s >= 60) & (v >= 80)).astype(np.uint8)
+    return (((h <= 10) | (h >= 165)) & (s >= saturation) & (v >= 80)).astype(np.uint8)
 
 
 def _without_straight_runs(ink: np.ndarray) -> np.ndarray:
@@ -137,16 +145,18 @@ def _ovals(ink: np.ndarray) -> list[Seal]:
 
 
 def find_seals(image: np.ndarray, limit: int = MAX_SEALS) -> list[Seal]:
-    """The red seals on an RGB page, best-covered first; overlapping candidates keep the better one."""
-    ink = _without_straight_runs(red_ink(image))
+    """The red seals on an RGB page: those in saturated ink, best-covered first, then faint ones away from them;
+    overlapping candidates keep the better one."""
     kept: list[Seal] = []
-    scored = [Seal(s.cx, s.cy, s.a, s.b, s.angle, _cover(ink, s)) for s in _ovals(ink) + _circles(ink)]
-    for s in sorted(scored, key=lambda s: -s.cover):
-        if s.cover < MIN_COVER or min(s.a, s.b) < 0.5 * max(s.a, s.b):
-            continue
-        if any(math.hypot(s.cx - k.cx, s.cy - k.cy) < 0.6 * max(k.a, k.b) for k in kept):
-            continue
-        kept.append(s)
+    for saturation in (SATURATED, FAINT):
+        ink = _without_straight_runs(red_ink(image, saturation))
+        scored = [Seal(s.cx, s.cy, s.a, s.b, s.angle, _cover(ink, s), saturation) for s in _ovals(ink) + _circles(ink)]
+        for s in sorted(scored, key=lambda s: -s.cover):
+            if s.cover < MIN_COVER or min(s.a, s.b) < 0.5 * max(s.a, s.b):
+                continue
+            if any(math.hypot(s.cx - k.cx, s.cy - k.cy) < 0.6 * max(k.a, k.b) for k in kept):
+                continue
+            kept.append(s)
     return kept[:limit]
 
 
@@ -162,7 +172,7 @@ def unroll(image: np.ndarray, seal: Seal) -> tuple[np.ndarray, np.ndarray]:
     # the red ink of the seal's square only (the ring lies within its longer radius), not of the whole page again
     r = math.ceil(max(seal.a, seal.b)) + 2
     x0, y0 = max(0, math.floor(seal.cx) - r), max(0, math.floor(seal.cy) - r)
-    ink = red_ink(image[y0:math.floor(seal.cy) + r + 1, x0:math.floor(seal.cx) + r + 1])
+    ink = red_ink(image[y0:math.floor(seal.cy) + r + 1, x0:math.floor(seal.cx) + r + 1], seal.saturation)
 
     def sample(img: np.ndarray, theta: np.ndarray, mode: int, fill, origin=(0, 0)) -> np.ndarray:
         t, s = np.meshgrid(theta, radii)

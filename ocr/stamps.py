@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ocr.geometry import crop_quad, quad_size
-from ocr.seals import Seal, red_ink
+from ocr.seals import SATURATED, Seal, red_ink
 
 VERSION = "unstamped-band/1+reread/2+thickest/1"  # part of OCR cache keys (benchmarks.bills_real.ocr_config)
 BAND = 1.15  # the band's half height, in the seal's largest radius
@@ -44,12 +44,13 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-6)
 
 
-def unstamp(image: np.ndarray) -> np.ndarray:
-    """The RGB image with its red stamp ink taken out: the other print as grey on white (RGB)."""
+def unstamp(image: np.ndarray, saturation: int = SATURATED) -> np.ndarray:
+    """The RGB image with its red stamp ink (red from ``saturation`` on: ``ocr.seals.red_ink``) taken out: the other
+    print as grey on white (RGB)."""
     f = image.astype(np.float32)
     paper = np.percentile(f.reshape(-1, 3), 95, axis=0) + 1.0
     absorb = np.maximum(0.0, -np.log((f + 1.0) / paper))
-    stamp = red_ink(image) > 0
+    stamp = red_ink(image, saturation) > 0
     near_stamp = cv2.dilate(stamp.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     print_ = (absorb.sum(-1) > DARK) & ~near_stamp
     red = _unit(absorb[stamp].mean(0) if stamp.sum() >= MIN_PIXELS else _RED)
@@ -112,7 +113,7 @@ def under_seals(image: np.ndarray, seals: Sequence[Seal], quads: Sequence[np.nda
         y0, y1 = max(0, int(seal.cy - half)), min(h, int(seal.cy + half) + 1)
         if y1 - y0 < 8:
             continue
-        band = unstamp(np.ascontiguousarray(image[y0:y1]))
+        band = unstamp(np.ascontiguousarray(image[y0:y1]), seal.saturation)
         for q in detect(band):
             if min(quad_size(q)) > thickest:
                 continue

@@ -17,12 +17,14 @@ from ocr.synth.stamp import draw_stamp
 NAMES = ("贵州省人民医院", "吉林大学第一医院", "遵义医科大学附属医院", "河南省直第三人民医院")
 
 
-def _form(seed: int, name: str, *, crossed: bool) -> tuple[np.ndarray, tuple[int, int]]:
-    """A white page with a red ruled grid and red titles (the form's own print, which is no seal), black print,
-    and the hospital's round seal; ``crossed``: the printed name after 收款单位 runs under the seal."""
+def _form(seed: int, name: str, *, crossed: bool, fade: float = 1.0, paper: tuple[int, int, int] = (255, 255, 255)
+          ) -> tuple[np.ndarray, tuple[int, int]]:
+    """A page with a red ruled grid and red titles (the form's own print, which is no seal), black print,
+    and the hospital's round seal; ``crossed``: the printed name after 收款单位 runs under the seal; ``fade``: the
+    share of its ink the seal left (a faded or thinly inked stamp prints pale pink)."""
     r = random.Random(seed)
     faces = [f for f in all_faces() if f.covers("收款单位章医院" + name + "收费专用章")]
-    img = Image.new("RGB", (1400, 1050), "white")
+    img = Image.new("RGB", (1400, 1050), paper)
     d = ImageDraw.Draw(img)
     red = (200, 60, 50)
     d.rectangle((60, 200, 1340, 760), outline=red, width=3)
@@ -38,8 +40,10 @@ def _form(seed: int, name: str, *, crossed: bool) -> tuple[np.ndarray, tuple[int
     d.text((300, 790), name if crossed else "", font=body, fill=(20, 20, 20))
     page = np.asarray(img).copy()
     centre = (300 + r.randint(40, 120), 790 + r.randint(-10, 20))
-    draw_stamp(page, Stamp("round", *centre, name, "收费专用章"), faces, 1.0, r, np.random.default_rng(seed))
-    return page, centre
+    stamp = np.full_like(page, 255)
+    draw_stamp(stamp, Stamp("round", *centre, name, "收费专用章"), faces, 1.0, r, np.random.default_rng(seed))
+    faded = 255.0 - (255.0 - stamp) * fade  # inks multiply on paper
+    return (page * (faded / 255.0)).round().astype(np.uint8), centre
 
 
 @pytest.mark.parametrize("crossed", [False, True])
@@ -65,6 +69,22 @@ def test_a_page_without_a_seal_has_none(ocr_engine):
     plain[:700] = image[:700]  # the grid, the titles and the print; the seal sits lower
     assert find_seals(plain) == []
     assert ocr_engine.read_image(plain).seals == ()
+
+
+def test_a_faded_seal_is_found_in_a_second_search_and_tinted_paper_is_none():
+    """A stamp that left 60 % of its ink prints pale pink (most of it under ``SATURATED``): it is found all the same, by
+    the second search, where it was stamped; a pink-tinted form without a stamp has none."""
+    from ocr.seals import FAINT
+
+    for seed, name in enumerate(NAMES[:2]):
+        image, (cx, cy) = _form(seed, name, crossed=False, fade=0.6)
+        (seal,) = find_seals(image)  # found by the second search: not one of saturated ink
+        assert seal.saturation == FAINT and abs(seal.cx - cx) < 15 and abs(seal.cy - cy) < 15, seal
+    tinted, _ = _form(0, NAMES[0], crossed=True, paper=(250, 226, 226))
+    plain = np.full_like(tinted, 0)
+    plain[...] = (250, 226, 226)
+    plain[:700] = tinted[:700]  # the tinted form, its grid, titles and print; the seal sits lower
+    assert find_seals(plain) == []
 
 
 def test_the_strips_read_clockwise_from_the_rings_gap():
