@@ -8,7 +8,7 @@ ring is a second witness of the name (``claims.structure`` decides what to make 
 How: red ink is told from black and blue print by its hue. The form's own red grid and titles are red too, so
 straight runs are taken out first, and a seal is the ring left: a circle found by the Hough transform or an
 oval fitted around a closed blob, kept when ink covers most of its outline. Faded stamps print pale pink: a second
-search in fainter red ink adds the seals the first did not find. Its ring band is sampled along
+search in fainter red ink adds the seals the first did not find. A seal's ring band is sampled along
 the ellipse, clockwise (the way ring text reads), from the middle of the widest empty stretch of the band's
 outer part (where a ring's text ends and starts again), into a strip. Each strip is read twice: as scanned,
 and with only the red ink kept (black print crossing the seal turned to paper), which reads the seal better

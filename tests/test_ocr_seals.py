@@ -81,9 +81,8 @@ def test_a_faded_seal_is_found_in_a_second_search_and_tinted_paper_is_none():
         (seal,) = find_seals(image)  # found by the second search: not one of saturated ink
         assert seal.saturation == FAINT and abs(seal.cx - cx) < 15 and abs(seal.cy - cy) < 15, seal
     tinted, _ = _form(0, NAMES[0], crossed=True, paper=(250, 226, 226))
-    plain = np.full_like(tinted, 0)
-    plain[...] = (250, 226, 226)
-    plain[:700] = tinted[:700]  # the tinted form, its grid, titles and print; the seal sits lower
+    plain = tinted.copy()
+    plain[700:] = (250, 226, 226)  # the tinted form, its grid, titles and print; the seal sits lower
     assert find_seals(plain) == []
 
 
