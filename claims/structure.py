@@ -299,7 +299,9 @@ def fix_sex_label(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cel
 # Field values
 
 
-_STAMP_NOTE = re.compile(r"^[(（]?盖?章[)）]?[:：]?|^[)）][:：]")  # the rest of a split 收款单位(盖章) label
+# the rest of a split 收款单位(盖章) label; or of one whose 章 was misread (章知：, 量：, （查）：): one or two ideographs,
+# bracketed or not, then a colon, since no hospital's name holds a colon
+_STAMP_NOTE = re.compile(r"^[(（]?盖?[\u4e00-\u9fff]{1,2}[)）]?[:：]|^[(（]?盖?章[)）]?[:：]?|^[)）][:：]")
 # a date's separators as printed, and as OCR reads a dash (一, long dashes); a time may follow the date
 _DSEP = r"[-/.—–―一]"
 # the time of day and weekday a date may carry (10:21:33, 10时21分, 星期五): read past, never part of the date
@@ -1262,7 +1264,8 @@ def labelled_fields(cells: list[Cell], skip: set[int], line_height: float,
                 continue
             if lab.key == "total_words" and (m := _WORDS_THEN_FIGURE.fullmatch(raw)):
                 raw = m[1]  # the total in figures printed after the words (total_on_words_row reads it)
-            if lab.kind is FieldKind.text and not cut:
+            if lab.kind is FieldKind.text and not cut and not (lab.key == "hospital" and _INSTITUTION_END.search(raw)):
+                # (a name that already ends as an institution's does is whole: what follows is the seal's ring)
                 raw, source = _continued(raw, source, free, found, taken)
             if lab.kind is FieldKind.text:
                 # a remark line strings fields together (住院天数:4;起付线:1200.00): the value ends at a separator

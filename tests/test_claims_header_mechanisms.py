@@ -176,6 +176,24 @@ def test_an_institution_type_is_never_the_hospital_and_a_stamps_bracket_is_cut()
     assert structure_page(page(lines), verify=False).header["hospital"].value == "福建省肿瘤医院"
 
 
+@pytest.mark.parametrize("read", ["收款单位（章知：唐山市精神卫生中心", "收款单位量：唐山市精神卫生中心",
+                                  "收款单位（查）：唐山市精神卫生中心", "收款单位（章）：唐山市精神卫生中心"])
+def test_what_is_left_of_a_misread_payee_label_is_cut_from_the_hospital(read):
+    # the 章 of 收款单位（章） misread under the seal (知, 量, 查): one or two ideographs and a colon, no name's part
+    lines = [line(500, 40, "河北省医疗住院收费票据（电子）"), *grid(), line(160, 700, read)]
+    assert structure_page(page(lines), verify=False).header["hospital"].value == "唐山市精神卫生中心"
+
+
+def test_a_whole_hospital_name_does_not_run_on_into_the_seals_ring():
+    # the name ends as an institution's does, so the seal's 院 beside it is the ring's, not the name's
+    lines = [line(500, 40, "浙江省医疗住院收费票据（电子）"), *grid(), line(160, 700, "收款单位（章）：温州市口腔医院"),
+             line(160 + PX * 15 + 10, 700, "院")]
+    assert structure_page(page(lines), verify=False).header["hospital"].value == "温州市口腔医院"
+    # a name the stamp split in two is still joined
+    lines[-2:] = [line(160, 700, "收款单位（章）：温州市口腔"), line(160 + PX * 13 + 10, 700, "医院")]
+    assert structure_page(page(lines), verify=False).header["hospital"].value == "温州市口腔医院"
+
+
 def test_a_receipt_whose_title_the_photo_lost_is_found_by_its_bill_code():
     from claims.document import receipt_regions, structure_image
 
