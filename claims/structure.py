@@ -191,6 +191,25 @@ def _lost_start(head: str) -> str | None:
     return lab if len(head) >= 4 and not _is_label(head) and lab in _READABLE else None
 
 
+_HEAD_THEN_AMOUNT = re.compile(r"([\u4e00-\u9fff]{3,})([0-9][0-9,]*(?:\.[0-9]+)?)")
+
+
+def _payment_label_for(head: str, labels: LabelSet, printed: frozenset[str]) -> str | None:
+    """The one payment label that ``head`` is with one ideograph misread or lost, of those the page does not print
+    readably elsewhere (个人自 beside a printed 个人自付 is 个人自费), or None."""
+    def payment(lit: str) -> bool:
+        return bool(found := labels.find(lit)) and all(lab.target == _P for _, _, lab in found)
+
+    near = {lit for lit in _MISREADABLE if len(lit) == len(head) and Levenshtein.distance(head, lit) == 1
+            and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head, lit) if a != b)}
+    near |= {lit for lit in _READABLE if len(lit) == len(head) + 1 and any(
+        lit[:k] + lit[k + 1:] == head and _IDEOGRAPH.fullmatch(lit[k]) for k in range(len(lit)))}
+    near = {lit for lit in near if payment(lit)}
+    if len(near) > 1:
+        near = {lit for lit in near if not any(lab.key in printed for _, _, lab in labels.find(lit))}
+    return near.pop() if len(near) == 1 else None
+
+
 def fix_misread_labels(cells: list[Cell], labels: LabelSet = BILL_LABELS) -> list[Cell]:
     """``fix_misread_label`` on each cell, knowing which labels the page prints readably."""
     printed = frozenset(lab.key for c in cells for _, _, lab in labels.find(c.key))
@@ -208,6 +227,11 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS, printed: froze
     payment label without its 个人 (账户支付: for 个人账户支付:), the whole of the text before its colon."""
     key = cell.key
     p = key.find(":")
+    if p < 0 and (m := _HEAD_THEN_AMOUNT.fullmatch(key)) and not labels.find(m[1]):
+        # its colon lost with the misread (个人自歌8.1; 个人自0.00: 费 and ： under one smudge): a payment label, the
+        # only one it can be, and an amount after it
+        lit = _payment_label_for(m[1], labels, printed)
+        return replace(cell, text=f"{lit}:{m[2]}") if lit else cell
     if 3 <= p and not labels.find(key[:p]) and (lost := _lost_one(key[:p]) or _lost_start(key[:p])):
         text = nfkc(cell.text)
         q = text.find(":")  # NFKC folded ： to :

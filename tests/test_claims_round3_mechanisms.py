@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from claims.document import receipt_regions, structure_image
 from claims.structure import structure_page
 from core.records import Page, TextLine
@@ -399,6 +401,21 @@ def test_a_label_one_off_two_labels_is_the_one_the_page_does_not_print_elsewhere
     assert "self_expense" not in lone and "self_pay" not in lone
     both = pays(line(100, 120, "个人自付："), line(200, 120, "29.95"), line(100, 160, "个人自膏："), line(200, 160, "534.02"))
     assert both["self_pay"].value == Decimal("29.95") and both["self_expense"].value == Decimal("534.02")
+
+
+@pytest.mark.parametrize("read", ["个人自歌8.10", "个人自8.10"])
+def test_a_payment_label_misread_with_its_colon_lost_is_the_one_the_page_does_not_print_elsewhere(read):
+    """Fifteenth round (development e-receipts): 费 misread or lost with the colon after it (个人自歌8.1, 个人自0.00).
+    Beside a printed 个人自付 it is 个人自费 and the figure its amount; alone it stays unread, and a fee category with
+    its figure (中成药费12.00) is no payment label."""
+    def pays(*cells: TextLine):
+        return structure_page(page([line(470, 70, "医疗住院收费票据"), *cells]), verify=False).payments
+
+    lone = pays(line(100, 160, read))
+    assert "self_expense" not in lone and "self_pay" not in lone
+    both = pays(line(100, 120, "个人自付：29.95"), line(100, 160, read))
+    assert both["self_pay"].value == Decimal("29.95") and both["self_expense"].value == Decimal("8.10")
+    assert pays(line(100, 120, "个人自付：29.95"), line(100, 160, "中成药费12.00")).keys() == {"self_pay"}
 
 
 def test_a_category_and_a_figure_without_its_point_in_one_cell_is_an_item_the_sum_repairs():
