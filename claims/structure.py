@@ -106,7 +106,9 @@ LABELS: tuple[Label, ...] = (
     Label(r"预缴金额", _P, PaymentKey.prepaid.value, _A),
     Label(r"补缴金额", _P, PaymentKey.top_up.value, _A),
     Label(r"退费金额", _P, PaymentKey.refund.value, _A),
-    Label(r"(?:(?:金额|费用)?合计(?:金额)?(?:人民币)?|人民币|金额)\(?大写\)?|大写(?=:)", "total_words", "total_words", _A),
+    # the total in words; bracketed, (大写) alone is enough: what is printed before it may be misread (全合什(大写))
+    Label(r"(?:(?:金额|费用)?合计(?:金额)?(?:人民币)?|人民币|金额)\(?大写\)?|\(大写\)|大写(?=:)", "total_words", "total_words",
+          _A),
     # the total in figures: (小写), or as settlement forms and lists label it (合计:, 费用合计, 医疗费用总额, 总金额)
     Label(r"\(?小写\)|小写(?=:)|(?:金额|费用)?合计(?:金额)?(?=:)|(?:医疗)?费用总额|总金额|总计(?=:)",
           "total_figures", "total_figures", _A),

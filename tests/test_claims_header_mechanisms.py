@@ -140,6 +140,14 @@ def test_total_in_words_behind_a_split_label_a_yen_sign_and_a_look_alike():
     assert words.raw == "￥贰仟叁佰玖抬捌元捌角" and "look-alikes" in words.note
 
 
+@pytest.mark.parametrize("cells", [["全合什(大写)肆仟柒佰贰拾陆元零贰分"], ["除计（大写）：", "肆仟柒佰贰拾陆元零贰分"]])
+def test_total_in_words_behind_a_bracketed_daxie_whatever_was_read_before_it(cells):
+    # 金额合计 or 合计 misread before the bracketed (大写): the bracket and 大写 are label enough
+    lines = [line(500, 40, "山东省医疗门诊收费票据"), *grid(), *(line(180 + 300 * k, 600, c) for k, c in enumerate(cells))]
+    words = structure_page(page(lines), verify=False).total_words
+    assert words is not None and words.value == Decimal("4726.02")
+
+
 def test_a_colon_read_as_the_decimal_point_is_read_but_always_reviewed():
     lines = [line(500, 40, "河南省医疗住院收费票据（电子）"), *grid(), line(1050, 844, "大额（病）保险报销：0:00")]
     claim = structure_page(page(lines), verify=False)
