@@ -226,7 +226,8 @@ def fix_misread_label(cell: Cell, labels: LabelSet = BILL_LABELS, printed: froze
     个人自膏 beside a printed 个人自付 is 个人自费, as a form prints each label once
     (only payments: 住院时间 is printed, one off 入院时间 and 出院时间, and neither).
     So is one whose XXX is such a label with one ideograph lost (预金额: for 预缴金额:), or a personal
-    payment label without its 个人 (账户支付: for 个人账户支付:), the whole of the text before its colon."""
+    payment label without its 个人 (账户支付: for 个人账户支付:), the whole of the text before its colon. A cell
+    ``XXX<figure>`` whose colon was lost too is read so only as a payment label (:func:`_payment_label_for`)."""
     key = cell.key
     p = key.find(":")
     if p < 0 and (m := _HEAD_THEN_AMOUNT.fullmatch(key)) and not labels.find(m[1]):
