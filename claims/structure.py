@@ -1729,8 +1729,11 @@ def structure_page(page: Page, *, verify: bool = True) -> Claim:
             head[key] = f
     if (f := head.get("hospital")) is not None:
         head["hospital"] = _hospital_cleaned(f)
-        if isinstance(head["hospital"].value, str) and _SEAL_WORDS.fullmatch(head["hospital"].value):
-            del head["hospital"]  # 收款单位（章） beside the seal's own 电子票据专用章: the stamp's words, no name
+        if isinstance(head["hospital"].value, str) and _SEAL_WORDS.search(head["hospital"].value) \
+                and not _is_hospital(head["hospital"]):
+            # 收款单位（章） beside the seal's own 电子票据专用章 (or 香收费专用章, a ring's character before it): the
+            # stamp's words, no name
+            del head["hospital"]
     if not _is_hospital(head.get("hospital")) and (h := hospital_near_label(cells) or hospital_from_title(cells, page.height)):
         # no name after 收款单位, or no institution's name there (a stamp's text, a misread): a whole
         # hospital name printed on its own near the label or above the title is the hospital

@@ -192,10 +192,11 @@ def test_total_in_words_with_look_alike_numerals(words, total):
     assert claim.total_words.value == total
 
 
-@pytest.mark.parametrize("stamp_words", ["电子票据专用章", "财务专用章", "现金收讫"])
+@pytest.mark.parametrize("stamp_words", ["电子票据专用章", "财务专用章", "现金收讫", "香收费专用章"])
 def test_the_seals_own_words_beside_the_payee_label_are_no_hospital(stamp_words):
     # on faded print the seal's bottom line 电子票据专用章 was read as the value of 收款单位（章）, a confident
-    # hospital; the seal's ring names the hospital instead, reviewed
+    # hospital (with a character of the ring before it too: 香收费专用章); the seal's ring names the hospital instead,
+    # reviewed
     from core.records import SealText
 
     lines = [*receipt_top(), *grid(), *footer(), line(60, 800, "收款单位（章）"), line(210, 806, stamp_words)]
