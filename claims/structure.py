@@ -174,13 +174,18 @@ _READABLE = tuple(sorted(lab for lab in _SPELT if len(lab) >= 4 and _is_label(la
 _MISREADABLE = frozenset(_LITERALS) | {lab for lab in _READABLE if len(lab) >= 5}
 
 
+def _one_lost(head: str) -> set[str]:
+    """The spelt labels that ``head`` is with one ideograph lost (预金额: 预缴金额; 缴金额: 预缴金额 and 补缴金额)."""
+    if len(head) < 3 or not _IDEOGRAPH.fullmatch(head[0]):
+        return set()
+    return {lab for lab in _SPELT if len(lab) == len(head) + 1
+            and any(lab[:k] + lab[k + 1:] == head and _IDEOGRAPH.fullmatch(lab[k]) for k in range(len(lab)))}
+
+
 def _lost_one(head: str) -> str | None:
     """The one label of four or more characters that ``head`` is with one ideograph lost (预金额 for 预缴金额),
     or None (none, or several: 缴金额 is 预缴金额 or 补缴金额)."""
-    if len(head) < 3 or not _IDEOGRAPH.fullmatch(head[0]):
-        return None
-    near = {lab for lab in _SPELT if len(lab) == len(head) + 1
-            and any(lab[:k] + lab[k + 1:] == head and _IDEOGRAPH.fullmatch(lab[k]) for k in range(len(lab)))}
+    near = _one_lost(head)
     lab = near.pop() if len(near) == 1 else None
     return lab if lab in _READABLE else None
 
@@ -204,8 +209,7 @@ def _payment_label_for(head: str, labels: LabelSet, printed: frozenset[str]) -> 
 
     near = {lit for lit in _MISREADABLE if len(lit) == len(head) and Levenshtein.distance(head, lit) == 1
             and all(_IDEOGRAPH.fullmatch(a) for a, b in zip(head, lit) if a != b)}
-    near |= {lit for lit in _READABLE if len(lit) == len(head) + 1 and any(
-        lit[:k] + lit[k + 1:] == head and _IDEOGRAPH.fullmatch(lit[k]) for k in range(len(lit)))}
+    near |= {lit for lit in _one_lost(head) if lit in _READABLE}
     near = {lit for lit in near if payment(lit)}
     if len(near) > 1:
         near = {lit for lit in near if not any(lab.key in printed for _, _, lab in labels.find(lit))}
