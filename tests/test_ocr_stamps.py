@@ -97,20 +97,24 @@ def test_under_a_seal_new_lines_are_added_and_lines_reaching_into_it_read_again(
 
 
 # Rendered real-like dot-matrix forms (development seeds) where a seal hides print from the page's own detection:
-# (seed, what the page reads only with the print under its seals, what it reads without)
+# (seed, what the page reads only with the print under its seals, what it reads without). Whether the page's own
+# detection misses it depends on the precision it runs at: on a Zen 4 in BF16 it reads 7724's 191.84 whole.
 HIDDEN = ((7722, "119.65", None), (7700, "化验费", None), (7724, "191.84", "91.84"))
 
 
-@pytest.mark.parametrize(("seed", "hidden", "cut"), HIDDEN)
-def test_print_under_a_seal_is_read(ocr_engine, seed, hidden, cut):
+def test_print_under_a_seal_is_read(ocr_engine):
     """Each case first checks that the page's own detection misses the print (or reads it cut short by the
-    stamp), so the test can fail; with the print under seals read, the line comes back whole."""
+    stamp); at least two cases must, so the test can fail on every CPU. With the print under seals read, each such
+    line comes back whole."""
     off = type(ocr_engine)(ocr_engine.models, ocr_engine.settings.model_copy(update={"ocr_under_seals": False}))
-    image = render_reallike(seed, template="dotmatrix_form").image
-    without = [line.text for line in off.read_image(image).lines]
-    assert not any(hidden in t for t in without), without
-    if cut is not None:
-        assert cut in without
-    on = ocr_engine.read_image(image)
-    assert on.seals, "the seal is found"
-    assert any(hidden in line.text for line in on.lines), [line.text for line in on.lines]
+    hidden_here = 0
+    for seed, hidden, cut in HIDDEN:
+        image = render_reallike(seed, template="dotmatrix_form").image
+        without = [line.text for line in off.read_image(image).lines]
+        if any(hidden in t for t in without) or (cut is not None and cut not in without):
+            continue  # this CPU's detection reads the print on its own: nothing for the seals to add
+        hidden_here += 1
+        on = ocr_engine.read_image(image)
+        assert on.seals, f"seed {seed}: the seal is found"
+        assert any(hidden in line.text for line in on.lines), (seed, [line.text for line in on.lines])
+    assert hidden_here >= 2, f"only {hidden_here} of {len(HIDDEN)} pages hide print from this CPU's detection"
